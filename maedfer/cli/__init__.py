@@ -1,0 +1,32 @@
+"""The ``maedfer`` command. Each sub-command lives in its own module with ``add_parser``
+and ``run``; user errors end in one line on stderr and exit status 2."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import info
+
+
+class CLIError(Exception):
+    """An error caused by the command's input, reported as one line."""
+
+
+COMMANDS = (info,)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="maedfer", description=__doc__.splitlines()[0])
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for module in COMMANDS:
+        module.add_parser(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except (CLIError, ValueError) as e:  # CheckpointError and config errors are ValueErrors
+        print(f"maedfer: error: {e}", file=sys.stderr)
+        return 2

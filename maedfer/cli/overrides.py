@@ -1,0 +1,32 @@
+"""``--set key=value`` model overrides shared by the commands that build a model."""
+from __future__ import annotations
+
+import ast
+from typing import Any
+
+from torch import nn
+
+from ..registry import create_model
+
+
+def parse_overrides(pairs: list[str]) -> dict[str, Any]:
+    """``["num_classes=11", "region_size=(2,10,10)"]`` -> dict; values are Python literals,
+    anything else is taken as a string."""
+    out: dict[str, Any] = {}
+    for pair in pairs:
+        key, sep, value = pair.partition("=")
+        if not sep or not key.strip():
+            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+        try:
+            out[key.strip()] = ast.literal_eval(value.strip())
+        except (ValueError, SyntaxError):
+            out[key.strip()] = value.strip()
+    return out
+
+
+def build_model(name: str, pairs: list[str]) -> nn.Module:
+    """create_model with command-line overrides; bad names and keys become ValueErrors."""
+    try:
+        return create_model(name, **parse_overrides(pairs))
+    except (KeyError, TypeError) as e:
+        raise ValueError(e.args[0]) from None
