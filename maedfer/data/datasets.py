@@ -1,0 +1,129 @@
+"""Datasets: labelled clips for fine-tuning/testing and unlabelled videos for pre-training.
+
+Both are map-style and work with DataLoader workers (randomness comes from torch's RNG,
+which DataLoader seeds per worker). An unreadable item raises a one-line
+:class:`~maedfer.data.readers.VideoReadError` naming the file; with ``on_error="skip"``
+(training only) it is replaced by the next readable item, reported once with a warning,
+and counted in ``dataset.skipped``.
+"""
+from __future__ import annotations
+
+import abc
+import logging
+import os
+from typing import Callable, Sequence
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from .annotations import Item, read_annotations
+from .readers import VideoReadError, open_clip
+from .sampling import View, eval_views, pretrain_indices, train_indices
+
+log = logging.getLogger(__name__)
+Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def _rng() -> np.random.Generator:
+    # Seeded from torch so that every DataLoader worker draws differently.
+    return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
+
+
+class _SkippingDataset(Dataset, abc.ABC):
+    """Shared error policy: raise, or (training) skip to the next readable item."""
+
+    def __init__(self, items: Sequence[Item], on_error: str) -> None:
+        if on_error not in ("raise", "skip"):
+            raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
+        self.items, self.on_error = list(items), on_error
+        self.skipped: dict[str, str] = {}  # path -> problem, for the summary
+
+    def __len__(self) -> int:
+        return len(self.items)
+
+    @abc.abstractmethod
+    def load(self, index: int):
+        """Read and transform item ``index``; raises VideoReadError for a bad clip."""
+
+    def __getitem__(self, index: int):
+        if self.on_error == "raise":
+            return self.load(index)
+        for step in range(len(self.items)):
+            i = (index + step) % len(self.items)
+            try:
+                return self.load(i)
+            except VideoReadError as e:
+                path = self.items[i].path
+                if path not in self.skipped:
+                    self.skipped[path] = str(e)
+                    log.warning("skipping unreadable clip: %s", e)
+        raise VideoReadError(f"no readable clip among the {len(self.items)} items")
+
+
+class ClipDataset(_SkippingDataset):
+    """Labelled clips from an annotation file (or a list of items).
+
+    ``mode="train"``: one clip per item with the official training sampling; returns
+    (clip (C, T, H, W), label). ``mode="test"``: ``num_clips x num_crops`` views per item;
+    returns (clip, label, item index, view id), so that predictions can be merged per video.
+    """
+
+    def __init__(self, annotations: str | os.PathLike | Sequence[Item], transform: Transform,
+                 mode: str = "train", num_frames: int = 16, sampling_rate: int = 4, num_clips: int = 2,
+                 num_crops: int = 2, num_classes: int | None = None, root: str | os.PathLike | None = None,
+                 strip_prefix: str | None = None, on_error: str = "raise") -> None:
+        if mode not in ("train", "test"):
+            raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        if mode == "test" and on_error == "skip":
+            raise ValueError("on_error='skip' would silently change the test set; run 'maedfer check-data' "
+                             "on the annotation file and fix or drop the bad items instead")
+        if isinstance(annotations, (str, os.PathLike)):
+            annotations = read_annotations(annotations, root=root, strip_prefix=strip_prefix, num_classes=num_classes)
+        super().__init__(annotations, on_error)
+        self.transform, self.mode = transform, mode
+        self.num_frames, self.sampling_rate = num_frames, sampling_rate
+        self.num_clips, self.num_crops = num_clips, num_crops
+
+    @property
+    def views_per_item(self) -> int:
+        return self.num_clips * self.num_crops if self.mode == "test" else 1
+
+    def __len__(self) -> int:
+        return len(self.items) * self.views_per_item
+
+    def __getitem__(self, index: int):
+        if self.mode == "test":
+            return self.load(index)
+        return super().__getitem__(index)
+
+    def load(self, index: int):
+        item_index, view_index = divmod(index, self.views_per_item)
+        item = self.items[item_index]
+        reader = open_clip(item.path, image_repeat=self.num_frames)
+        if self.mode == "train":
+            frames = reader.read(train_indices(len(reader), _rng(), self.num_frames, self.sampling_rate))
+            return self.transform(frames), item.label
+        view: View = eval_views(len(reader), self.num_frames, self.sampling_rate,
+                                self.num_clips, self.num_crops)[view_index]
+        return self.transform(reader.read(list(view.indices))), item.label, item_index, view.view_id
+
+
+class VideoDataset(_SkippingDataset):
+    """Unlabelled videos for pre-training: one clip per video per epoch (16 frames, stride
+    4 by default) and, if a mask generator is given, a fresh mask per clip.
+    Returns (clip (C, T, H, W), mask (N,)) or just the clip."""
+
+    def __init__(self, annotations: str | os.PathLike | Sequence[Item], transform: Transform,
+                 num_frames: int = 16, stride: int = 4, masking: Callable[[], torch.Tensor] | None = None,
+                 root: str | os.PathLike | None = None, strip_prefix: str | None = None,
+                 on_error: str = "raise") -> None:
+        if isinstance(annotations, (str, os.PathLike)):
+            annotations = read_annotations(annotations, root=root, strip_prefix=strip_prefix)
+        super().__init__(annotations, on_error)
+        self.transform, self.num_frames, self.stride, self.masking = transform, num_frames, stride, masking
+
+    def load(self, index: int):
+        reader = open_clip(self.items[index].path, image_repeat=self.num_frames)
+        clip = self.transform(reader.read(pretrain_indices(len(reader), _rng(), self.num_frames, self.stride)))
+        return clip if self.masking is None else (clip, self.masking())

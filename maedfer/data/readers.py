@@ -1,0 +1,194 @@
+"""Reading frames: video files (PyAV), frame folders and single images.
+
+Every reader returns uint8 tensors of shape (T, H, W, 3), RGB, for the frame indices asked
+for, and decodes only what those frames need. Problems raise :class:`VideoReadError` with
+the path and the problem in one line.
+"""
+from __future__ import annotations
+
+import abc
+import io
+import os
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import torch
+
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+
+
+class VideoReadError(ValueError):
+    """A clip that cannot be read: missing, corrupt, empty or too short."""
+
+
+def _decode_image(path: Path) -> np.ndarray:
+    data = path.read_bytes()
+    try:
+        if path.suffix.lower() in (".jpg", ".jpeg"):
+            import simplejpeg  # ~2x faster than PIL for JPEG
+
+            return simplejpeg.decode_jpeg(data, colorspace="RGB")
+        from PIL import Image
+
+        with Image.open(io.BytesIO(data)) as im:
+            return np.array(im.convert("RGB"))  # a writable copy
+    except Exception as e:  # the decoders raise their own types
+        raise VideoReadError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
+
+
+def _stack(frames: list[np.ndarray], path: Path) -> torch.Tensor:
+    shapes = {f.shape for f in frames}
+    if len(shapes) != 1:
+        raise VideoReadError(f"{path}: frames differ in size {sorted(shapes)}")
+    return torch.from_numpy(np.stack(frames))
+
+
+class FrameReader(abc.ABC):
+    """Common interface: ``len(reader)`` frames, ``reader.read(indices)`` -> (T, H, W, 3)."""
+
+    path: Path
+
+    @abc.abstractmethod
+    def __len__(self) -> int: ...
+
+    @abc.abstractmethod
+    def read(self, indices: Sequence[int]) -> torch.Tensor: ...
+
+    def _check(self, indices: Sequence[int]) -> None:
+        n = len(self)
+        bad = [i for i in indices if not 0 <= i < n]
+        if bad:
+            raise VideoReadError(f"{self.path}: frame index {bad[0]} out of range (the clip has {n} frames)")
+
+
+class ImageReader(FrameReader):
+    """A single image, repeated as every frame (as the original does for image items)."""
+
+    def __init__(self, path: str | os.PathLike, repeat: int = 1) -> None:
+        self.path, self.repeat = Path(path), repeat
+        self._image: np.ndarray | None = None
+
+    def __len__(self) -> int:
+        return self.repeat
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        if self._image is None:
+            self._image = _decode_image(self.path)
+        return torch.from_numpy(self._image).expand(len(indices), *self._image.shape).contiguous()
+
+
+class FolderReader(FrameReader):
+    """A folder of frame images, ordered by sorted file name (zero-padded names, as the
+    original's ``sorted(glob(...))``); only the frames asked for are decoded."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        self.path = Path(path)
+        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        if not self.files:
+            raise VideoReadError(f"{self.path}: frame folder holds no {'/'.join(IMAGE_SUFFIXES)} files")
+
+    def __len__(self) -> int:
+        return len(self.files)
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        self._check(indices)
+        cache: dict[int, np.ndarray] = {}
+        for i in indices:
+            if i not in cache:
+                cache[i] = _decode_image(self.files[i])
+        return _stack([cache[i] for i in indices], self.path)
+
+
+class VideoReader(FrameReader):
+    """A video file decoded with PyAV. Reading seeks to the key frame before the first
+    frame needed and decodes up to the last one, nothing more."""
+
+    def __init__(self, path: str | os.PathLike) -> None:
+        import av
+
+        self.path = Path(path)
+        try:
+            self._container = av.open(str(self.path))
+        except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
+            raise VideoReadError(f"{self.path}: cannot open video ({type(e).__name__}: {e})") from None
+        if not self._container.streams.video:
+            raise VideoReadError(f"{self.path}: holds no video stream")
+        self._stream = self._container.streams.video[0]
+        self._stream.thread_type = "AUTO"
+        self._num_frames = self._count_frames()
+        if self._num_frames == 0:
+            raise VideoReadError(f"{self.path}: video has no frames")
+
+    def _count_frames(self) -> int:
+        if self._stream.frames:
+            return int(self._stream.frames)
+        # Containers such as webm/mkv do not store a count: count packets (no decoding).
+        n = sum(1 for p in self._container.demux(self._stream) if p.size)
+        self._container.seek(0)
+        return n
+
+    def __len__(self) -> int:
+        return self._num_frames
+
+    @property
+    def fps(self) -> float:
+        rate = self._stream.average_rate or self._stream.guessed_rate
+        return float(rate) if rate else 25.0
+
+    def _frame_index(self, frame) -> int:
+        start = self._stream.start_time or 0
+        return int(round(float((frame.pts - start) * self._stream.time_base) * self.fps))
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        import av
+
+        self._check(indices)
+        wanted = set(indices)
+        first, last = min(wanted), max(wanted)
+        got: dict[int, np.ndarray] = {}
+        try:
+            if first > 0 and self._stream.time_base:
+                start = self._stream.start_time or 0
+                target = start + int(first / self.fps / self._stream.time_base)
+                self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+            else:
+                self._container.seek(0)
+            sequential = None  # count frames ourselves when pts are missing
+            for frame in self._container.decode(self._stream):
+                if frame.pts is None:
+                    sequential = 0 if sequential is None else sequential + 1
+                    idx = sequential
+                else:
+                    idx = self._frame_index(frame)
+                if idx in wanted and idx not in got:
+                    got[idx] = frame.to_ndarray(format="rgb24")
+                if idx >= last:
+                    break
+        except av.error.FFmpegError as e:
+            raise VideoReadError(f"{self.path}: corrupt video ({type(e).__name__}: {e})") from None
+        missing = sorted(wanted - got.keys())
+        if missing:
+            raise VideoReadError(f"{self.path}: could not decode frame {missing[0]} of {len(self)} "
+                                 f"({len(missing)} frames missing; truncated or corrupt video?)")
+        return _stack([got[i] for i in indices], self.path)
+
+    def close(self) -> None:
+        self._container.close()
+
+
+def open_clip(path: str | os.PathLike, image_repeat: int = 16) -> FrameReader:
+    """A reader for a video file, a frame folder or a single image (repeated ``image_repeat`` times)."""
+    path = Path(path)
+    if path.is_dir():
+        return FolderReader(path)
+    if not path.exists():
+        raise VideoReadError(f"{path}: no such file or folder")
+    suffix = path.suffix.lower()
+    if suffix in IMAGE_SUFFIXES:
+        return ImageReader(path, image_repeat)
+    if suffix in VIDEO_SUFFIXES:
+        return VideoReader(path)
+    raise VideoReadError(f"{path}: unknown clip type '{suffix}' (expected a frame folder, "
+                         f"{'/'.join(IMAGE_SUFFIXES)} or {'/'.join(VIDEO_SUFFIXES)})")
