@@ -47,7 +47,7 @@ def test_random_transforms_treat_every_frame_alike(transform):
 
 @pytest.mark.parametrize("name", sorted(INCREASING_OPS))
 def test_every_randaugment_op_keeps_shape_range_and_frames(name):
-    clip = _static_clip()
+    clip = _static_clip().permute(1, 0, 2, 3).contiguous().permute(1, 0, 2, 3)  # non-contiguous, as in pipelines
     for level in (0.0, 5.0, 10.0):
         torch.manual_seed(1)
         out = INCREASING_OPS[name](clip.clone(), level)

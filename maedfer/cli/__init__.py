@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import info
+from . import data, info
 
 
 class CLIError(Exception):
     """An error caused by the command's input, reported as one line."""
 
 
-COMMANDS = (info,)
+COMMANDS = (info, data)
 
 
 def build_parser() -> argparse.ArgumentParser:

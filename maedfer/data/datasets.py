@@ -100,13 +100,14 @@ class ClipDataset(_SkippingDataset):
     def load(self, index: int):
         item_index, view_index = divmod(index, self.views_per_item)
         item = self.items[item_index]
-        reader = open_clip(item.path, image_repeat=self.num_frames)
-        if self.mode == "train":
-            frames = reader.read(train_indices(len(reader), _rng(), self.num_frames, self.sampling_rate))
-            return self.transform(frames), item.label
-        view: View = eval_views(len(reader), self.num_frames, self.sampling_rate,
-                                self.num_clips, self.num_crops)[view_index]
-        return self.transform(reader.read(list(view.indices))), item.label, item_index, view.view_id
+        with open_clip(item.path, image_repeat=self.num_frames) as reader:
+            if self.mode == "train":
+                frames = reader.read(train_indices(len(reader), _rng(), self.num_frames, self.sampling_rate))
+                return self.transform(frames), item.label
+            view: View = eval_views(len(reader), self.num_frames, self.sampling_rate,
+                                    self.num_clips, self.num_crops)[view_index]
+            frames = reader.read(list(view.indices))
+        return self.transform(frames), item.label, item_index, view.view_id
 
 
 class VideoDataset(_SkippingDataset):
@@ -124,6 +125,7 @@ class VideoDataset(_SkippingDataset):
         self.transform, self.num_frames, self.stride, self.masking = transform, num_frames, stride, masking
 
     def load(self, index: int):
-        reader = open_clip(self.items[index].path, image_repeat=self.num_frames)
-        clip = self.transform(reader.read(pretrain_indices(len(reader), _rng(), self.num_frames, self.stride)))
+        with open_clip(self.items[index].path, image_repeat=self.num_frames) as reader:
+            frames = reader.read(pretrain_indices(len(reader), _rng(), self.num_frames, self.stride))
+        clip = self.transform(frames)
         return clip if self.masking is None else (clip, self.masking())

@@ -56,6 +56,15 @@ class FrameReader(abc.ABC):
     @abc.abstractmethod
     def read(self, indices: Sequence[int]) -> torch.Tensor: ...
 
+    def close(self) -> None:
+        """Release the file (a video's decoder threads, too)."""
+
+    def __enter__(self) -> "FrameReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def _check(self, indices: Sequence[int]) -> None:
         n = len(self)
         bad = [i for i in indices if not 0 <= i < n]

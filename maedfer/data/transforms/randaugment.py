@@ -60,6 +60,7 @@ def auto_contrast(x, level):
 
 def equalize(x, level):
     """PIL ImageOps.equalize per frame and channel."""
+    x = x.contiguous()
     out = x.clone()
     flat = x.to(torch.long).view(x.shape[0] * x.shape[1], -1)
     for i, values in enumerate(flat):

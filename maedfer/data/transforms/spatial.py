@@ -49,7 +49,7 @@ class FramesToTensor:
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         if frames.ndim != 4 or frames.shape[-1] != 3:
             raise ValueError(f"expected frames of shape (T, H, W, 3), got {tuple(frames.shape)}")
-        return frames.permute(0, 3, 1, 2).float()
+        return frames.permute(0, 3, 1, 2).float().contiguous()
 
     def __repr__(self) -> str:
         return "FramesToTensor()"

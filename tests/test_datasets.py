@@ -1,0 +1,92 @@
+import logging
+
+import numpy as np
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from maedfer.data.annotations import Item, write_annotations
+from maedfer.data.datasets import ClipDataset, VideoDataset
+from maedfer.data.readers import VideoReadError
+from maedfer.data.transforms import eval_transform, pretrain_transform, train_transform
+from maedfer.data.writers import write_frames, write_video
+from maedfer.models.masking import PartWindowMasking
+
+
+def _frames(n, value, h=40, w=48):
+    return np.full((n, h, w, 3), value, np.uint8)
+
+
+@pytest.fixture()
+def labelled(tmp_path):
+    items = []
+    for i in range(6):
+        write_frames(tmp_path / "clips" / f"{i:05d}", _frames(20 + 10 * i, 20 * i))
+        items.append(Item(f"clips/{i:05d}", i % 3))
+    return write_annotations(tmp_path / "train.csv", items)
+
+
+def test_train_mode_yields_model_ready_clips_with_workers(labelled):
+    ds = ClipDataset(labelled, train_transform(32), mode="train", num_classes=3)
+    assert len(ds) == 6
+    clip, label = ds[4]
+    assert clip.shape == (3, 16, 32, 32) and label == 1
+    loader = DataLoader(ds, batch_size=3, num_workers=2, shuffle=False)
+    batches = list(loader)
+    assert [tuple(b[0].shape) for b in batches] == [(3, 3, 16, 32, 32)] * 2
+    assert torch.equal(torch.cat([b[1] for b in batches]), torch.tensor([0, 1, 2, 0, 1, 2]))
+
+
+def test_test_mode_gives_every_view_with_its_ids(labelled):
+    ds = ClipDataset(labelled, eval_transform(32), mode="test", num_clips=2, num_crops=2)
+    assert len(ds) == 24 and ds.views_per_item == 4
+    clip, label, item, view = ds[4 * 5 + 3]
+    assert clip.shape == (3, 16, 32, 32) and (label, item, view) == (2, 5, 3)
+    # the clip's pixels are the item's value (100 for item 5), normalised: red channel
+    assert abs(clip[0].mean().item() - ((20 * 5) / 255 - 0.485) / 0.229) < 0.02
+    with pytest.raises(ValueError, match="would silently change the test set"):
+        ClipDataset(labelled, eval_transform(32), mode="test", on_error="skip")
+
+
+def test_workers_draw_different_clips(tmp_path):
+    frames = np.zeros((300, 16, 16, 3), np.uint8)
+    frames[:, :, :, 0] = (np.arange(300) % 256)[:, None, None]
+    write_frames(tmp_path / "long", frames, ext="png")
+    ds = ClipDataset([Item(str(tmp_path / "long"), 0)] * 8, lambda f: f[:, 0, 0, 0].clone(), mode="train")
+    firsts = [int(x[0]) for batch, _ in DataLoader(ds, batch_size=2, num_workers=2) for x in batch]
+    assert len(set(firsts)) >= 6  # numpy's copied global state would repeat starts across workers
+
+
+def test_bad_items_raise_or_are_skipped_and_counted(labelled, tmp_path, caplog):
+    (tmp_path / "clips" / "00002" / "00001.jpg").write_bytes(b"broken")
+    ds = ClipDataset(labelled, train_transform(32), mode="train")
+    with pytest.raises(VideoReadError, match=r"00002/00001.jpg: cannot decode image"):
+        for i in range(20):  # the broken frame is read whenever the sampler picks it
+            ds[2]
+    ds = ClipDataset(labelled, train_transform(32), mode="train", on_error="skip")
+    with caplog.at_level(logging.WARNING):
+        for _ in range(20):
+            _, label = ds[2]
+            assert label in (2, 0)
+    assert list(ds.skipped) == [str(tmp_path / "clips/00002")]
+    assert sum("skipping unreadable clip" in r.message for r in caplog.records) == 1
+    with pytest.raises(ValueError, match="on_error must be 'raise' or 'skip'"):
+        ClipDataset(labelled, train_transform(32), on_error="ignore")
+
+
+def test_missing_clip_names_the_file(tmp_path):
+    file = write_annotations(tmp_path / "a.csv", [("gone/00001", 0)])
+    with pytest.raises(VideoReadError, match=r"gone/00001: no such file or folder"):
+        ClipDataset(file, eval_transform(32), mode="test")[0]
+
+
+def test_unlabelled_videos_with_masks(tmp_path):
+    paths = [write_video(tmp_path / f"v{i}.mp4", _frames(30 + 40 * i, 50, h=224, w=224)) for i in range(3)]
+    file = write_annotations(tmp_path / "pool.csv", [(str(p), 0) for p in paths])
+    masking = PartWindowMasking((8, 10, 10), 0.9, (5, 10))
+    ds = VideoDataset(file, pretrain_transform(160), masking=masking)
+    clip, mask = ds[2]
+    assert clip.shape == (3, 16, 160, 160) and mask.shape == (800,) and int(mask.sum()) == 720
+    batch = next(iter(DataLoader(ds, batch_size=3, num_workers=2)))
+    assert batch[0].shape == (3, 3, 16, 160, 160) and batch[1].shape == (3, 800)
+    assert VideoDataset(file, pretrain_transform(160))[0].shape == (3, 16, 160, 160)
