@@ -9,6 +9,7 @@ from ..data.annotations import read_annotations, write_annotations
 from ..data.catalog import DATASETS
 from ..data.check import check_clips, default_workers
 from ..data.prepare import prepare
+from ..data.synth import SynthConfig, generate
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -26,6 +27,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--workers", type=int, default=default_workers(), help="decoding processes (0: none)")
     c.add_argument("--write-good", metavar="FILE", help="write the readable items to this annotation file")
     c.set_defaults(run=run_check)
+
+    d = SynthConfig()
+    s = sub.add_parser("synth", help="generate the built-in synthetic face-expression dataset")
+    s.add_argument("--out", required=True, help="folder to write it to")
+    s.add_argument("--clips-per-class", type=int, default=d.clips_per_class, help="labelled clips per class")
+    s.add_argument("--pool", type=int, default=d.pool_size, help="unlabelled mp4 videos for pre-training")
+    s.add_argument("--frames", type=int, default=d.frames, help="frames per labelled clip")
+    s.add_argument("--pool-frames", type=int, default=d.pool_frames, help="frames per pool video")
+    s.add_argument("--size", type=int, default=d.size, help="frame side in pixels (even)")
+    s.add_argument("--identities", type=int, default=d.identities, help="distinct faces in the labelled set")
+    s.add_argument("--folds", type=int, default=d.folds, help="identity-disjoint folds (0: one train/test split)")
+    s.add_argument("--seed", type=int, default=d.seed)
+    s.add_argument("--workers", type=int, default=default_workers(), help="rendering processes (0: none)")
+    s.set_defaults(run=run_synth)
 
 
 def run_prepare(args: argparse.Namespace) -> int:
@@ -56,3 +71,17 @@ def run_check(args: argparse.Namespace) -> int:
         write_annotations(args.write_good, good)
         print(f"wrote {len(good)} readable items to {args.write_good}")
     return 1 if bad else 0
+
+
+def run_synth(args: argparse.Namespace) -> int:
+    if args.size % 2:
+        raise ValueError(f"--size must be even (H.264 needs even frame sizes), got {args.size}")
+    cfg = SynthConfig(clips_per_class=args.clips_per_class, pool_size=args.pool, frames=args.frames,
+                      pool_frames=args.pool_frames, size=args.size, identities=args.identities,
+                      folds=args.folds, seed=args.seed)
+    summary = generate(args.out, cfg, workers=args.workers, progress=True)
+    for split, n in summary["splits"].items():
+        print(f"{args.out}/{split}.csv  {n} labelled clips")
+    print(f"{args.out}/pretrain.csv  {summary['pool']} unlabelled videos")
+    print(f"{args.out}/contact_sheet.png")
+    return 0
