@@ -25,20 +25,8 @@ def _indices_of(frames):
 @pytest.fixture(scope="module")
 def long_mp4(tmp_path_factory):
     """120 frames with a key frame every 10, so reads must seek."""
-    import av
-
     path = tmp_path_factory.mktemp("v") / "long.mp4"
-    frames = _numbered(120)
-    with av.open(str(path), "w") as c:
-        s = c.add_stream("libx264", rate=25)
-        s.height, s.width, s.pix_fmt = 48, 64, "yuv420p"
-        s.options = {"g": "10", "keyint_min": "10", "crf": "10"}
-        for f in frames:
-            for p in s.encode(av.VideoFrame.from_ndarray(f, format="rgb24")):
-                c.mux(p)
-        for p in s.encode():
-            c.mux(p)
-    return path
+    return write_video(path, _numbered(120), crf=10, keyframe_interval=10)
 
 
 @pytest.mark.parametrize("ext,codec", [("mp4", "libx264"), ("mkv", "libx264"), ("webm", "libvpx-vp9"),

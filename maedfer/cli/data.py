@@ -82,6 +82,7 @@ def run_synth(args: argparse.Namespace) -> int:
     summary = generate(args.out, cfg, workers=args.workers, progress=True)
     for split, n in summary["splits"].items():
         print(f"{args.out}/{split}.csv  {n} labelled clips")
-    print(f"{args.out}/pretrain.csv  {summary['pool']} unlabelled videos")
+    if summary["pool"]:
+        print(f"{args.out}/pretrain.csv  {summary['pool']} unlabelled videos")
     print(f"{args.out}/contact_sheet.png")
     return 0

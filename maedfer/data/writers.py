@@ -17,8 +17,9 @@ def _frames_array(frames: torch.Tensor | np.ndarray) -> np.ndarray:
 
 
 def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps: int = 25,
-                codec: str = "libx264", crf: int = 18) -> Path:
-    """Write (T, H, W, 3) uint8 RGB frames as a video (H.264 in yuv420p: even sizes only)."""
+                codec: str = "libx264", crf: int = 18, keyframe_interval: int | None = None) -> Path:
+    """Write (T, H, W, 3) uint8 RGB frames as a video (H.264 in yuv420p: even sizes only).
+    ``keyframe_interval`` forces a key frame every so many frames (readers can seek there)."""
     import av
 
     array = _frames_array(frames)
@@ -28,8 +29,10 @@ def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps:
         stream = container.add_stream(codec, rate=fps)
         stream.height, stream.width = array.shape[1:3]
         stream.pix_fmt = "yuv420p"
-        if codec == "libx264":
-            stream.options = {"crf": str(crf), "preset": "veryfast"}
+        options = {"crf": str(crf), "preset": "veryfast"} if codec == "libx264" else {}
+        if keyframe_interval:
+            options.update(g=str(keyframe_interval), keyint_min=str(keyframe_interval))
+        stream.options = options
         for frame in array:
             for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
                 container.mux(packet)

@@ -6,6 +6,7 @@ normalised after. Random transforms draw their parameters once per clip from tor
 """
 from __future__ import annotations
 
+import abc
 import math
 from typing import Callable, Sequence
 
@@ -86,7 +87,20 @@ class TopCenterCrop:
         return f"TopCenterCrop(size={self.size})"
 
 
-class MultiScaleCrop:
+class _RandomCropResize(abc.ABC):
+    """A random crop (``params``: top, left, height, width) resized to size x size."""
+
+    size: int
+
+    @abc.abstractmethod
+    def params(self, h: int, w: int) -> tuple[int, int, int, int]: ...
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        top, left, ch, cw = self.params(*clip.shape[-2:])
+        return _resize(clip[..., top:top + ch, left:left + cw], (self.size, self.size), antialias=False)
+
+
+class MultiScaleCrop(_RandomCropResize):
     """GroupMultiScaleCrop of the original pre-training: a crop whose sides come from
     ``scales`` x the short side (neighbouring scales at most ``max_distort`` apart), at one
     of 13 fixed offsets, resized to ``size``; the same crop for every frame."""
@@ -108,15 +122,11 @@ class MultiScaleCrop:
         top, left = offsets[_randint(0, len(offsets) - 1)]
         return top, left, ch, cw
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        top, left, ch, cw = self.params(*clip.shape[-2:])
-        return _resize(clip[..., top:top + ch, left:left + cw], (self.size, self.size), antialias=False)
-
     def __repr__(self) -> str:
         return f"MultiScaleCrop(size={self.size}, scales={self.scales}, max_distort={self.max_distort})"
 
 
-class RandomResizedCrop:
+class RandomResizedCrop(_RandomCropResize):
     """Random area ``scale`` and log-uniform aspect ``ratio`` crop of the whole clip, 10
     tries then a centre crop, resized bilinearly (align_corners False) to ``size``."""
 
@@ -143,10 +153,6 @@ class RandomResizedCrop:
         else:
             cw, ch = w, h
         return (h - ch) // 2, (w - cw) // 2, ch, cw
-
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        top, left, ch, cw = self.params(*clip.shape[-2:])
-        return _resize(clip[..., top:top + ch, left:left + cw], (self.size, self.size), antialias=False)
 
     def __repr__(self) -> str:
         return f"RandomResizedCrop(size={self.size}, scale={self.scale}, ratio={self.ratio})"
