@@ -57,7 +57,7 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
     except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
-        blocked = re.search(r"unsupported GLOBAL (\S+)", str(e))
+        blocked = re.search(r"GLOBAL (\S+?)(?: |\.?$)", str(e), re.MULTILINE)
         if blocked:
             raise CheckpointError(f"{path}: refused to unpickle: it holds objects other than tensors and plain "
                                   f"data ({blocked.group(1)}); a checkpoint must not run code") from None

@@ -90,3 +90,19 @@ def test_unlabelled_videos_with_masks(tmp_path):
     batch = next(iter(DataLoader(ds, batch_size=3, num_workers=2)))
     assert batch[0].shape == (3, 3, 16, 160, 160) and batch[1].shape == (3, 800)
     assert VideoDataset(file, pretrain_transform(160))[0].shape == (3, 16, 160, 160)
+
+
+def test_seeded_items_depend_only_on_seed_epoch_and_index(labelled):
+    ds = ClipDataset(labelled, train_transform(32), mode="train")
+    ds.set_seed(5)
+    first = ds[3][0]
+    torch.rand(100)  # whatever else happens to the global RNG
+    ds[1]
+    assert torch.equal(ds[3][0], first)
+    state = torch.get_rng_state()
+    ds[2]
+    assert torch.equal(torch.get_rng_state(), state)  # the caller's RNG is untouched
+    ds.set_epoch(1)
+    assert not torch.equal(ds[3][0], first)
+    via_workers = next(iter(DataLoader(ds, batch_size=6, num_workers=2)))[0]
+    assert torch.equal(via_workers[3], ds[3][0])

@@ -134,6 +134,8 @@ def test_gradient_reaches_every_parameter_of_lgi_former_that_can_change_its_outp
     # affect the logits (in the original too); we skip it.
     assert untrained == [n for n, _ in model.blocks[-1].named_parameters(prefix="blocks.3") if "third_attn" in n]
     assert len(untrained) == 10
+    frozen = [n for n, p in model.named_parameters() if not p.requires_grad]
+    assert frozen == untrained  # frozen, so optimisers and DDP leave them alone
 
 
 def test_gradient_reaches_every_parameter_of_mae_dfer():

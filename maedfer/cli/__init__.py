@@ -5,14 +5,14 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data, info
+from . import data, info, train
 
 
 class CLIError(Exception):
     """An error caused by the command's input, reported as one line."""
 
 
-COMMANDS = (info, data)
+COMMANDS = (info, data, train)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -26,6 +26,8 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("ravdess", ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"), folds=6),
     DatasetInfo("enterface05", ("anger", "disgust", "fear", "happiness", "sadness", "surprise"), folds=5),
     DatasetInfo("voxceleb2", (), folds=0),
+    # the built-in synthetic set (maedfer synth), in the DFEW class order
+    DatasetInfo("synth", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=0),
 )}
 
 

@@ -38,6 +38,17 @@ class _SkippingDataset(Dataset, abc.ABC):
             raise ValueError(f"on_error must be 'raise' or 'skip', got {on_error!r}")
         self.items, self.on_error = list(items), on_error
         self.skipped: dict[str, str] = {}  # path -> problem, for the summary
+        self.seed: int | None = None
+        self.epoch = 0
+
+    def set_seed(self, seed: int | None) -> None:
+        """With a seed, an item's random sampling and augmentation depend only on
+        (seed, epoch, index): not on workers, processes or what was read before, so a
+        resumed or distributed run sees exactly the clips a plain run sees."""
+        self.seed = seed
+
+    def set_epoch(self, epoch: int) -> None:
+        self.epoch = epoch
 
     def __len__(self) -> int:
         return len(self.items)
@@ -47,6 +58,13 @@ class _SkippingDataset(Dataset, abc.ABC):
         """Read and transform item ``index``; raises VideoReadError for a bad clip."""
 
     def __getitem__(self, index: int):
+        if self.seed is None:
+            return self._get(index)
+        with torch.random.fork_rng(devices=[]):  # leave the caller's RNG untouched
+            torch.manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
+            return self._get(index)
+
+    def _get(self, index: int):
         if self.on_error == "raise":
             return self.load(index)
         for step in range(len(self.items)):
@@ -92,10 +110,10 @@ class ClipDataset(_SkippingDataset):
     def __len__(self) -> int:
         return len(self.items) * self.views_per_item
 
-    def __getitem__(self, index: int):
+    def _get(self, index: int):
         if self.mode == "test":
             return self.load(index)
-        return super().__getitem__(index)
+        return super()._get(index)
 
     def load(self, index: int):
         item_index, view_index = divmod(index, self.views_per_item)

@@ -37,11 +37,11 @@ SYNTH_VERSION = 1
 
 # Apex change of each facial parameter per class (intensity 1). Surprise/fear and
 # angry/disgust share their apex on purpose: only their dynamics differ.
-_SURPRISE_FACE = dict(brow_raise=0.09, eye_open=0.7, mouth_open=0.13, mouth_width=-0.05)
-_ANGRY_FACE = dict(brow_raise=-0.06, brow_tilt=-0.45, eye_open=0.15, mouth_width=-0.07, lip=0.02)
+_SURPRISE_FACE = dict(brow_raise=0.14, eye_open=1.0, mouth_open=0.2, mouth_width=-0.08)
+_ANGRY_FACE = dict(brow_raise=-0.09, brow_tilt=-0.7, eye_open=0.2, mouth_width=-0.1, lip=0.03)
 APEX: dict[str, dict[str, float]] = {
-    "happy": dict(mouth_curve=0.11, mouth_width=0.06, eye_open=-0.35),
-    "sad": dict(mouth_curve=-0.09, brow_tilt=0.35, brow_raise=0.02, eye_open=-0.2),
+    "happy": dict(mouth_curve=0.17, mouth_width=0.09, eye_open=-0.5),
+    "sad": dict(mouth_curve=-0.14, brow_tilt=0.55, brow_raise=0.03, eye_open=-0.3),
     "neutral": {},
     "angry": _ANGRY_FACE,
     "surprise": _SURPRISE_FACE,
@@ -71,7 +71,7 @@ def make_identity(rng: np.random.Generator) -> Identity:
     return Identity(skin, hair, face_w=rng.uniform(0.5, 0.62), face_h=rng.uniform(0.68, 0.8),
                     eye_x=rng.uniform(0.19, 0.27), eye_y=rng.uniform(-0.22, -0.1),
                     mouth_y=rng.uniform(0.33, 0.45), mouth_w=rng.uniform(0.16, 0.24),
-                    brow_thick=rng.uniform(0.018, 0.035), hairline=rng.uniform(-0.62, -0.45))
+                    brow_thick=rng.uniform(0.03, 0.045), hairline=rng.uniform(-0.62, -0.45))
 
 
 def intensity_curve(label: str, frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -79,7 +79,7 @@ def intensity_curve(label: str, frames: int, rng: np.random.Generator) -> np.nda
     t = np.arange(frames, dtype=np.float64)
     if label == "neutral":
         return np.zeros(frames)
-    peak = rng.uniform(0.45, 1.0)
+    peak = rng.uniform(0.6, 1.0)
     if label == "surprise":  # abrupt: 1-2 frame rise, short apex, quick fall
         on = rng.uniform(0.1, 0.45) * frames
         rise, hold, fall = rng.uniform(1, 2.5), rng.uniform(0.15, 0.3) * frames, rng.uniform(2, 4)
@@ -125,7 +125,7 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
            ("brow_raise", "brow_tilt", "eye_open", "mouth_open", "mouth_width", "mouth_curve", "lip")}
 
     # nuisance motion shared by all classes
-    talk = rng.uniform(0, 0.07) if rng.random() < 0.7 else 0.0
+    talk = rng.uniform(0, 0.05) if rng.random() < 0.7 else 0.0
     talk_wave = talk * (1 + np.sin(2 * np.pi * np.arange(T) / rng.uniform(3, 7) + rng.uniform(0, 6)))[:, None, None] / 2
     blink = np.ones(T)
     for start in rng.choice(T, size=rng.integers(0, 3), replace=False):
@@ -133,10 +133,11 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
             if start + j < T:
                 blink[start + j] = min(blink[start + j], f)
     blink = blink[:, None, None]
-    cx = _smooth_path(rng, T, 0.1)[:, None, None] + rng.normal(0, 0.04)
-    cy = _smooth_path(rng, T, 0.07)[:, None, None] + rng.normal(0, 0.04)
-    angle = (_smooth_path(rng, T, 0.18) + rng.normal(0, 0.05))[:, None, None]
-    scale = (rng.uniform(0.85, 1.1) * (1 + _smooth_path(rng, T, 0.06)))[:, None, None]
+    # Face-cropped like the DFER datasets: the face fills most of the frame.
+    cx = _smooth_path(rng, T, 0.06)[:, None, None] + rng.normal(0, 0.03)
+    cy = _smooth_path(rng, T, 0.05)[:, None, None] + 0.08 + rng.normal(0, 0.03)
+    angle = (_smooth_path(rng, T, 0.15) + rng.normal(0, 0.05))[:, None, None]
+    scale = (rng.uniform(1.35, 1.55) * (1 + _smooth_path(rng, T, 0.05)))[:, None, None]
 
     ys, xs = np.meshgrid(np.linspace(-1, 1, size), np.linspace(-1, 1, size), indexing="ij")
     x, y = xs[None], ys[None]

@@ -33,11 +33,11 @@ def classification_metrics(y_true, y_pred, num_classes: int) -> dict:
         precision = np.where(predicted > 0, hits / predicted, 0.0)
         f1 = np.where(precision + recall > 0, 2 * precision * recall / (precision + recall), 0.0)
     total = cm.sum()
-    return {
-        "uar": 100.0 * recall[present].mean(),
-        "war": 100.0 * hits.sum() / total,
-        "macro_f1": 100.0 * f1[present].mean(),
-        "weighted_f1": 100.0 * (f1 * support).sum() / total,
+    return {  # plain Python floats: they go into checkpoints and JSON
+        "uar": float(100.0 * recall[present].mean()),
+        "war": float(100.0 * hits.sum() / total),
+        "macro_f1": float(100.0 * f1[present].mean()),
+        "weighted_f1": float(100.0 * (f1 * support).sum() / total),
         "per_class_accuracy": (100.0 * recall).tolist(),
         "confusion": cm,
     }

@@ -134,6 +134,14 @@ class LGIFormer(LGIBackbone):
         self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         init_weights(self, "finetune")
         nn.init.trunc_normal_(self.lg_region_tokens, std=0.02)
+        # Only region tokens reach the head, so the last block's local-global step can never
+        # change the output (forward_features skips it). Its weights stay in the state dict
+        # (official keys) but are frozen: no optimiser state, and DDP needs every trainable
+        # parameter to receive a gradient.
+        last = self.blocks[-1]
+        if last.local_global_step:
+            for module in (last.third_attn, last.third_attn_norm0, last.third_attn_norm1):
+                module.requires_grad_(False)
         if num_classes > 0:
             with torch.no_grad():
                 self.head.weight.mul_(init_scale)

@@ -1,0 +1,130 @@
+"""Run configurations: task defaults, the official recipes as presets (spec section 3),
+tiny presets for CPU work, and overrides from a YAML file and the command line.
+
+A config is a flat dict; ``resolve_config`` merges defaults < preset < YAML < ``--set``
+and checks every key and type, so a typo is an error instead of a silently ignored option.
+"""
+from __future__ import annotations
+
+import difflib
+from pathlib import Path
+from typing import Any
+
+_COMMON = dict(
+    model="", root=None, strip_prefix=None, init=None, num_frames=16, input_size=160, epochs=100,
+    warmup_epochs=5.0, batch_size=32, accum_steps=1, weight_decay=0.05, clip_grad=None, precision="fp32",
+    seed=0, workers=4, output_dir="runs/run", save_every=1, save_every_steps=0, keep_last=2, on_error="raise",
+)
+
+DEFAULTS: dict[str, dict[str, Any]] = {
+    "pretrain": dict(_COMMON, task="pretrain", model="mae_dfer_base", data=None, stride=4, voxceleb_crop=True,
+                     mask_ratio=0.9, lr=3e-4, min_lr=1e-5, betas=(0.9, 0.95), save_every=10, figure_every=1,
+                     model_overrides={}),
+    "finetune": dict(_COMMON, task="finetune", model="lgi_former_base", dataset="dfew", train=None, test=None,
+                     sampling_rate=4, test_clips=2, test_crops=2, lr=1e-3, min_lr=1e-6, betas=(0.9, 0.999),
+                     layer_decay=0.75, drop_path=0.1, randaugment="rand-m7-n4-mstd0.5-inc1",
+                     rrc_scale=(0.08, 1.0), flip=0.5, reprob=0.25, mixup=0.8, cutmix=1.0, mixup_prob=1.0,
+                     mixup_switch_prob=0.5, smoothing=0.1, eval_every=1, model_overrides={}),
+}
+
+# Per-process batch sizes: the original ran 3 GPUs for fine-tuning (total 96 / 120) and a
+# total batch of 160 for pre-training. The lr is scaled by total batch / 256 at run time.
+PRESETS: dict[str, dict[str, Any]] = {
+    "voxceleb2": dict(task="pretrain", model="mae_dfer_base", epochs=100, batch_size=32, lr=3e-4, min_lr=1e-5,
+                      voxceleb_crop=True),
+    "dfew": dict(task="finetune", dataset="dfew", batch_size=32, sampling_rate=4),
+    "ferv39k": dict(task="finetune", dataset="ferv39k", batch_size=40, sampling_rate=1),
+    "mafw": dict(task="finetune", dataset="mafw", batch_size=32, sampling_rate=4),
+    "crema-d": dict(task="finetune", dataset="crema-d", batch_size=32, sampling_rate=4),
+    "ravdess": dict(task="finetune", dataset="ravdess", batch_size=32, sampling_rate=4),
+    "enterface05": dict(task="finetune", dataset="enterface05", batch_size=32, sampling_rate=4),
+    # CPU-sized runs on the built-in synthetic data (maedfer synth): 112x112 frames, 32-frame clips.
+    "synth-tiny-pretrain": dict(task="pretrain", model="mae_dfer_tiny", input_size=80, voxceleb_crop=False,
+                                stride=2, epochs=20, warmup_epochs=2, batch_size=16, lr=1.5e-3, min_lr=1e-5,
+                                save_every=5, workers=2),
+    "synth-tiny": dict(task="finetune", model="lgi_former_tiny", dataset="synth", input_size=80, sampling_rate=2,
+                       epochs=30, warmup_epochs=3, batch_size=16, lr=1e-3, min_lr=1e-5, layer_decay=0.75,
+                       randaugment="rand-m7-n4-mstd0.5-inc1", mixup=0.0, cutmix=0.0, workers=2),
+}
+
+
+class ConfigError(ValueError):
+    """A bad preset, key or value."""
+
+
+def _check_type(key: str, value: Any, default: Any, source: str) -> Any:
+    if default is None or value is None:
+        return value
+    if isinstance(default, bool):
+        if not isinstance(value, bool):
+            raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
+        return value
+    if isinstance(default, float) and isinstance(value, int) and not isinstance(value, bool):
+        return float(value)
+    if isinstance(default, tuple) and isinstance(value, (list, tuple)):
+        if len(value) != len(default):
+            raise ConfigError(f"{source}: {key} needs {len(default)} values, got {list(value)}")
+        return tuple(float(v) if isinstance(d, float) else v for v, d in zip(value, default))
+    if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
+        raise ConfigError(f"{source}: {key} must be a {type(default).__name__}, got {value!r}")
+    return value
+
+
+def _merge(config: dict, updates: dict, source: str) -> None:
+    for key, value in updates.items():
+        if key not in config:
+            near = difflib.get_close_matches(key, config, n=1)
+            hint = f" (did you mean {near[0]!r}?)" if near else ""
+            raise ConfigError(f"{source}: unknown config key {key!r}{hint}")
+        config[key] = _check_type(key, value, config[key], source)
+
+
+def load_yaml(path: str | Path) -> dict:
+    import yaml
+
+    path = Path(path)
+    if not path.is_file():
+        raise ConfigError(f"{path}: no such config file")
+    try:
+        data = yaml.safe_load(path.read_text()) or {}
+    except yaml.YAMLError as e:
+        raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: a config file must be a mapping of key: value")
+    return data
+
+
+def resolve_config(task: str, preset: str | None = None, yaml_file: str | Path | None = None,
+                   overrides: dict | None = None) -> dict[str, Any]:
+    """defaults(task) < PRESETS[preset] < YAML file < overrides, every key and type checked."""
+    if task not in DEFAULTS:
+        raise ConfigError(f"unknown task {task!r}")
+    config = dict(DEFAULTS[task])
+    if preset is not None:
+        if preset not in PRESETS:
+            raise ConfigError(f"unknown preset {preset!r}; known: {', '.join(PRESETS)}")
+        if PRESETS[preset]["task"] != task:
+            raise ConfigError(f"preset {preset!r} is a {PRESETS[preset]['task']} recipe, not {task}")
+        _merge(config, PRESETS[preset], f"preset {preset}")
+    if yaml_file is not None:
+        _merge(config, load_yaml(yaml_file), str(yaml_file))
+    if overrides:
+        _merge(config, overrides, "--set")
+    if config["task"] != task:
+        raise ConfigError(f"config is for task {config['task']!r}, not {task!r}")
+    for key in ("epochs", "batch_size", "accum_steps"):
+        if config[key] < 1:
+            raise ConfigError(f"{key} must be at least 1, got {config[key]}")
+    if config["precision"] not in ("fp32", "bf16", "fp16"):
+        raise ConfigError(f"precision must be fp32, bf16 or fp16, got {config['precision']!r}")
+    return config
+
+
+def save_config(config: dict, path: str | Path) -> Path:
+    import yaml
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+    path.write_text(yaml.safe_dump(plain, sort_keys=True))
+    return path

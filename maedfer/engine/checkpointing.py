@@ -1,0 +1,77 @@
+"""Training checkpoints: everything a run needs to continue exactly where it stopped.
+
+Files in the output folder: ``checkpoint-last.pth`` (rewritten during and after every
+epoch), ``checkpoint-epochNNN.pth`` (the last ``keep_last`` kept), ``checkpoint-best.pth``
+(fine-tuning: best test UAR). All are written atomically by
+:func:`maedfer.checkpoint.save_checkpoint`, so a crash never leaves a torn file.
+"""
+from __future__ import annotations
+
+import re
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from ..checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+
+
+def rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                        scaler: torch.amp.GradScaler | None, epoch: int, step: int, config: dict,
+                        **extra: Any) -> Path:
+    """``epoch``/``step``: where to continue (the next epoch, the next batch of it)."""
+    return save_checkpoint(model, path, optimizer=optimizer.state_dict(),
+                           scaler=scaler.state_dict() if scaler is not None else None,
+                           epoch=epoch, step=step, rng=rng_state(),
+                           config={k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}, **extra)
+
+
+def find_resume(output_dir: Path, resume: str | None) -> Path | None:
+    """``resume``: None (start fresh), "auto" (checkpoint-last.pth if there is one) or a path."""
+    if resume is None:
+        return None
+    if resume == "auto":
+        last = output_dir / "checkpoint-last.pth"
+        return last if last.is_file() else None
+    path = Path(resume)
+    if not path.is_file():
+        raise CheckpointError(f"{path}: no such checkpoint to resume from")
+    return path
+
+
+def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
+                        scaler: torch.amp.GradScaler | None) -> dict[str, Any]:
+    from ..checkpoint import load_checkpoint
+
+    state = read_checkpoint(path)
+    for key in ("optimizer", "epoch", "step", "rng"):
+        if key not in state:
+            raise CheckpointError(f"{path}: not a training checkpoint of maedfer (no {key!r}); "
+                                  "use it with --set init=... to start from its weights instead")
+    load_checkpoint(model, state)
+    optimizer.load_state_dict(state["optimizer"])
+    if scaler is not None and state.get("scaler"):
+        scaler.load_state_dict(state["scaler"])
+    set_rng_state(state["rng"])
+    return state
+
+
+def prune_epoch_checkpoints(output_dir: Path, keep_last: int) -> None:
+    epochs = sorted(output_dir.glob("checkpoint-epoch*.pth"),
+                    key=lambda p: int(re.search(r"epoch(\d+)", p.name).group(1)))
+    for old in epochs[:-keep_last] if keep_last > 0 else epochs:
+        old.unlink(missing_ok=True)

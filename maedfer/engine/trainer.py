@@ -1,0 +1,216 @@
+"""The training loop shared by pre-training and fine-tuning.
+
+Exactness by construction: samples are ordered by a seeded DistributedSampler (also with
+one process) and every sample's augmentation depends only on (seed, epoch, index), so a
+run resumed mid-epoch (the sampler skips what was done) or split over N processes (each
+takes every N-th sample of the same order) sees the same clips as a plain run.
+"""
+from __future__ import annotations
+
+import contextlib
+import json
+import math
+import time
+from pathlib import Path
+from typing import Callable, Iterator
+
+import torch
+from torch import nn
+from torch.nn.parallel import DistributedDataParallel
+from torch.utils.data import DataLoader, DistributedSampler, Sampler
+from tqdm import tqdm
+
+from ..config import save_config
+from .checkpointing import find_resume, load_training_state, prune_epoch_checkpoints, save_training_state
+from .distributed import Dist, all_reduce_mean
+from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
+
+StepFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
+
+
+class SkipSampler(Sampler):
+    """The first ``skip`` indices of ``sampler`` left out (resuming inside an epoch)."""
+
+    def __init__(self, sampler: DistributedSampler, skip: int) -> None:
+        self.sampler, self.skip = sampler, skip
+
+    def __iter__(self) -> Iterator[int]:
+        for i, index in enumerate(self.sampler):
+            if i >= self.skip:
+                yield index
+
+    def __len__(self) -> int:
+        return max(0, len(self.sampler) - self.skip)
+
+
+class RunLog:
+    """metrics.jsonl (one JSON object per line) and TensorBoard scalars, main process only."""
+
+    def __init__(self, output_dir: Path, enabled: bool) -> None:
+        self.enabled = enabled
+        self.path = output_dir / "metrics.jsonl"
+        self.tb = None
+        if enabled:
+            from torch.utils.tensorboard import SummaryWriter
+
+            self.tb = SummaryWriter(str(output_dir / "tensorboard"))
+
+    def write(self, record: dict, step: int) -> None:
+        if not self.enabled:
+            return
+        with self.path.open("a") as f:
+            f.write(json.dumps(record) + "\n")
+        for key, value in record.items():
+            if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                self.tb.add_scalar(key, value, step)
+        self.tb.flush()
+
+    def close(self) -> None:
+        if self.tb is not None:
+            self.tb.close()
+
+
+def check_input_size(model: nn.Module, config: dict) -> None:
+    """The clips the config makes must be the clips the model takes."""
+    _, t, h, _ = model.input_shape
+    if (t, h) != (config["num_frames"], config["input_size"]):
+        raise ValueError(f"config num_frames {config['num_frames']} / input_size {config['input_size']} do not match "
+                         f"model {config['model']}, which takes {t} frames of {h}x{h}")
+
+
+def autocast(precision: str, device: torch.device):
+    if precision == "fp32":
+        return contextlib.nullcontext()
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+    return torch.autocast(device.type, dtype=dtype)
+
+
+class Trainer:
+    """Runs ``config['epochs']`` epochs of ``step_fn(model, batch) -> (loss, logs)``.
+
+    ``layer_decay`` in the config (fine-tuning) turns on layer-wise lr decay. ``epoch_end``
+    is called after every epoch with the epoch number and returns metrics to log (and, with
+    a "uar" key, what picks the best checkpoint).
+    """
+
+    def __init__(self, config: dict, model: nn.Module, dataset, step_fn: StepFn, dist: Dist,
+                 collate: Callable | None = None) -> None:
+        self.config, self.dist, self.step_fn, self.dataset = config, dist, step_fn, dataset
+        self.output_dir = Path(config["output_dir"])
+        if config["precision"] == "fp16" and dist.device.type != "cuda":
+            raise ValueError("precision fp16 needs a GPU (it uses a gradient scaler); use bf16 or fp32 on CPU")
+        self.model = model.to(dist.device)
+        self.module = model
+        if dist.world_size > 1:
+            self.model = DistributedDataParallel(self.model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+        self.batch_size, self.accum = config["batch_size"], config["accum_steps"]
+        total_batch = self.batch_size * self.accum * dist.world_size
+        self.lr = config["lr"] * total_batch / 256  # the original's linear scaling rule
+        self.min_lr = config["min_lr"] * total_batch / 256
+        groups = param_groups(self.module, config["weight_decay"], config.get("layer_decay"))
+        self.optimizer = build_optimizer(groups, self.lr, tuple(config["betas"]))
+        self.scaler = torch.amp.GradScaler("cuda") if config["precision"] == "fp16" else None
+        self.sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
+                                          seed=config["seed"], drop_last=True)
+        self.batches_per_epoch = len(self.sampler) // self.batch_size
+        self.steps_per_epoch = self.batches_per_epoch // self.accum
+        if self.steps_per_epoch == 0:
+            raise ValueError(f"{len(dataset)} training clips give no full step of {total_batch} clips "
+                             f"({dist.world_size} process(es) x batch {self.batch_size} x accumulation {self.accum})")
+        self.schedule = cosine_schedule(self.lr, self.min_lr, config["epochs"], self.steps_per_epoch,
+                                        config["warmup_epochs"])
+        self.collate = collate
+        dataset.set_seed(config["seed"])
+        self.log = RunLog(self.output_dir, dist.is_main)
+
+    def _loader(self, epoch: int, skip_batches: int) -> DataLoader:
+        self.sampler.set_epoch(epoch)
+        self.dataset.set_epoch(epoch)
+        sampler = SkipSampler(self.sampler, skip_batches * self.batch_size)
+        workers = self.config["workers"]
+        # Its own generator: creating a loader must not consume the global RNG (drop path and
+        # Mixup draw from it), or a resumed run would drift from the uninterrupted one.
+        generator = torch.Generator().manual_seed(self.config["seed"] * 1000 + epoch)
+        return DataLoader(self.dataset, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
+                          drop_last=True, pin_memory=self.dist.device.type == "cuda",
+                          persistent_workers=False, collate_fn=self.collate, generator=generator)
+
+    def _save(self, name: str, epoch: int, batch: int, **extra) -> None:
+        if self.dist.is_main:
+            save_training_state(self.output_dir / name, self.module, self.optimizer, self.scaler,
+                                epoch, batch, self.config, **extra)
+
+    def fit(self, resume: str | None = None,
+            epoch_end: Callable[[int], dict | None] | None = None) -> dict:
+        cfg, dist = self.config, self.dist
+        if dist.is_main:
+            self.output_dir.mkdir(parents=True, exist_ok=True)
+            save_config(cfg, self.output_dir / "config.yaml")
+        start_epoch, start_batch, best = 0, 0, None
+        path = find_resume(self.output_dir, resume)
+        if path is not None:
+            state = load_training_state(path, self.module, self.optimizer, self.scaler)
+            start_epoch, start_batch, best = state["epoch"], state["step"], state.get("best_uar")
+            if dist.is_main:
+                print(f"resumed from {path}: epoch {start_epoch}, batch {start_batch}")
+        save_every = cfg["save_every_steps"]
+        last = {}
+        for epoch in range(start_epoch, cfg["epochs"]):
+            self.model.train()
+            skip = start_batch if epoch == start_epoch else 0
+            loader = self._loader(epoch, skip)
+            bar = tqdm(loader, total=self.batches_per_epoch - skip, desc=f"epoch {epoch + 1}/{cfg['epochs']}",
+                       unit="batch", disable=not dist.is_main or None, leave=False)
+            sums: dict[str, float] = {}
+            count, started = 0, time.perf_counter()
+            for i, batch in enumerate(bar, start=skip):
+                if i >= self.batches_per_epoch:
+                    break
+                update = epoch * self.steps_per_epoch + i // self.accum
+                set_lr(self.optimizer, float(self.schedule[update]))
+                sync = (i + 1) % self.accum == 0
+                ctx = self.model.no_sync() if (dist.world_size > 1 and not sync) else contextlib.nullcontext()
+                with ctx:
+                    with autocast(cfg["precision"], dist.device):
+                        loss, logs = self.step_fn(self.model, batch)
+                    if not math.isfinite(loss.item()):
+                        raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {i}; "
+                                                 "lower lr or use fp32")
+                    scaled = loss / self.accum
+                    (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                if sync:
+                    if self.scaler:
+                        self.scaler.unscale_(self.optimizer)
+                    if cfg["clip_grad"]:
+                        torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg["clip_grad"])
+                    if self.scaler:
+                        self.scaler.step(self.optimizer)
+                        self.scaler.update()
+                    else:
+                        self.optimizer.step()
+                    self.optimizer.zero_grad(set_to_none=True)
+                    if save_every and (i + 1) % (save_every * self.accum) == 0 and i + 1 < self.batches_per_epoch:
+                        self._save("checkpoint-last.pth", epoch, i + 1, best_uar=best)
+                for k, v in logs.items():
+                    sums[k] = sums.get(k, 0.0) + v
+                count += 1
+                bar.set_postfix(loss=f"{logs.get('loss', loss.item()):.4f}", lr=f"{self.schedule[update]:.2e}")
+            record = {"epoch": epoch + 1, "lr": float(self.schedule[(epoch + 1) * self.steps_per_epoch - 1]),
+                      **{f"train_{k}": all_reduce_mean(v / max(count, 1), dist.device) for k, v in sums.items()},
+                      "epoch_minutes": (time.perf_counter() - started) / 60}
+            extra = epoch_end(epoch) if epoch_end is not None else None
+            record.update(extra or {})
+            if extra and "uar" in extra and (best is None or extra["uar"] > best):
+                best = extra["uar"]
+                self._save("checkpoint-best.pth", epoch + 1, 0, best_uar=best)
+            self._save("checkpoint-last.pth", epoch + 1, 0, best_uar=best)
+            if dist.is_main and ((epoch + 1) % cfg["save_every"] == 0 or epoch + 1 == cfg["epochs"]):
+                self._save(f"checkpoint-epoch{epoch + 1:03d}.pth", epoch + 1, 0, best_uar=best)
+                prune_epoch_checkpoints(self.output_dir, cfg["keep_last"])
+            self.log.write(record, (epoch + 1) * self.steps_per_epoch)
+            if dist.is_main:
+                shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items())
+                print(shown, flush=True)
+            last = record
+        self.log.close()
+        return last

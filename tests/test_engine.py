@@ -1,0 +1,164 @@
+"""A few steps of every training command on tiny synthetic data."""
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from maedfer.checkpoint import read_checkpoint
+from maedfer.cli import main
+from maedfer.config import ConfigError, resolve_config
+from maedfer.data import synth
+
+TINY = synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48, identities=4, folds=2)
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    synth.generate(root, TINY)
+    return root
+
+
+def _finetune_args(data, out, *extra):
+    return ["finetune", "--preset", "synth-tiny", "--set", f"train={data / 'split01' / 'train.csv'}",
+            "--set", f"test={data / 'split01' / 'test.csv'}", "--set", f"output_dir={out}",
+            "--set", "epochs=2", "--set", "batch_size=4", "--set", "workers=0", "--set", "warmup_epochs=0.5",
+            "--set", "test_clips=1", "--set", "test_crops=1", *extra]
+
+
+def test_finetune_writes_everything(data, tmp_path, capsys):
+    out = tmp_path / "ft"
+    assert main(_finetune_args(data, out, "--set", "keep_last=1")) == 0
+    assert sorted(p.name for p in out.glob("checkpoint-*.pth")) == [
+        "checkpoint-best.pth", "checkpoint-epoch002.pth", "checkpoint-last.pth"]
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert [l["epoch"] for l in lines] == [1, 2] and all("uar" in l and "train_loss" in l for l in lines)
+    assert (out / "config.yaml").exists() and list((out / "tensorboard").iterdir())
+    metrics = json.loads((out / "eval" / "metrics.json").read_text())
+    assert metrics["videos"] == 14 and metrics["uar"] == pytest.approx(lines[-1]["uar"])
+    rows = (out / "eval" / "predictions.csv").read_text().splitlines()
+    assert rows[0].startswith("path,label,prediction,happy,sad") and len(rows) == 15
+    assert (out / "eval" / "confusion.png").stat().st_size > 1000
+    assert (out / "eval" / "confusion.csv").read_text().splitlines()[0].startswith("true \\ predicted,happy")
+    state = read_checkpoint(out / "checkpoint-last.pth")
+    assert state["epoch"] == 2 and state["config"]["epochs"] == 2 and "optimizer" in state
+
+    # evaluate the checkpoint: the same numbers as the run's own final test
+    capsys.readouterr()
+    assert main(["evaluate", str(out / "checkpoint-last.pth"), "--test", str(data / "split01" / "test.csv"),
+                 "--out", str(tmp_path / "ev"), "--set", "workers=0", "--set", "test_clips=1",
+                 "--set", "test_crops=1"]) == 0
+    again = json.loads((tmp_path / "ev" / "metrics.json").read_text())
+    assert again["uar"] == pytest.approx(metrics["uar"]) and again["war"] == pytest.approx(metrics["war"])
+
+
+def test_pretrain_writes_checkpoints_and_reconstruction_figures(data, tmp_path):
+    out = tmp_path / "pt"
+    code = main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
+                 "--set", f"output_dir={out}", "--set", "epochs=2", "--set", "batch_size=4", "--set", "workers=0",
+                 "--set", "warmup_epochs=0.5"])
+    assert code == 0
+    lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
+    assert len(lines) == 2 and {"train_loss", "train_appearance", "train_motion"} <= set(lines[0])
+    assert (out / "figures" / "reconstruction-epoch002.png").stat().st_size > 5000
+    # the pre-trained encoder initialises a fine-tuning run
+    ft = tmp_path / "ft"
+    assert main(_finetune_args(data, ft, "--set", f"init={out / 'checkpoint-last.pth'}", "--set", "epochs=1")) == 0
+
+
+def test_cv_reports_mean_and_std(data, tmp_path, capsys):
+    out = tmp_path / "cv"
+    assert main(["cv", "--preset", "synth-tiny", "--splits", str(data), "--set", f"output_dir={out}",
+                 "--set", "epochs=1", "--set", "batch_size=4", "--set", "workers=0", "--set", "warmup_epochs=0.5",
+                 "--set", "test_clips=1", "--set", "test_crops=1"]) == 0
+    summary = json.loads((out / "cv.json").read_text())
+    assert sorted(summary["folds"]) == ["split01", "split02"]
+    uars = [f["uar"] for f in summary["folds"].values()]
+    assert summary["uar_mean"] == pytest.approx(sum(uars) / 2)
+    assert "mean  UAR" in capsys.readouterr().out
+
+
+def _weights(path):
+    return read_checkpoint(path)["model"]
+
+
+def _same_weights(a, b, atol=0.0):
+    return all(torch.allclose(a[k], b[k], atol=atol, rtol=0) for k in a)
+
+
+def test_resume_between_epochs_reaches_the_same_weights(data, tmp_path):
+    straight, split = tmp_path / "straight", tmp_path / "split"
+    assert main(_finetune_args(data, straight)) == 0
+    assert main(_finetune_args(data, split, "--set", "epochs=1")) == 0
+    assert main(_finetune_args(data, split, "--resume", "auto")) == 0
+    assert _same_weights(_weights(straight / "checkpoint-last.pth"), _weights(split / "checkpoint-last.pth"))
+
+
+def test_killed_mid_epoch_and_resumed_reaches_the_same_weights(data, tmp_path):
+    args = _finetune_args(data, tmp_path / "killed", "--set", "save_every_steps=1", "--set", "epochs=1",
+                          "--set", "mixup=0.8", "--set", "drop_path=0.1")
+    straight = _finetune_args(data, tmp_path / "straight", "--set", "epochs=1", "--set", "mixup=0.8",
+                              "--set", "drop_path=0.1")
+    assert main(straight) == 0
+    proc = subprocess.Popen([sys.executable, "-m", "maedfer", *args], stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    last = tmp_path / "killed" / "checkpoint-last.pth"
+    deadline = time.time() + 120
+    while time.time() < deadline:  # wait for a mid-epoch checkpoint, then kill -9
+        if last.exists() and read_checkpoint(last)["step"] >= 2:
+            break
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    step = read_checkpoint(last)["step"]
+    assert 2 <= step < 7 and read_checkpoint(last)["epoch"] == 0  # really stopped inside the epoch
+    assert main(args + ["--resume", "auto"]) == 0
+    assert _same_weights(_weights(tmp_path / "straight" / "checkpoint-last.pth"), _weights(last))
+
+
+def test_two_processes_train_the_same_model_as_one(data, tmp_path):
+    common = ["--set", "mixup=0.0", "--set", "cutmix=0.0", "--set", "drop_path=0.0", "--set", "epochs=1",
+              "--set", "test=", "--set", "warmup_epochs=0.3"]
+    one = _finetune_args(data, tmp_path / "one", *common, "--set", "batch_size=4")
+    assert main(one) == 0
+    two = _finetune_args(data, tmp_path / "two", *common, "--set", "batch_size=2")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node=2",
+                          "--master_port=29517", "-m", "maedfer", *two], env=env, capture_output=True, text=True,
+                         timeout=300)
+    assert run.returncode == 0, run.stderr[-2000:]
+    a, b = _weights(tmp_path / "one" / "checkpoint-last.pth"), _weights(tmp_path / "two" / "checkpoint-last.pth")
+    assert _same_weights(a, b, atol=1e-5)
+    assert not _same_weights(a, _weights(tmp_path / "one" / "checkpoint-last.pth") | {"head.bias": a["head.bias"] + 1})
+
+
+def test_bad_configs_are_one_line_errors(tmp_path, capsys):
+    with pytest.raises(ConfigError, match=r"unknown config key 'lrr' \(did you mean 'lr'\?\)"):
+        resolve_config("finetune", "dfew", overrides={"lrr": 1})
+    with pytest.raises(ConfigError, match="epochs must be a int, got 'ten'"):
+        resolve_config("finetune", overrides={"epochs": "ten"})
+    with pytest.raises(ConfigError, match="preset 'voxceleb2' is a pretrain recipe, not finetune"):
+        resolve_config("finetune", "voxceleb2")
+    yaml_file = tmp_path / "c.yaml"
+    yaml_file.write_text("lr: [1, 2\n")
+    with pytest.raises(ConfigError, match="c.yaml: not valid YAML"):
+        resolve_config("finetune", yaml_file=yaml_file)
+    yaml_file.write_text("lr: 0.01\nepochs: 3\n")
+    assert resolve_config("finetune", "mafw", yaml_file, {"epochs": 4})["epochs"] == 4
+    assert resolve_config("finetune", "mafw", yaml_file)["lr"] == 0.01
+    for argv, message in [
+        (["finetune", "--preset", "synth-tiny"], "config key 'train' is required"),
+        (["finetune", "--set", "precision=fp16", "--set", "train=x.csv"], "x.csv: no such annotation file"),
+        (["pretrain", "--preset", "synth-tiny-pretrain", "--set", "data=nope.csv"], "nope.csv: no such annotation file"),
+        (["finetune", "--preset", "synth-tiny", "--set", "input_size=96", "--set", "train=a.csv"],
+         "input_size 96 do not match model lgi_former_tiny"),
+    ]:
+        assert main(argv) == 2
+        err = capsys.readouterr().err
+        assert message in err and err.count("\n") == 1, err
