@@ -26,7 +26,9 @@ def test_layer_decay_groups_of_lgi_former_base():
     for name in ("blocks.3.mlp.fc1.bias", "blocks.3.norm2.weight", "blocks.3.first_attn.q_bias",
                  "lg_region_tokens", "patch_embed.proj.bias"):
         assert decay[name] == 0.0
-    assert sum(len(g["params"]) for g in groups) == len(list(model.parameters()))
+    trainable = [p for p in model.parameters() if p.requires_grad]
+    assert sum(len(g["params"]) for g in groups) == len(trainable) == len(list(model.parameters())) - 10
+    assert not any("blocks.15.third_attn" in n for g in groups for n in g["names"])  # frozen: never used
     assert len(groups) == 18 * 2  # 18 layer ids x {decay, no decay}
 
 
