@@ -162,3 +162,33 @@ def test_bad_configs_are_one_line_errors(tmp_path, capsys):
         assert main(argv) == 2
         err = capsys.readouterr().err
         assert message in err and err.count("\n") == 1, err
+
+
+def test_demo_quick(tmp_path, capsys):
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "0"]) == 0
+    summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
+    assert set(summary["results"]) == {"pretrained", "scratch"} and summary["quick"] is True
+    assert all(0 <= r["uar"] <= 100 for r in summary["results"].values())
+    assert (tmp_path / "demo" / "demo.png").stat().st_size > 5000
+    assert (tmp_path / "demo" / "pretrain" / "checkpoint-last.pth").exists()
+    out = capsys.readouterr().out
+    assert "fine-tuned from" in out and "pretrained" in out and "scratch" in out
+
+
+def test_gradient_accumulation_equals_the_larger_batch(data, tmp_path):
+    common = ["--set", "mixup=0.0", "--set", "cutmix=0.0", "--set", "drop_path=0.0", "--set", "epochs=1",
+              "--set", "test="]
+    assert main(_finetune_args(data, tmp_path / "big", *common, "--set", "batch_size=4")) == 0
+    assert main(_finetune_args(data, tmp_path / "acc", *common, "--set", "batch_size=2",
+                               "--set", "accum_steps=2")) == 0
+    assert _same_weights(_weights(tmp_path / "big" / "checkpoint-last.pth"),
+                         _weights(tmp_path / "acc" / "checkpoint-last.pth"), atol=1e-6)
+
+
+def test_bf16_with_clipping_and_fp16_refused_on_cpu(data, tmp_path, capsys):
+    out = tmp_path / "bf16"
+    assert main(_finetune_args(data, out, "--set", "precision=bf16", "--set", "clip_grad=1.0",
+                               "--set", "epochs=1", "--set", "test=")) == 0
+    assert json.loads((out / "metrics.jsonl").read_text())["train_loss"] > 0
+    assert main(_finetune_args(data, tmp_path / "fp16", "--set", "precision=fp16")) == 2
+    assert "precision fp16 needs a GPU" in capsys.readouterr().err

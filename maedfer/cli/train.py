@@ -41,6 +41,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                                  "(default: next to the checkpoint)")
     e.set_defaults(run=run_evaluate)
 
+    d = sub.add_parser("demo", help="the whole method on built-in synthetic data: pre-train, fine-tune, "
+                                    "compare with training from scratch (~15 min on 2 CPU cores)")
+    d.add_argument("--out", default="runs/demo", help="folder for the data, runs, table and plots")
+    d.add_argument("--quick", action="store_true", help="a tiny version that takes about a minute (for tests)")
+    d.add_argument("--workers", type=int, default=2, help="data loading / rendering processes")
+    d.set_defaults(run=run_demo)
+
     c = sub.add_parser("cv", help="fine-tune and test every fold of a k-fold dataset; mean +- std")
     _recipe_args(c, "finetune")
     c.add_argument("--splits", required=True, help="folder with split01/train.csv, split01/test.csv, ...")
@@ -119,4 +126,15 @@ def run_cv(args: argparse.Namespace) -> int:
         for name, r in results.items():
             print(f"{name}  UAR {r['uar']:.2f}  WAR {r['war']:.2f}")
         print(f"mean  UAR {uar.mean():.2f} +- {uar.std():.2f}  WAR {war.mean():.2f} +- {war.std():.2f}  -> {out / 'cv.json'}")
+    return 0
+
+
+def run_demo(args: argparse.Namespace) -> int:
+    from ..engine.demo import run_demo as demo
+
+    dist = init_distributed()
+    try:
+        demo(args.out, dist, quick=args.quick, workers=args.workers)
+    finally:
+        cleanup()
     return 0

@@ -303,7 +303,7 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0
     pool = [str(out / "pool" / f"{i:05d}.mp4") for i in range(cfg.pool_size)]
     jobs = [(_labelled_job, (cfg, i, p)) for i, (p, _, _) in enumerate(items)]
     jobs += [(_pool_job, (cfg, i, p)) for i, p in enumerate(pool)]
-    bar = tqdm(total=len(jobs), desc="rendering clips", unit="clip", disable=not progress)
+    bar = tqdm(total=len(jobs), desc="rendering clips", unit="clip", disable=None if progress else True)
     if workers > 0:
         with get_context("spawn").Pool(workers) as p:
             for fn in (_labelled_job, _pool_job):

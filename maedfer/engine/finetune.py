@@ -60,7 +60,9 @@ def evaluate(model: nn.Module, dataset: ClipDataset, config: dict, dist: Dist) -
         with autocast(config["precision"], dist.device):
             logits = model(x.to(dist.device, non_blocking=True))
         probs.append(logits.float().softmax(-1).cpu())
-        videos.append(v), views.append(w), labels.append(y)
+        videos.append(v)
+        views.append(w)
+        labels.append(y)
     cat = [torch.cat(t) for t in (probs, videos, views, labels)]
     if dist.world_size > 1:  # every rank has the same number of views (the sampler pads)
         cat = [all_gather_tensors(t.to(dist.device)).cpu() for t in cat]

@@ -112,8 +112,9 @@ class Trainer:
         self.scaler = torch.amp.GradScaler("cuda") if config["precision"] == "fp16" else None
         self.sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
                                           seed=config["seed"], drop_last=True)
-        self.batches_per_epoch = len(self.sampler) // self.batch_size
-        self.steps_per_epoch = self.batches_per_epoch // self.accum
+        # Whole accumulation groups only: a trailing partial group would never make a step.
+        self.steps_per_epoch = len(self.sampler) // self.batch_size // self.accum
+        self.batches_per_epoch = self.steps_per_epoch * self.accum
         if self.steps_per_epoch == 0:
             raise ValueError(f"{len(dataset)} training clips give no full step of {total_batch} clips "
                              f"({dist.world_size} process(es) x batch {self.batch_size} x accumulation {self.accum})")
