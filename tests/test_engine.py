@@ -173,6 +173,9 @@ def test_demo_quick(tmp_path, capsys):
     assert (tmp_path / "demo" / "pretrain" / "checkpoint-last.pth").exists()
     out = capsys.readouterr().out
     assert "fine-tuned from" in out and "pretrained" in out and "scratch" in out
+    # running it again resumes the finished runs and reports the same table
+    assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "0"]) == 0
+    assert json.loads((tmp_path / "demo" / "demo.json").read_text())["results"] == summary["results"]
 
 
 def test_gradient_accumulation_equals_the_larger_batch(data, tmp_path):

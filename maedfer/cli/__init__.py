@@ -8,10 +8,6 @@ import sys
 from . import data, info, train
 
 
-class CLIError(Exception):
-    """An error caused by the command's input, reported as one line."""
-
-
 COMMANDS = (info, data, train)
 
 
@@ -27,6 +23,8 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
-    except (CLIError, ValueError) as e:  # CheckpointError and config errors are ValueErrors
+    # Input problems (bad configs, checkpoints, data: all ValueErrors) and a diverging run
+    # (non-finite loss) end in one line; anything else is a bug and keeps its traceback.
+    except (ValueError, FloatingPointError) as e:
         print(f"maedfer: error: {e}", file=sys.stderr)
         return 2

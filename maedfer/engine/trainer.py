@@ -214,4 +214,7 @@ class Trainer:
                 print(shown, flush=True)
             last = record
         self.log.close()
+        if not last and self.log.path.is_file():  # resumed a finished run: report its last epoch
+            lines = self.log.path.read_text().splitlines()
+            last = json.loads(lines[-1]) if lines else {}
         return last
