@@ -25,7 +25,8 @@ import maedfer
 from maedfer.data.datasets import ClipDataset
 from maedfer.data.synth import CLASSES, SynthConfig, generate
 from maedfer.data.transforms import eval_transform, train_transform
-from maedfer.engine.metrics import classification_metrics, merge_views
+from maedfer.engine.distributed import Dist
+from maedfer.engine.finetune import evaluate
 
 
 class SingleFrame:
@@ -73,16 +74,8 @@ def run(data: Path, model_name: str, epochs: int, single_frame: bool, size: int,
             loss.backward()
             opt.step()
             sched.step()
-    model.eval()
-    probs, videos, views, labels = [], [], [], {}
-    with torch.inference_mode():
-        for x, y, v, w in DataLoader(test, batch_size=32, num_workers=workers):
-            probs.append(model(x).softmax(-1))
-            videos.append(v)
-            views.append(w)
-            labels.update(zip(v.tolist(), y.tolist()))
-    ids, mean = merge_views(torch.cat(probs), torch.cat(videos), torch.cat(views))
-    m = classification_metrics([labels[i] for i in ids], mean.argmax(1), len(CLASSES))
+    alone = Dist(rank=0, world_size=1, local_rank=0, device=torch.device("cpu"))
+    m = evaluate(model, test, {"batch_size": 32, "workers": workers, "precision": "fp32", "dataset": "synth"}, alone)
     m["minutes"] = (time.perf_counter() - start) / 60
     return m
 

@@ -121,11 +121,15 @@ def resolve_config(task: str, preset: str | None = None, yaml_file: str | Path |
     return config
 
 
+def plain_config(config: dict) -> dict:
+    """The config with tuples as lists: what YAML files and checkpoints can hold."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
+
+
 def save_config(config: dict, path: str | Path) -> Path:
     import yaml
 
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    plain = {k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}
-    path.write_text(yaml.safe_dump(plain, sort_keys=True))
+    path.write_text(yaml.safe_dump(plain_config(config), sort_keys=True))
     return path

@@ -7,14 +7,18 @@ epoch), ``checkpoint-epochNNN.pth`` (the last ``keep_last`` kept), ``checkpoint-
 """
 from __future__ import annotations
 
+import os
 import re
+import shutil
+import tempfile
 from pathlib import Path
 from typing import Any
 
 import torch
 from torch import nn
 
-from ..checkpoint import CheckpointError, read_checkpoint, save_checkpoint
+from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
+from ..config import plain_config
 
 
 def rng_state() -> dict[str, Any]:
@@ -37,7 +41,20 @@ def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Opt
     return save_checkpoint(model, path, optimizer=optimizer.state_dict(),
                            scaler=scaler.state_dict() if scaler is not None else None,
                            epoch=epoch, step=step, rng=rng_state(),
-                           config={k: list(v) if isinstance(v, tuple) else v for k, v in config.items()}, **extra)
+                           config=plain_config(config), **extra)
+
+
+def copy_checkpoint(src: Path, dst: Path) -> Path:
+    """Atomic copy (temp file, then rename): cheaper than serialising the state again."""
+    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
+    os.close(fd)
+    try:
+        shutil.copyfile(src, tmp)
+        os.replace(tmp, dst)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return dst
 
 
 def find_resume(output_dir: Path, resume: str | None) -> Path | None:
@@ -55,8 +72,6 @@ def find_resume(output_dir: Path, resume: str | None) -> Path | None:
 
 def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                         scaler: torch.amp.GradScaler | None) -> dict[str, Any]:
-    from ..checkpoint import load_checkpoint
-
     state = read_checkpoint(path)
     for key in ("optimizer", "epoch", "step", "rng"):
         if key not in state:

@@ -21,7 +21,8 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from ..config import save_config
-from .checkpointing import find_resume, load_training_state, prune_epoch_checkpoints, save_training_state
+from .checkpointing import (copy_checkpoint, find_resume, load_training_state, prune_epoch_checkpoints,
+                            save_training_state)
 from .distributed import Dist, all_reduce_mean
 from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
 
@@ -93,8 +94,7 @@ class Trainer:
     a "uar" key, what picks the best checkpoint).
     """
 
-    def __init__(self, config: dict, model: nn.Module, dataset, step_fn: StepFn, dist: Dist,
-                 collate: Callable | None = None) -> None:
+    def __init__(self, config: dict, model: nn.Module, dataset, step_fn: StepFn, dist: Dist) -> None:
         self.config, self.dist, self.step_fn, self.dataset = config, dist, step_fn, dataset
         self.output_dir = Path(config["output_dir"])
         if config["precision"] == "fp16" and dist.device.type != "cuda":
@@ -120,7 +120,6 @@ class Trainer:
                              f"({dist.world_size} process(es) x batch {self.batch_size} x accumulation {self.accum})")
         self.schedule = cosine_schedule(self.lr, self.min_lr, config["epochs"], self.steps_per_epoch,
                                         config["warmup_epochs"])
-        self.collate = collate
         dataset.set_seed(config["seed"])
         self.log = RunLog(self.output_dir, dist.is_main)
 
@@ -134,7 +133,7 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.config["seed"] * 1000 + epoch)
         return DataLoader(self.dataset, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
                           drop_last=True, pin_memory=self.dist.device.type == "cuda",
-                          persistent_workers=False, collate_fn=self.collate, generator=generator)
+                          persistent_workers=False, generator=generator)
 
     def _save(self, name: str, epoch: int, batch: int, **extra) -> None:
         if self.dist.is_main:
@@ -201,13 +200,18 @@ class Trainer:
                       "epoch_minutes": (time.perf_counter() - started) / 60}
             extra = epoch_end(epoch) if epoch_end is not None else None
             record.update(extra or {})
-            if extra and "uar" in extra and (best is None or extra["uar"] > best):
+            improved = bool(extra and "uar" in extra and (best is None or extra["uar"] > best))
+            if improved:
                 best = extra["uar"]
-                self._save("checkpoint-best.pth", epoch + 1, 0, best_uar=best)
+            # The epoch's state is serialised once; best and epoch files are copies of it.
             self._save("checkpoint-last.pth", epoch + 1, 0, best_uar=best)
-            if dist.is_main and ((epoch + 1) % cfg["save_every"] == 0 or epoch + 1 == cfg["epochs"]):
-                self._save(f"checkpoint-epoch{epoch + 1:03d}.pth", epoch + 1, 0, best_uar=best)
-                prune_epoch_checkpoints(self.output_dir, cfg["keep_last"])
+            if dist.is_main:
+                last_file = self.output_dir / "checkpoint-last.pth"
+                if improved:
+                    copy_checkpoint(last_file, self.output_dir / "checkpoint-best.pth")
+                if (epoch + 1) % cfg["save_every"] == 0 or epoch + 1 == cfg["epochs"]:
+                    copy_checkpoint(last_file, self.output_dir / f"checkpoint-epoch{epoch + 1:03d}.pth")
+                    prune_epoch_checkpoints(self.output_dir, cfg["keep_last"])
             self.log.write(record, (epoch + 1) * self.steps_per_epoch)
             if dist.is_main:
                 shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items())
