@@ -1,7 +1,8 @@
 """maedfer: self-supervised dynamic facial expression recognition (MAE-DFER, LGI-Former)."""
 from . import models  # registers the models
 from .checkpoint import CheckpointError, load_checkpoint, save_checkpoint
+from .inference import load  # maedfer.load("model.pth").predict("video.mp4")
 from .registry import create_model, list_models
 
 __version__ = "0.1.0"
-__all__ = ["CheckpointError", "create_model", "list_models", "load_checkpoint", "save_checkpoint", "__version__"]
+__all__ = ["CheckpointError", "create_model", "list_models", "load", "load_checkpoint", "save_checkpoint", "__version__"]

@@ -5,10 +5,10 @@ from __future__ import annotations
 import argparse
 import sys
 
-from . import data, info, train
+from . import data, info, predict, train, visualize
 
 
-COMMANDS = (info, data, train)
+COMMANDS = (info, data, train, predict, visualize)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -10,7 +10,7 @@ import abc
 import io
 import os
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import torch
@@ -55,6 +55,18 @@ class FrameReader(abc.ABC):
 
     @abc.abstractmethod
     def read(self, indices: Sequence[int]) -> torch.Tensor: ...
+
+    @property
+    def fps(self) -> float:
+        """Frames per second. Frame folders and images carry no rate: taken as 25."""
+        return 25.0
+
+    def iter_frames(self, step: int = 1, chunk: int = 32) -> Iterator[tuple[int, np.ndarray]]:
+        """(index, frame) for frames 0, step, 2*step, ... in order, decoding each once."""
+        indices = list(range(0, len(self), step))
+        for i in range(0, len(indices), chunk):
+            part = indices[i:i + chunk]
+            yield from zip(part, self.read(part).numpy())
 
     def close(self) -> None:
         """Release the file (a video's decoder threads, too)."""
@@ -150,6 +162,22 @@ class VideoReader(FrameReader):
         start = self._stream.start_time or 0
         return int(round(float((frame.pts - start) * self._stream.time_base) * self.fps))
 
+    def iter_frames(self, step: int = 1, chunk: int = 32) -> Iterator[tuple[int, np.ndarray]]:
+        """One sequential decode of the whole video (no seeking), keeping every step-th frame."""
+        import av
+
+        self._container.seek(0)
+        sequential = -1
+        try:
+            for frame in self._container.decode(self._stream):
+                sequential += 1
+                idx = sequential if frame.pts is None else self._frame_index(frame)
+                if idx % step == 0 and idx < len(self):
+                    yield idx, frame.to_ndarray(format="rgb24")
+        except av.error.FFmpegError as e:
+            raise VideoReadError(f"{self.path}: corrupt video at frame {sequential} "
+                                 f"({type(e).__name__}: {e})") from None
+
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         import av
 
@@ -185,6 +213,28 @@ class VideoReader(FrameReader):
 
     def close(self) -> None:
         self._container.close()
+
+
+class ArrayReader(FrameReader):
+    """Frames already in memory: a (T, H, W, 3) uint8 array or tensor."""
+
+    def __init__(self, frames: np.ndarray | torch.Tensor, name: str = "<frames>", fps: float = 25.0) -> None:
+        array = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
+        if array.dtype != torch.uint8 or array.ndim != 4 or array.shape[-1] != 3 or not len(array):
+            raise VideoReadError(f"{name}: frames must be a non-empty uint8 (T, H, W, 3) array, "
+                                 f"got {array.dtype} {tuple(array.shape)}")
+        self.path, self.frames, self._fps = Path(name), array, fps
+
+    def __len__(self) -> int:
+        return len(self.frames)
+
+    @property
+    def fps(self) -> float:
+        return self._fps
+
+    def read(self, indices: Sequence[int]) -> torch.Tensor:
+        self._check(indices)
+        return self.frames[list(indices)]
 
 
 def open_clip(path: str | os.PathLike, image_repeat: int = 16) -> FrameReader:

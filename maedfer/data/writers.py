@@ -16,29 +16,52 @@ def _frames_array(frames: torch.Tensor | np.ndarray) -> np.ndarray:
     return array
 
 
-def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps: int = 25,
-                codec: str = "libx264", crf: int = 18, keyframe_interval: int | None = None) -> Path:
-    """Write (T, H, W, 3) uint8 RGB frames as a video (H.264 in yuv420p: even sizes only).
-    ``keyframe_interval`` forces a key frame every so many frames (readers can seek there)."""
-    import av
+class VideoWriter:
+    """Write RGB uint8 frames one at a time as a video (H.264 in yuv420p: even sizes only);
+    a context manager. ``keyframe_interval`` forces a key frame every so many frames
+    (readers can seek there)."""
 
-    array = _frames_array(frames)
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with av.open(str(path), mode="w") as container:
-        stream = container.add_stream(codec, rate=fps)
-        stream.height, stream.width = array.shape[1:3]
-        stream.pix_fmt = "yuv420p"
+    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float = 25, codec: str = "libx264",
+                 crf: int = 18, keyframe_interval: int | None = None) -> None:
+        import av
+        from fractions import Fraction
+
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._av = av
+        self._container = av.open(str(self.path), mode="w")
+        self._stream = self._container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
+        self._stream.height, self._stream.width = height, width
+        self._stream.pix_fmt = "yuv420p"
         options = {"crf": str(crf), "preset": "veryfast"} if codec == "libx264" else {}
         if keyframe_interval:
             options.update(g=str(keyframe_interval), keyint_min=str(keyframe_interval))
-        stream.options = options
+        self._stream.options = options
+
+    def write(self, frame: np.ndarray) -> None:
+        for packet in self._stream.encode(self._av.VideoFrame.from_ndarray(frame, format="rgb24")):
+            self._container.mux(packet)
+
+    def close(self) -> None:
+        for packet in self._stream.encode():
+            self._container.mux(packet)
+        self._container.close()
+
+    def __enter__(self) -> "VideoWriter":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
+def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps: float = 25,
+                codec: str = "libx264", crf: int = 18, keyframe_interval: int | None = None) -> Path:
+    """Write (T, H, W, 3) uint8 RGB frames as a video (see :class:`VideoWriter`)."""
+    array = _frames_array(frames)
+    with VideoWriter(path, array.shape[2], array.shape[1], fps, codec, crf, keyframe_interval) as writer:
         for frame in array:
-            for packet in stream.encode(av.VideoFrame.from_ndarray(frame, format="rgb24")):
-                container.mux(packet)
-        for packet in stream.encode():
-            container.mux(packet)
-    return path
+            writer.write(frame)
+    return writer.path
 
 
 def write_frames(folder: str | os.PathLike, frames: torch.Tensor | np.ndarray, ext: str = "jpg",

@@ -14,6 +14,7 @@ from pathlib import Path
 
 from ..config import resolve_config
 from ..data.synth import SynthConfig, generate
+from ..visualize.figures import pyplot, save_figure
 from .distributed import Dist
 from .finetune import finetune
 from .pretrain import pretrain
@@ -71,10 +72,7 @@ def run_demo(out: str | Path, dist: Dist, quick: bool = False, workers: int = 2)
 
 def plot_demo(out: Path, results: dict) -> None:
     """demo.png: UAR/WAR of both runs, and their training loss per epoch."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     fig, (bars, curves) = plt.subplots(1, 2, figsize=(9, 3.5))
     names = list(results)
@@ -100,6 +98,4 @@ def plot_demo(out: Path, results: dict) -> None:
     curves.set_xlabel("epoch")
     curves.set_ylabel("fine-tuning loss")
     curves.legend()
-    fig.tight_layout()
-    fig.savefig(out / "demo.png", dpi=100)
-    plt.close(fig)
+    save_figure(fig, out / "demo.png")

@@ -17,6 +17,7 @@ from ..data.catalog import dataset_info
 from ..data.datasets import ClipDataset
 from ..data.transforms import Mixup, eval_transform, train_transform
 from ..registry import create_model
+from ..visualize.figures import pyplot, save_figure
 from .distributed import Dist, all_gather_tensors
 from .metrics import classification_metrics, merge_views
 from .trainer import Trainer, autocast, check_input_size
@@ -98,10 +99,7 @@ def write_evaluation(metrics: dict, dataset: ClipDataset, out_dir: Path, classes
 
 
 def plot_confusion(cm: np.ndarray, classes: tuple[str, ...], path: Path, title: str) -> None:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     rows = cm / np.maximum(cm.sum(1, keepdims=True), 1)
     fig, ax = plt.subplots(figsize=(1 + 0.7 * len(classes), 1 + 0.6 * len(classes)))
@@ -114,9 +112,7 @@ def plot_confusion(cm: np.ndarray, classes: tuple[str, ...], path: Path, title: 
     ax.set_xlabel("predicted")
     ax.set_ylabel("true")
     ax.set_title(title)
-    fig.tight_layout()
-    fig.savefig(path, dpi=100)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def finetune(config: dict, dist: Dist, resume: str | None = None) -> dict:

@@ -9,6 +9,7 @@ import numpy as np
 import torch
 
 from ..models.mae_dfer import MAEDFER
+from .figures import pyplot, save_figure
 
 
 @torch.no_grad()
@@ -55,10 +56,7 @@ def reconstruct(model: MAEDFER, clip: torch.Tensor, mask: torch.Tensor) -> dict[
 
 def save_reconstruction_figure(model: MAEDFER, clip: torch.Tensor, mask: torch.Tensor, path: str | Path,
                                title: str = "") -> Path:
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
+    plt = pyplot()
 
     images = reconstruct(model, clip, mask)
     rows = [("input", "input"), ("masked", "masked input"), ("appearance", "reconstructed appearance")]
@@ -75,9 +73,4 @@ def save_reconstruction_figure(model: MAEDFER, clip: torch.Tensor, mask: torch.T
                 ax.set_ylabel(label, fontsize=7)
     if title:
         fig.suptitle(title, fontsize=9)
-    fig.tight_layout()
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, dpi=90)
-    plt.close(fig)
-    return path
+    return save_figure(fig, path, dpi=90)

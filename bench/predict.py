@@ -1,0 +1,65 @@
+"""Throughput of ``maedfer predict`` on a 640x360 video, split into decoding, face detection,
+cropping and the model, for the full-size and the tiny classifier (untrained weights: the
+cost does not depend on them).
+
+    python bench/predict.py                 # 10 s of 25 fps video, stride 8
+    python bench/predict.py --seconds 4 --models lgi_former_tiny
+"""
+from __future__ import annotations
+
+import argparse
+import tempfile
+from pathlib import Path
+
+import cv2
+import numpy as np
+
+import maedfer
+from maedfer.checkpoint import save_checkpoint
+from maedfer.data.writers import write_video
+
+
+def face_video(path: Path, seconds: float, fps: int = 25) -> Path:
+    """A real face (skimage's astronaut photo) drifting and growing over a 640x360 frame."""
+    import skimage.data
+
+    face = np.ascontiguousarray(skimage.data.astronaut()[10:290, 80:360])
+    n = int(seconds * fps)
+    frames = np.full((n, 360, 640, 3), 40, np.uint8)
+    for i in range(n):
+        phase = i / max(1, n - 1)
+        side = int(240 + 60 * np.sin(np.pi * phase))
+        x, y = int(40 + 300 * phase), (360 - side) // 2
+        frames[i, y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+    return write_video(path, frames, fps=fps)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--seconds", type=float, default=10.0)
+    parser.add_argument("--stride", type=int, default=8)
+    parser.add_argument("--models", nargs="+", default=["lgi_former_base", "lgi_former_tiny"])
+    parser.add_argument("--precision", default="auto", choices=("auto", "fp32", "bf16"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        video = face_video(Path(tmp) / "face.mp4", args.seconds)
+        print(f"video: 640x360, {args.seconds:g} s at 25 fps ({int(args.seconds * 25)} frames); stride {args.stride}")
+        print(f"{'model':<18}{'rate':>5}{'frames/s':>10}{'decode':>9}{'detect':>9}{'crop':>9}{'model':>9}"
+              f"   (ms per video frame)")
+        for name in args.models:
+            rate = 4 if name == "lgi_former_base" else 2  # DFEW's rate; the synthetic preset's rate
+            checkpoint = Path(tmp) / f"{name}.pth"
+            save_checkpoint(maedfer.create_model(name), checkpoint, config={"dataset": "dfew", "sampling_rate": rate})
+            predictor = maedfer.load(checkpoint, precision=args.precision)
+            predictor.predict(video, stride=args.stride)  # warm-up (first calls allocate)
+            result = predictor.predict(video, stride=args.stride)
+            t = result.timings
+            total = sum(t.values())
+            per = {k: 1000 * v / result.num_frames for k, v in t.items()}
+            print(f"{name:<18}{rate:>5}{result.num_frames / total:10.1f}{per['decode']:9.2f}{per['detect']:9.2f}"
+                  f"{per['crop']:9.2f}{per['model']:9.2f}   {predictor.precision}, "
+                  f"{len(result.faces[0].windows)} windows")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,138 @@
+"""``maedfer predict | export | serve``: a fine-tuned model on people's own videos."""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..data.catalog import DATASETS
+
+_DATASETS = [n for n in DATASETS if n != "voxceleb2"]
+
+
+def _model_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
+    if positional:
+        p.add_argument("checkpoint", help="a fine-tuned checkpoint: maedfer's, an official MAE-DFER one, "
+                                          "or an exported .safetensors")
+    else:
+        p.add_argument("--checkpoint", required=True, help="a fine-tuned checkpoint: maedfer's, an official "
+                                                           "MAE-DFER one, or an exported .safetensors")
+    p.add_argument("--dataset", choices=_DATASETS, help="label names for checkpoints that do not carry them "
+                                                        "(the official ones)")
+
+
+def _predictor_args(p: argparse.ArgumentParser) -> None:
+    _model_args(p)
+    p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
+    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
+                   help="auto: bf16 on GPUs and on CPUs with native bf16 (AMX/AVX512-BF16), else fp32")
+    p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
+    p.add_argument("--margin", type=float, default=0.3, help="face crop: box side grown by this fraction")
+
+
+def add_parser(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("predict", help="emotion over time in your own videos (faces found, cropped, tracked)")
+    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, frame folders or images")
+    _predictor_args(p)
+    p.add_argument("--stride", type=int, default=8,
+                   help="step between windows, in model frames (each = sampling-rate video frames); "
+                        "8 = half a window")
+    p.add_argument("--crop", choices=("face", "full"), default="face",
+                   help="face: detect and follow the face; full: the frames are already face crops")
+    p.add_argument("--all-faces", action="store_true", help="predict every face that stays in view, with ids")
+    p.add_argument("--out", default="predictions", help="folder for <name>.json and <name>.csv")
+    p.add_argument("--plot", action="store_true", help="also write <name>_timeline.png")
+    p.add_argument("--annotate", action="store_true", help="also write <name>_annotated.mp4 with boxes and labels")
+    p.set_defaults(run=run_predict)
+
+    e = sub.add_parser("export", help="a fine-tuned classifier as ONNX or safetensors")
+    _model_args(e, positional=True)
+    e.add_argument("--format", choices=("onnx", "safetensors"), required=True)
+    e.add_argument("--out", help="output file (default: the checkpoint's path with the format's suffix)")
+    e.set_defaults(run=run_export)
+
+    s = sub.add_parser("serve", help="an HTTP endpoint: POST a video to /predict, get predict's JSON")
+    _predictor_args(s)
+    s.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--max-mb", type=float, default=100.0, help="largest accepted upload, in MB")
+    s.set_defaults(run=run_serve)
+
+
+def _load(args: argparse.Namespace):
+    from ..inference import load
+
+    return load(args.checkpoint, dataset=args.dataset, device=args.device, precision=args.precision,
+                batch_size=args.batch_size, margin=args.margin)
+
+
+def _unique_stems(paths: list[str]) -> list[str]:
+    """Output names: the file name without suffix, made unique when two inputs share one."""
+    stems, seen = [], {}
+    for path in paths:
+        stem = Path(path.rstrip("/")).stem or "video"
+        seen[stem] = seen.get(stem, 0) + 1
+        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+    return stems
+
+
+def run_predict(args: argparse.Namespace) -> int:
+    from ..inference.outputs import annotate_video, plot_timeline
+
+    if args.stride < 1:
+        raise ValueError(f"--stride must be at least 1, got {args.stride}")
+    predictor = _load(args)
+    out = Path(args.out)
+    out.mkdir(parents=True, exist_ok=True)
+    print(f"{predictor.spec.model_name}: {len(predictor.classes)} classes ({', '.join(predictor.classes)}), "
+          f"{predictor.spec.num_frames} frames every {predictor.spec.sampling_rate}, "
+          f"{predictor.device} {predictor.precision}")
+    failed = 0
+    for video, stem in zip(args.videos, _unique_stems(args.videos)):
+        try:
+            result = predictor.predict(video, stride=args.stride, crop=args.crop, all_faces=args.all_faces,
+                                       progress=True)
+        except ValueError as e:  # this video is unreadable or has no face; go on with the others
+            print(f"maedfer: error: {e}", file=sys.stderr)
+            failed += 1
+            continue
+        written = [result.save_json(out / f"{stem}.json"), result.save_csv(out / f"{stem}.csv")]
+        if args.plot:
+            written.append(plot_timeline(result, out / f"{stem}_timeline.png"))
+        if args.annotate:
+            written.append(annotate_video(video, result, out / f"{stem}_annotated.mp4", progress=True))
+        _print_table(result)
+        print(f"  -> {', '.join(str(p) for p in written)}")
+    return 2 if failed else 0
+
+
+def _print_table(result) -> None:
+    seconds = result.num_frames / result.fps
+    t = result.timings
+    print(f"{result.source}: {result.num_frames} frames, {seconds:.1f} s; decode {t['decode']:.2f} s, "
+          f"detect {t['detect']:.2f} s, crop {t['crop']:.2f} s, model {t['model']:.2f} s")
+    short = [c[:8] for c in result.classes]
+    for face in result.faces:
+        print(f"  face {face.id}: {face.label}  " + "  ".join(f"{c} {face.probabilities[c]:.2f}"
+                                                          for c in result.classes))
+        print("    " + f"{'from':>7}{'to':>7}  {'label':<10}" + "".join(f"{s:>9}" for s in short))
+        for w in face.windows:
+            label = result.classes[max(range(len(w.probabilities)), key=w.probabilities.__getitem__)]
+            print("    " + f"{w.start_time:7.2f}{w.end_time:7.2f}  {label:<10}"
+                  + "".join(f"{p:9.3f}" for p in w.probabilities))
+
+
+def run_export(args: argparse.Namespace) -> int:
+    from ..inference.export import export
+
+    path = export(args.checkpoint, args.format, args.out, args.dataset)
+    print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
+    return 0
+
+
+def run_serve(args: argparse.Namespace) -> int:
+    from ..inference.server import serve
+
+    predictor = _load(args)
+    serve(predictor, host=args.host, port=args.port, max_bytes=int(args.max_mb * (1 << 20)))
+    return 0

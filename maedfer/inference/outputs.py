@@ -1,0 +1,89 @@
+"""Pictures of a prediction: the probability timeline and the annotated video."""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import numpy as np
+from tqdm import tqdm
+
+from ..data.readers import open_clip
+from ..data.writers import VideoWriter
+from ..visualize.figures import pyplot, save_figure
+from .faces import Box
+from .predictor import FacePrediction, VideoPrediction
+
+_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
+            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128)]
+
+
+def plot_timeline(prediction: VideoPrediction, path: str | os.PathLike) -> Path:
+    """Class probabilities of each window (at its centre time) for every face; the video
+    summary in the title."""
+    plt = pyplot()
+
+    faces = prediction.faces
+    fig, axes = plt.subplots(len(faces), 1, figsize=(8, 2.6 * len(faces)), squeeze=False)
+    for ax, face in zip(axes[:, 0], faces):
+        times = [(w.start_time + w.end_time) / 2 for w in face.windows]
+        probs = np.array([w.probabilities for w in face.windows])
+        for k, name in enumerate(prediction.classes):
+            ax.plot(times, probs[:, k], marker="o", markersize=3, label=name,
+                    color=np.array(_COLOURS[k % len(_COLOURS)]) / 255)
+        ax.set_ylim(0, 1)
+        ax.set_ylabel("probability")
+        ax.set_title(f"face {face.id}: {face.label} ({face.probabilities[face.label]:.2f})", fontsize=9)
+    axes[-1, 0].set_xlabel("time (s), window centres")
+    axes[0, 0].legend(fontsize=7, ncol=min(4, len(prediction.classes)), loc="upper right")
+    fig.suptitle(Path(prediction.source).name, fontsize=9)
+    return save_figure(fig, path)
+
+
+def _box_at(face: FacePrediction, frame: int, known: np.ndarray, values: np.ndarray) -> Box | None:
+    """The face box at any video frame: interpolated between the sampled frames' boxes."""
+    if not len(known) or frame < known[0] or frame > known[-1]:
+        return None
+    x0, y0, x1, y1 = (float(np.interp(frame, known, values[:, k])) for k in range(4))
+    return Box(x0, y0, x1, y1)
+
+
+def _label_at(face: FacePrediction, frame: int, classes: tuple[str, ...]) -> tuple[str, float]:
+    """The label of the window whose centre is nearest to ``frame``."""
+    w = min(face.windows, key=lambda w: abs((w.start_frame + w.end_frame) / 2 - frame))
+    k = int(np.argmax(w.probabilities))
+    return classes[k], w.probabilities[k]
+
+
+def annotate_video(source: str | os.PathLike, prediction: VideoPrediction, path: str | os.PathLike,
+                   progress: bool = False) -> Path:
+    """A copy of the video with each face's box and its current label drawn on every frame."""
+    import cv2
+
+    tracks = []
+    for face in prediction.faces:
+        known = np.array(sorted(face.boxes))
+        values = np.array([[b.x0, b.y0, b.x1, b.y1] for _, b in sorted(face.boxes.items())]).reshape(-1, 4)
+        tracks.append((face, known, values))
+    with open_clip(source) as reader:
+        writer = None
+        try:
+            for idx, frame in tqdm(reader.iter_frames(1), total=len(reader), desc="annotating", unit="frame",
+                                   disable=not progress, leave=False):
+                if writer is None:
+                    h, w = frame.shape[:2]
+                    writer = VideoWriter(path, w - w % 2, h - h % 2, reader.fps)
+                frame = np.ascontiguousarray(frame[:h - h % 2, :w - w % 2])
+                for face, known, values in tracks:
+                    label, p = _label_at(face, idx, prediction.classes)
+                    colour = _COLOURS[prediction.classes.index(label) % len(_COLOURS)]
+                    box = _box_at(face, idx, known, values)
+                    x, y = (int(box.x0), int(box.y0)) if box else (8, 8 + 24 * face.id)
+                    if box:
+                        cv2.rectangle(frame, (x, y), (int(box.x1), int(box.y1)), colour, 2)
+                    text = f"{face.id}: {label} {p:.2f}" if len(tracks) > 1 else f"{label} {p:.2f}"
+                    cv2.putText(frame, text, (max(0, x), max(16, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+                writer.write(frame)
+        finally:
+            if writer is not None:
+                writer.close()
+    return Path(path)

@@ -1,0 +1,193 @@
+"""Emotion over time in a person's own video.
+
+``maedfer.load(checkpoint)`` gives a :class:`Predictor`; ``predictor.predict(video)`` finds
+and follows the face, crops it like the training data, runs the classifier on sliding
+windows of ``num_frames`` frames taken every ``sampling_rate`` frames (the test protocol's
+frame spacing), and returns per-window probabilities with timestamps and a per-video
+summary (the argmax of the mean window probabilities, as the multi-view protocol does).
+"""
+from __future__ import annotations
+
+import csv
+import json
+import os
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import torch
+from tqdm import tqdm
+
+from ..data.transforms import eval_transform
+from ..engine.trainer import autocast
+from .clips import SampledFaces, Source, sample_faces
+from .faces import Box, FaceDetector, FaceTrack
+from .loading import ClassifierSpec, load_classifier
+
+@dataclass
+class Window:
+    start_frame: int  # first and last video frame the window samples
+    end_frame: int
+    start_time: float  # seconds: start of the first frame, end of the last
+    end_time: float
+    probabilities: list[float]
+
+
+@dataclass
+class FacePrediction:
+    id: int  # 0 is the main face (seen in most frames)
+    label: str
+    probabilities: dict[str, float]  # mean over the windows
+    windows: list[Window]
+    boxes: dict[int, Box] = field(default_factory=dict)  # video frame -> smoothed square crop box
+    detections: int = 0  # frames in which the detector found this face
+
+
+@dataclass
+class VideoPrediction:
+    source: str
+    fps: float
+    num_frames: int
+    classes: tuple[str, ...]
+    faces: list[FacePrediction]
+    timings: dict[str, float]  # seconds spent decoding, detecting, cropping, in the model
+
+    @property
+    def label(self) -> str:
+        """The main face's emotion."""
+        return self.faces[0].label
+
+    @property
+    def probabilities(self) -> dict[str, float]:
+        return self.faces[0].probabilities
+
+    def to_dict(self) -> dict:
+        return {
+            "source": self.source, "fps": self.fps, "num_frames": self.num_frames, "classes": list(self.classes),
+            "label": self.label, "probabilities": self.probabilities, "timings": self.timings,
+            "faces": [{"id": f.id, "label": f.label, "probabilities": f.probabilities, "detections": f.detections,
+                       "windows": [vars(w) for w in f.windows],
+                       "boxes": {str(k): [round(b.x0, 1), round(b.y0, 1), round(b.x1, 1), round(b.y1, 1)]
+                                 for k, b in f.boxes.items()}}
+                      for f in self.faces],
+        }
+
+    def save_json(self, path: str | os.PathLike) -> Path:
+        path = Path(path)
+        path.write_text(json.dumps(self.to_dict(), indent=1))
+        return path
+
+    def save_csv(self, path: str | os.PathLike) -> Path:
+        """One row per face and window."""
+        path = Path(path)
+        with path.open("w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(["face", "start_frame", "end_frame", "start_s", "end_s", "label", *self.classes])
+            for face in self.faces:
+                for w in face.windows:
+                    writer.writerow([face.id, w.start_frame, w.end_frame, f"{w.start_time:.3f}", f"{w.end_time:.3f}",
+                                     self.classes[int(np.argmax(w.probabilities))],
+                                     *(f"{p:.5f}" for p in w.probabilities)])
+        return path
+
+
+def auto_precision(device: torch.device) -> str:
+    """bf16 where the hardware computes it natively (CUDA; CPUs with AMX or AVX512-BF16),
+    fp32 elsewhere: on AVX2-only CPUs bf16 autocast is several times slower than fp32."""
+    if device.type == "cuda":
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    try:
+        native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
+    except AttributeError:  # private helpers; absent in some builds
+        native = False
+    return "bf16" if native else "fp32"
+
+
+def window_starts(length: int, num_frames: int, stride: int) -> list[int]:
+    """Starts of windows of ``num_frames`` over ``length`` sampled frames, every ``stride``,
+    plus one ending at the last frame so the tail is covered. Shorter inputs get one window
+    (padded with the last frame, as the test protocol pads)."""
+    if length <= num_frames:
+        return [0]
+    starts = list(range(0, length - num_frames + 1, stride))
+    if starts[-1] != length - num_frames:
+        starts.append(length - num_frames)
+    return starts
+
+
+class Predictor:
+    """A fine-tuned classifier ready for raw videos."""
+
+    def __init__(self, model: torch.nn.Module, spec: ClassifierSpec, device: str | torch.device | None = None,
+                 precision: str = "auto", detector: FaceDetector | None = None, batch_size: int = 8,
+                 margin: float = 0.3) -> None:
+        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
+        if precision not in ("auto", "fp32", "bf16"):
+            raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+        self.precision = auto_precision(self.device) if precision == "auto" else precision
+        self.model, self.spec = model.to(self.device).eval(), spec
+        self.detector = detector
+        self.batch_size, self.margin = batch_size, margin
+        self.transform = eval_transform(spec.input_size)
+
+    @property
+    def classes(self) -> tuple[str, ...]:
+        return self.spec.classes
+
+    def predict(self, source: Source, stride: int = 8, crop: str = "face", all_faces: bool = False,
+                progress: bool = False) -> VideoPrediction:
+        """Predict the emotion over time of the main face (or of every face with
+        ``all_faces``) in a video file, frame folder, image, or (T, H, W, 3) uint8 frames.
+        ``stride`` is the step between windows in sampled frames (8: half a window);
+        ``crop="full"`` skips face detection for frames that are already face crops."""
+        if stride < 1:
+            raise ValueError(f"stride must be at least 1, got {stride}")
+        timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
+        sampled = sample_faces(source, self.spec.sampling_rate, self.spec.input_size, crop, self.detector,
+                               self.margin, all_faces, timings, progress)
+        faces = [self._classify(track, sampled, stride, timings, progress) for track in sampled.tracks]
+        return VideoPrediction(str(sampled.path), sampled.fps, sampled.num_frames, self.classes, faces,
+                               {k: round(v, 4) for k, v in timings.items()})
+
+    @torch.no_grad()
+    def _classify(self, track: FaceTrack, sampled: SampledFaces, stride: int, timings: dict, progress: bool
+                  ) -> FacePrediction:
+        t0 = time.perf_counter()
+        clip = sampled.crops[track.id]
+        first = track.first if track.detections else 0
+        ids = sampled.frame_ids[first:first + len(clip)]
+        n = self.spec.num_frames
+        starts = window_starts(len(clip), n, stride)
+        probs = []
+        batches = range(0, len(starts), self.batch_size)
+        for b in tqdm(batches, desc=f"predicting face {track.id}", unit="batch", disable=not progress, leave=False):
+            batch = []
+            for s in starts[b:b + self.batch_size]:
+                index = [min(s + i, len(clip) - 1) for i in range(n)]
+                batch.append(self.transform(clip[index]))
+            with autocast(self.precision, self.device):
+                logits = self.model(torch.stack(batch).to(self.device))
+            probs.append(logits.float().softmax(-1).cpu())
+        p = torch.cat(probs).numpy()
+        windows = []
+        for s, row in zip(starts, p):
+            a, b = ids[s], ids[min(s + n, len(ids)) - 1]
+            windows.append(Window(a, b, round(a / sampled.fps, 3), round((b + 1) / sampled.fps, 3),
+                                  [round(float(v), 5) for v in row]))
+        mean = p.mean(0)
+        timings["model"] += time.perf_counter() - t0
+        boxes = {sampled.frame_ids[pos]: box for pos, box in track.boxes.items()}
+        return FacePrediction(track.id, self.classes[int(mean.argmax())],
+                              {c: round(float(v), 5) for c, v in zip(self.classes, mean)}, windows, boxes,
+                              len(track.detections))
+
+
+def load(checkpoint: str | os.PathLike, dataset: str | None = None, device: str | torch.device | None = None,
+         precision: str = "auto", batch_size: int = 8, margin: float = 0.3,
+         detector: FaceDetector | None = None) -> Predictor:
+    """A :class:`Predictor` for a fine-tuned checkpoint (maedfer's, an official MAE-DFER one,
+    or an exported ``.safetensors``). ``dataset`` names the labels of files that lack them."""
+    model, spec = load_classifier(checkpoint, dataset)
+    return Predictor(model, spec, device=device, precision=precision, detector=detector, batch_size=batch_size,
+                     margin=margin)

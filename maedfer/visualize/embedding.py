@@ -1,0 +1,78 @@
+"""The paper's feature-space picture: clip features of a fine-tuned classifier (what its head
+sees) projected to 2-D with t-SNE or PCA, coloured by the true label."""
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+from ..data.datasets import ClipDataset
+from ..engine.metrics import merge_views
+from .figures import pyplot, save_figure
+
+METHODS = ("tsne", "pca")
+
+
+@torch.no_grad()
+def clip_features(model: nn.Module, dataset: ClipDataset, batch_size: int = 8, workers: int = 0,
+                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(features (N, C), labels (N,)) per video; views of a video are averaged."""
+    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    device = next(model.parameters()).device
+    feats, videos, views, labels = [], [], [], []
+    for x, y, v, w in tqdm(loader, desc="features", unit="batch", disable=not progress, leave=False):
+        feats.append(model.forward_features(x.to(device)).float().cpu())
+        videos.append(v)
+        views.append(w)
+        labels.append(y)
+    videos_t, labels_t = torch.cat(videos), torch.cat(labels)
+    ids, mean = merge_views(torch.cat(feats), videos_t, torch.cat(views))
+    label_of = dict(zip(videos_t.tolist(), labels_t.tolist()))
+    return mean, np.array([label_of[i] for i in ids])
+
+
+def project(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:
+    """2-D coordinates of ``features``: PCA (exact, by SVD) or t-SNE (scikit-learn, PCA-initialised,
+    perplexity 30 or less for small sets)."""
+    if method not in METHODS:
+        raise ValueError(f"projection must be one of {', '.join(METHODS)}, got {method!r}")
+    if len(features) < 3:
+        raise ValueError(f"need at least 3 clips to project, got {len(features)}")
+    x = features - features.mean(0)
+    if method == "pca":
+        _, _, vt = np.linalg.svd(x, full_matrices=False)
+        return x @ vt[:2].T
+    try:
+        from sklearn.manifold import TSNE
+    except ImportError:
+        raise ImportError("t-SNE needs scikit-learn: pip install 'maedfer[viz]' (or use --method pca)") from None
+    perplexity = min(30.0, (len(x) - 1) / 3)
+    return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
+
+
+def save_embedding_figure(points: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], path: str | Path,
+                          title: str = "") -> Path:
+    """The scatter plot (PNG) and its coordinates (same name, .csv)."""
+    plt = pyplot()
+
+    fig, ax = plt.subplots(figsize=(5.5, 5))
+    cmap = plt.get_cmap("tab10" if len(classes) <= 10 else "tab20")
+    for k, name in enumerate(classes):
+        sel = labels == k
+        if sel.any():
+            ax.scatter(points[sel, 0], points[sel, 1], s=12, color=cmap(k), label=f"{name} ({sel.sum()})")
+    ax.set_xticks([]), ax.set_yticks([])
+    ax.legend(fontsize=7, markerscale=1.5)
+    if title:
+        ax.set_title(title, fontsize=9)
+    path = save_figure(fig, path, dpi=110)
+    with path.with_suffix(".csv").open("w", newline="") as f:
+        writer = csv.writer(f)
+        writer.writerow(["label", "x", "y"])
+        writer.writerows([classes[int(k)], f"{a:.5f}", f"{b:.5f}"] for k, (a, b) in zip(labels, points))
+    return path
