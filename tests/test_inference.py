@@ -9,6 +9,7 @@ import time
 import urllib.error
 import urllib.request
 import uuid
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -313,7 +314,7 @@ def test_server_round_trip_on_loopback(media, trained):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     server = subprocess.Popen([sys.executable, "-m", "maedfer", "serve", "--checkpoint", str(trained.peaked),
-                               "--port", str(port), "--max-mb", "0.2"],
+                               "--host", "127.0.0.1", "--port", str(port), "--max-mb", "0.2"],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     base = f"http://127.0.0.1:{port}"
     try:
@@ -357,17 +358,41 @@ def test_visualize_reconstruct_and_embed(media, trained, tmp_path, capsys):
     assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"),
                  "--out", str(png)]) == 0
     assert Image.open(png).size[0] > 400
+    other = tmp_path / "rec3.png"
+    assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut_frames"),
+                 "--crop", "full", "--start", "0.5", "--seed", "3", "--out", str(other)]) == 0
+    capsys.readouterr()
+    a, b = (np.array(Image.open(p).convert("RGB")) for p in (png, other))
+    assert a.shape == b.shape and (a != b).any()  # another start and mask
+    assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"),
+                 "--start", "100", "--out", str(png)]) == 2
+    assert "--start 100.0 s is past the end" in capsys.readouterr().err
     assert main(["visualize", "reconstruct", str(trained.classifier), str(media / "astronaut.mp4"),
                  "--out", str(png)]) == 2
     assert "no decoder weights" in capsys.readouterr().err
 
+    n = len((trained.data / "test.csv").read_text().splitlines())
     for method in ("pca", "tsne"):
         out = tmp_path / f"{method}.png"
         assert main(["visualize", "embed", str(trained.classifier), str(trained.data / "test.csv"),
                      "--method", method, "--workers", "0", "--out", str(out)]) == 0
         rows = out.with_suffix(".csv").read_text().splitlines()
-        assert rows[0] == "label,x,y" and len(rows) == 1 + len((trained.data / "test.csv").read_text().splitlines())
+        assert rows[0] == "label,x,y" and len(rows) == 1 + n
         assert Image.open(out).size == (605, 550)
+    # relative paths under --root, other labels for the same 7 classes, another batch size
+    relative = tmp_path / "rel.csv"
+    relative.write_text("".join(f"{Path(line.split()[0]).relative_to(trained.data)} {line.split()[1]}\n"
+                                for line in (trained.data / "test.csv").read_text().splitlines()))
+    out = tmp_path / "rel.png"
+    assert main(["visualize", "embed", str(trained.classifier), str(relative), "--root", str(trained.data),
+                 "--dataset", "dfew", "--batch-size", "3", "--method", "pca", "--workers", "0",
+                 "--out", str(out)]) == 0
+    def table(path):
+        rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
+        return [r[0] for r in rows], np.array([[float(v) for v in r[1:]] for r in rows])
+
+    (labels, points), (want_labels, want_points) = table(out.with_suffix(".csv")), table(tmp_path / "pca.csv")
+    assert labels == want_labels and np.abs(points - want_points).max() < 1e-3
 
 
 def test_predict_command_options(media, trained, tmp_path, capsys):

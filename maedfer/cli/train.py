@@ -42,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(run=run_evaluate)
 
     d = sub.add_parser("demo", help="the whole method on built-in synthetic data: pre-train, fine-tune, "
-                                    "compare with training from scratch (~15 min on 2 CPU cores)")
+                                    "compare with training from scratch (~13 min on 2 CPU cores)")
     d.add_argument("--out", default="runs/demo", help="folder for the data, runs, table and plots")
     d.add_argument("--quick", action="store_true", help="a tiny version that takes about a minute (for tests)")
     d.add_argument("--workers", type=int, default=2, help="data loading / rendering processes")

@@ -19,9 +19,9 @@ from .distributed import Dist
 from .finetune import finetune
 from .pretrain import pretrain
 
-# Sized to finish in about 15 minutes on 2 CPU cores; --quick is for tests (about a minute).
+# Sized to finish in about 13 minutes on 2 CPU cores; --quick is for tests (about a minute).
 FULL = dict(synth=SynthConfig(clips_per_class=40, pool_size=160, frames=32, pool_frames=48, size=112),
-            pretrain_epochs=16, finetune_epochs=12, batch_size=16)
+            pretrain_epochs=32, finetune_epochs=16, batch_size=16)
 QUICK = dict(synth=SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48, identities=2),
              pretrain_epochs=1, finetune_epochs=1, batch_size=4)
 
