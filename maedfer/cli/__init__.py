@@ -12,7 +12,8 @@ COMMANDS = (info, data, train, predict, visualize)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maedfer", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="maedfer", description="Self-supervised dynamic facial expression "
+                                     "recognition: MAE-DFER pre-training, LGI-Former fine-tuning, prediction.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.add_parser(sub)

@@ -118,7 +118,7 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
     model = create_model(model_name, **model_config)
     load_checkpoint(model, state)
     c, t, h, _ = model.input_shape
-    spec = ClassifierSpec(model_name, {k: v for k, v in model.model_config.items()}, classes, t, sampling_rate, h,
+    spec = ClassifierSpec(model_name, dict(model.model_config), classes, t, sampling_rate, h,
                           dataset)
     return model.eval(), spec
 

@@ -25,6 +25,7 @@ from .clips import SampledFaces, Source, sample_faces
 from .faces import Box, FaceDetector, FaceTrack
 from .loading import ClassifierSpec, load_classifier
 
+
 @dataclass
 class Window:
     start_frame: int  # first and last video frame the window samples
@@ -60,6 +61,7 @@ class VideoPrediction:
 
     @property
     def probabilities(self) -> dict[str, float]:
+        """The main face's mean class probabilities."""
         return self.faces[0].probabilities
 
     def to_dict(self) -> dict:
