@@ -414,3 +414,15 @@ def test_predict_command_options(media, trained, tmp_path, capsys):
         assert (wide[int(frame)].x1 - wide[int(frame)].x0) / (x1 - x0) == pytest.approx(1.5, abs=0.01)
     assert main(["predict", str(media / "astronaut.mp4"), "--checkpoint", str(trained.peaked), "--stride", "0"]) == 2
     assert "--stride must be at least 1" in capsys.readouterr().err
+
+
+def test_any_callable_can_be_the_face_detector(media, trained):
+    calls = []
+
+    def fixed(frame):
+        calls.append(frame.shape)
+        return [Box(300, 100, 400, 200, 0.9)]
+
+    result = maedfer.load(trained.peaked, detector=fixed, margin=0.0).predict(media / "astronaut.mp4")
+    assert calls == [(360, 640, 3)] * 20  # the sampled frames, at full size
+    assert set(result.faces[0].boxes.values()) == {Box(300.0, 100.0, 400.0, 200.0)}
