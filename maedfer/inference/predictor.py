@@ -22,7 +22,7 @@ from tqdm import tqdm
 from ..data.transforms import eval_transform
 from ..engine.trainer import autocast
 from .clips import SampledFaces, Source, sample_faces
-from .faces import Box, FaceDetector, FaceTrack
+from .faces import Box, FaceDetector, FaceTrack, HaarFaceDetector
 from .loading import ClassifierSpec, load_classifier
 
 
@@ -145,6 +145,8 @@ class Predictor:
         ``crop="full"`` skips face detection for frames that are already face crops."""
         if stride < 1:
             raise ValueError(f"stride must be at least 1, got {stride}")
+        if crop == "face" and self.detector is None:
+            self.detector = HaarFaceDetector()  # built once per predictor, not per video
         timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
         sampled = sample_faces(source, self.spec.sampling_rate, self.spec.input_size, crop, self.detector,
                                self.margin, all_faces, timings, progress)
