@@ -5,9 +5,7 @@ import argparse
 import sys
 from pathlib import Path
 
-from ..data.catalog import DATASETS
-
-_DATASETS = [n for n in DATASETS if n != "voxceleb2"]
+from ..data.catalog import LABELLED
 
 
 def _model_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
@@ -17,7 +15,7 @@ def _model_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
     else:
         p.add_argument("--checkpoint", required=True, help="a fine-tuned checkpoint: maedfer's, an official "
                                                            "MAE-DFER one, or an exported .safetensors")
-    p.add_argument("--dataset", choices=_DATASETS, help="label names for checkpoints that do not carry them "
+    p.add_argument("--dataset", choices=LABELLED, help="label names for checkpoints that do not carry them "
                                                         "(the official ones)")
 
 
@@ -117,8 +115,7 @@ def _print_table(result) -> None:
                                                           for c in result.classes))
         print("    " + f"{'from':>7}{'to':>7}  {'label':<10}" + "".join(f"{s:>9}" for s in short))
         for w in face.windows:
-            label = result.classes[max(range(len(w.probabilities)), key=w.probabilities.__getitem__)]
-            print("    " + f"{w.start_time:7.2f}{w.end_time:7.2f}  {label:<10}"
+            print("    " + f"{w.start_time:7.2f}{w.end_time:7.2f}  {result.classes[w.top]:<10}"
                   + "".join(f"{p:9.3f}" for p in w.probabilities))
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
-from .predict import _DATASETS
+from ..data.catalog import LABELLED
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e = vs.add_parser("embed", help="clip features of a fine-tuned model in 2-D, coloured by label")
     e.add_argument("checkpoint", help="a fine-tuned checkpoint (or an exported .safetensors)")
     e.add_argument("annotations", help="annotation file of labelled clips (e.g. a test split)")
-    e.add_argument("--dataset", choices=_DATASETS, help="label names for checkpoints that do not carry them")
+    e.add_argument("--dataset", choices=LABELLED, help="label names for checkpoints that do not carry them")
     e.add_argument("--method", choices=("tsne", "pca"), default="tsne")
     e.add_argument("--root", help="folder the annotation paths are relative to (as in the configs)")
     e.add_argument("--batch-size", type=int, default=8)

@@ -31,6 +31,10 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
 )}
 
 
+# the datasets with emotion labels (VoxCeleb2 is unlabelled pre-training data)
+LABELLED = tuple(name for name, info in DATASETS.items() if info.classes)
+
+
 def dataset_info(name: str) -> DatasetInfo:
     key = name.lower()
     if key not in DATASETS:

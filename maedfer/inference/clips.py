@@ -41,8 +41,8 @@ def open_source(source: Source, image_repeat: int = 16) -> FrameReader:
     return open_clip(source, image_repeat=image_repeat)
 
 
-def _timed(frames: Iterator, timings: dict, key: str = "decode") -> Iterator:
-    """Adds the time spent inside ``frames`` (decoding) to ``timings[key]``."""
+def _timed(frames: Iterator, timings: dict) -> Iterator:
+    """Adds the time spent inside ``frames`` (decoding) to ``timings['decode']``."""
     while True:
         t = time.perf_counter()
         try:
@@ -50,7 +50,7 @@ def _timed(frames: Iterator, timings: dict, key: str = "decode") -> Iterator:
         except StopIteration:
             return
         finally:
-            timings[key] = timings.get(key, 0.0) + time.perf_counter() - t
+            timings["decode"] = timings.get("decode", 0.0) + time.perf_counter() - t
         yield item
 
 

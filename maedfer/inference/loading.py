@@ -20,7 +20,7 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, state_dict_of
 from ..config import PRESETS
-from ..data.catalog import DATASETS, dataset_info
+from ..data.catalog import LABELLED, dataset_info
 from ..registry import create_model
 
 
@@ -49,7 +49,7 @@ class ClassifierSpec:
 def _classes(dataset: str | None, source: str, num_classes: int) -> tuple[str, ...]:
     if dataset is None:
         raise CheckpointError(f"{source}: the checkpoint does not name its labels; pass the dataset it was "
-                              f"fine-tuned on (--dataset {'|'.join(n for n in DATASETS if n != 'voxceleb2')})")
+                              f"fine-tuned on (--dataset {'|'.join(LABELLED)})")
     classes = dataset_info(dataset).classes
     if len(classes) != num_classes:
         raise CheckpointError(f"{source}: the classifier has {num_classes} classes but {dataset} has "
@@ -107,7 +107,7 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
     else:  # the official files (args: argparse.Namespace) or a bare state dict
         args = checkpoint.get("args")
         official = str(getattr(args, "data_set", "") or "").lower() or None
-        dataset = dataset or (official if official in DATASETS else None)
+        dataset = dataset or (official if official in LABELLED else None)
         model_name, model_config = "lgi_former_base", {"num_classes": num_classes}
         for key, arg in (("num_frames", "num_frames"), ("img_size", "input_size")):
             if getattr(args, arg, None):

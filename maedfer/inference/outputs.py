@@ -39,7 +39,7 @@ def plot_timeline(prediction: VideoPrediction, path: str | os.PathLike) -> Path:
     return save_figure(fig, path)
 
 
-def _box_at(face: FacePrediction, frame: int, known: np.ndarray, values: np.ndarray) -> Box | None:
+def _box_at(frame: int, known: np.ndarray, values: np.ndarray) -> Box | None:
     """The face box at any video frame: interpolated between the sampled frames' boxes."""
     if not len(known) or frame < known[0] or frame > known[-1]:
         return None
@@ -50,8 +50,7 @@ def _box_at(face: FacePrediction, frame: int, known: np.ndarray, values: np.ndar
 def _label_at(face: FacePrediction, frame: int, classes: tuple[str, ...]) -> tuple[str, float]:
     """The label of the window whose centre is nearest to ``frame``."""
     w = min(face.windows, key=lambda w: abs((w.start_frame + w.end_frame) / 2 - frame))
-    k = int(np.argmax(w.probabilities))
-    return classes[k], w.probabilities[k]
+    return classes[w.top], w.probabilities[w.top]
 
 
 def annotate_video(source: str | os.PathLike, prediction: VideoPrediction, path: str | os.PathLike,
@@ -76,7 +75,7 @@ def annotate_video(source: str | os.PathLike, prediction: VideoPrediction, path:
                 for face, known, values in tracks:
                     label, p = _label_at(face, idx, prediction.classes)
                     colour = _COLOURS[prediction.classes.index(label) % len(_COLOURS)]
-                    box = _box_at(face, idx, known, values)
+                    box = _box_at(idx, known, values)
                     x, y = (int(box.x0), int(box.y0)) if box else (8, 8 + 24 * face.id)
                     if box:
                         cv2.rectangle(frame, (x, y), (int(box.x1), int(box.y1)), colour, 2)

@@ -34,6 +34,11 @@ class Window:
     end_time: float
     probabilities: list[float]
 
+    @property
+    def top(self) -> int:
+        """Index of the most probable class."""
+        return int(np.argmax(self.probabilities))
+
 
 @dataclass
 class FacePrediction:
@@ -89,7 +94,7 @@ class VideoPrediction:
             for face in self.faces:
                 for w in face.windows:
                     writer.writerow([face.id, w.start_frame, w.end_frame, f"{w.start_time:.3f}", f"{w.end_time:.3f}",
-                                     self.classes[int(np.argmax(w.probabilities))],
+                                     self.classes[w.top],
                                      *(f"{p:.5f}" for p in w.probabilities)])
         return path
 
