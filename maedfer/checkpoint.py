@@ -1,6 +1,6 @@
 """Reading, writing and loading checkpoints: the official MAE-DFER files and our own.
 
-Official files (spec section 6) are dicts with ``model`` (the state dict), ``optimizer``,
+Official files are dicts with ``model`` (the state dict), ``optimizer``,
 ``epoch``, ``scaler`` and ``args`` (an ``argparse.Namespace``). They are read with
 ``torch.load(weights_only=True)``, allowing ``argparse.Namespace`` and nothing else beyond
 tensors and plain data, so a checkpoint cannot run code.
@@ -20,7 +20,6 @@ import argparse
 import os
 import pickle
 import re
-import tempfile
 import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,9 @@ from typing import Any, Mapping, Union
 
 import torch
 from torch import nn
+
+from .errors import MaedferError
+from .files import atomic_write, regular_file
 
 CheckpointSource = Union[str, os.PathLike, Mapping[str, Any]]
 
@@ -37,7 +39,7 @@ _PRETRAIN_ONLY_PREFIXES = ("decoder.", "encoder_to_decoder.", "mask_token", "nor
 _FRESH_CLASSIFIER_PREFIXES = ("fc_norm.", "head.")
 
 
-class CheckpointError(ValueError):
+class CheckpointError(MaedferError):
     """A checkpoint that cannot be read, or does not fit the model."""
 
 
@@ -49,14 +51,16 @@ class LoadResult:
 
 
 def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
-    """Read a checkpoint file safely (tensors, plain data and argparse.Namespace only)."""
-    path = Path(path)
-    if not path.is_file():
-        raise CheckpointError(f"{path}: no such checkpoint file")
+    """Read a checkpoint file safely (tensors, plain data and argparse.Namespace only).
+    A ``.safetensors`` file (``maedfer export``) reads as ``{"model": weights, "metadata": {...}}``."""
+    path = regular_file(path, "checkpoint file", CheckpointError)
+    if path.suffix == ".safetensors":
+        return _read_safetensors(path)
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError) as e:
+    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
+            AttributeError, TypeError, IndexError, KeyError, UnicodeDecodeError) as e:
         blocked = re.search(r"GLOBAL (\S+?)(?: |\.?$)", str(e), re.MULTILINE)
         if blocked:
             raise CheckpointError(f"{path}: refused to unpickle: it holds objects other than tensors and plain "
@@ -69,6 +73,21 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     return obj
 
 
+def _read_safetensors(path: Path) -> dict[str, Any]:
+    from safetensors import safe_open
+
+    try:
+        with safe_open(str(path), framework="pt") as f:
+            metadata = f.metadata() or {}
+            state = {k: f.get_tensor(k) for k in f.keys()}
+    except Exception as e:  # safetensors raises its own error types, and OSError/ValueError
+        detail = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
+        raise CheckpointError(f"{path}: not a readable safetensors file, corrupt or truncated? ({detail[:200]})") from None
+    if not state:
+        raise CheckpointError(f"{path}: safetensors file holds no tensors")
+    return {"model": state, "metadata": metadata}
+
+
 def state_dict_of(checkpoint: Mapping[str, Any], source: str = "<state dict>") -> dict[str, torch.Tensor]:
     """The model weights of a checkpoint: under ``model`` or ``module`` (the official
     ``--model_key`` choices), else the dict itself if it holds only tensors."""
@@ -79,7 +98,7 @@ def state_dict_of(checkpoint: Mapping[str, Any], source: str = "<state dict>") -
     else:
         state = checkpoint
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
-    if bad or not state:
+    if not isinstance(state, Mapping) or bad or not state or not all(isinstance(k, str) for k in state):
         raise CheckpointError(f"{source}: no model weights found (expected a 'model' entry or a dict of "
                               f"tensors; non-tensor entries: {_few(bad)})")
     # A state dict saved from a DistributedDataParallel wrapper.
@@ -114,10 +133,19 @@ def _encoder_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     return out
 
 
-def load_checkpoint(model: nn.Module, source: CheckpointSource) -> LoadResult:
-    """Load weights into ``model`` from a checkpoint file, a checkpoint dict or a state dict."""
+def check_finite(state: Mapping[str, torch.Tensor], source: str) -> None:
+    """Weights with NaN or infinity give NaN predictions: refuse them where they enter."""
+    bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
+    if bad:
+        raise CheckpointError(f"{source}: {len(bad)} weight tensors hold NaN or infinite values ({_few(bad)}); "
+                              "the run that wrote it diverged or the file is damaged")
+
+
+def load_checkpoint(model: nn.Module, source: CheckpointSource, name: str | None = None) -> LoadResult:
+    """Load weights into ``model`` from a checkpoint file, a checkpoint dict or a state dict.
+    ``name``: what error messages call a dict source (its file), default ``<state dict>``."""
     if isinstance(source, Mapping):
-        name, checkpoint = "<state dict>", source
+        name, checkpoint = name or "<state dict>", source
     else:
         name, checkpoint = str(source), read_checkpoint(source)
     state = state_dict_of(checkpoint, name)
@@ -137,6 +165,7 @@ def load_checkpoint(model: nn.Module, source: CheckpointSource) -> LoadResult:
                     (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
                     if v]
         raise CheckpointError(f"{name}: does not fit model {model_name}: {'; '.join(problems)}")
+    check_finite(state, name)
     fresh = [k for k in expected if k not in state]
     model.load_state_dict(state, strict=not fresh)
     return LoadResult(name, rule, fresh)
@@ -148,19 +177,7 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **extra: Any) -> 
     that the model can be rebuilt."""
     from . import __version__
 
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"model": model.state_dict(), "format": "maedfer", "maedfer_version": __version__,
                "model_name": getattr(model, "model_name", None),
                "model_config": getattr(model, "model_config", None), **extra}
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(payload, f)
-            f.flush()
-            os.fsync(f.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: torch.save(payload, f))

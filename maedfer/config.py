@@ -1,14 +1,21 @@
-"""Run configurations: task defaults, the official recipes as presets (spec section 3),
-tiny presets for CPU work, and overrides from a YAML file and the command line.
+"""Run configurations: task defaults, the official recipes as presets (the original's
+fine-tuning and pre-training scripts), tiny presets for CPU work, and overrides from a YAML
+file and the command line.
 
 A config is a flat dict; ``resolve_config`` merges defaults < preset < YAML < ``--set``
-and checks every key and type, so a typo is an error instead of a silently ignored option.
+and checks every key, type and value, so a typo or an impossible value is an error before
+anything runs instead of a silently ignored option or a failure deep inside torch.
 """
 from __future__ import annotations
 
 import difflib
+import math
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
+
+from .errors import MaedferError
+from .files import regular_file
+from .precision import PRECISIONS
 
 _COMMON = dict(
     model="", root=None, strip_prefix=None, init=None, num_frames=16, input_size=160, epochs=100,
@@ -52,13 +59,22 @@ PRESETS: dict[str, dict[str, Any]] = {
 }
 
 
-class ConfigError(ValueError):
+class ConfigError(MaedferError):
     """A bad preset, key or value."""
 
 
+# Settings that may be None (unset): what they must be when set.
+_OPTIONAL_TYPES = {"root": str, "strip_prefix": str, "init": str, "data": str, "train": str, "test": str,
+                   "clip_grad": float}
+
+
 def _check_type(key: str, value: Any, default: Any, source: str) -> Any:
-    if default is None or value is None:
+    if value is None and default is None:
         return value
+    if default is None:
+        default = _OPTIONAL_TYPES[key]()
+    elif value is None:
+        raise ConfigError(f"{source}: {key} must be set (a {type(default).__name__}), got null")
     if isinstance(default, bool):
         if not isinstance(value, bool):
             raise ConfigError(f"{source}: {key} must be true or false, got {value!r}")
@@ -68,10 +84,81 @@ def _check_type(key: str, value: Any, default: Any, source: str) -> Any:
     if isinstance(default, tuple) and isinstance(value, (list, tuple)):
         if len(value) != len(default):
             raise ConfigError(f"{source}: {key} needs {len(default)} values, got {list(value)}")
-        return tuple(float(v) if isinstance(d, float) else v for v, d in zip(value, default))
+        return tuple(_check_type(f"{key}[{i}]", v, d, source) for i, (v, d) in enumerate(zip(value, default)))
     if not isinstance(value, type(default)) or isinstance(value, bool) != isinstance(default, bool):
         raise ConfigError(f"{source}: {key} must be a {type(default).__name__}, got {value!r}")
+    if isinstance(value, float) and not math.isfinite(value):
+        raise ConfigError(f"{source}: {key} must be a finite number, got {value}")
     return value
+
+
+def _between(low: float, high: float, low_open: bool = False, high_open: bool = False
+             ) -> tuple[Callable[[Any], bool], str]:
+    def ok(v: float) -> bool:
+        return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+    left = f"{low} < x" if low_open else f"{low} <= x"
+    right = "" if high == math.inf else (f" < {high}" if high_open else f" <= {high}")
+    return ok, f"must satisfy {left}{right}"
+
+
+_AT_LEAST_1 = (lambda v: v >= 1, "must be at least 1")
+_NOT_NEGATIVE = (lambda v: v >= 0, "must not be negative")
+_POSITIVE = (lambda v: v > 0, "must be positive")
+_PROBABILITY = _between(0, 1)
+# What each value must satisfy (types are checked against the defaults first).
+RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
+    **dict.fromkeys(("num_frames", "input_size", "epochs", "batch_size", "accum_steps", "save_every", "stride",
+                     "sampling_rate", "test_clips", "test_crops", "eval_every"), _AT_LEAST_1),
+    **dict.fromkeys(("warmup_epochs", "weight_decay", "workers", "save_every_steps", "keep_last", "min_lr",
+                     "figure_every", "mixup", "cutmix", "seed"), _NOT_NEGATIVE),
+    **dict.fromkeys(("lr", "clip_grad"), _POSITIVE),
+    **dict.fromkeys(("flip", "reprob", "mixup_prob", "mixup_switch_prob"), _PROBABILITY),
+    "mask_ratio": _between(0, 1, low_open=True, high_open=True),
+    "drop_path": _between(0, 1, high_open=True),
+    "smoothing": _between(0, 1, high_open=True),
+    "layer_decay": _between(0, 1, low_open=True),
+    "betas": (lambda v: all(0 <= b < 1 for b in v), "must be two numbers in [0, 1)"),
+    "rrc_scale": (lambda v: 0 < v[0] <= v[1] <= 1, "must be (low, high) with 0 < low <= high <= 1"),
+    "precision": (lambda v: v in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
+    "on_error": (lambda v: v in ("raise", "skip"), "must be raise or skip"),
+    "output_dir": (lambda v: bool(v.strip()), "must name a folder"),
+}
+
+
+def _check_values(config: dict) -> None:
+    for key, (ok, rule) in RULES.items():
+        if key in config and config[key] is not None and not ok(config[key]):
+            raise ConfigError(f"config: {key} {rule}, got {config[key]!r}")
+    if config["min_lr"] > config["lr"]:
+        raise ConfigError(f"config: min_lr {config['min_lr']} is above lr {config['lr']}")
+    _check_model(config)
+    if config["task"] == "finetune":
+        from .data.catalog import LABELLED
+
+        if config["dataset"].lower() not in LABELLED:
+            raise ConfigError(f"config: dataset must be one of {', '.join(LABELLED)}, got {config['dataset']!r}")
+        if config["randaugment"]:
+            from .data.transforms import RandAugment
+
+            try:
+                RandAugment.from_policy(config["randaugment"])
+            except ValueError as e:
+                raise ConfigError(f"config: randaugment: {e}") from None
+
+
+def _check_model(config: dict) -> None:
+    """The model exists, is the kind the task trains, and takes ``model_overrides``."""
+    from .registry import ModelConfigError, check_settings, model_settings
+
+    try:
+        settings = model_settings(config["model"])
+        check_settings(config["model"], config["model_overrides"])
+    except ModelConfigError as e:
+        raise ConfigError(f"config: {e}") from None
+    kind, needs = ("a classifier", "num_classes") if config["task"] == "finetune" else ("a pre-training model",
+                                                                                        "mask_ratio")
+    if needs not in settings:
+        raise ConfigError(f"config: model {config['model']!r} is not {kind}, which {config['task']} needs")
 
 
 def _merge(config: dict, updates: dict, source: str) -> None:
@@ -86,11 +173,11 @@ def _merge(config: dict, updates: dict, source: str) -> None:
 def load_yaml(path: str | Path) -> dict:
     import yaml
 
-    path = Path(path)
-    if not path.is_file():
-        raise ConfigError(f"{path}: no such config file")
+    path = regular_file(path, "config file", ConfigError)
     try:
-        data = yaml.safe_load(path.read_text()) or {}
+        data = yaml.safe_load(path.read_bytes().decode("utf-8-sig")) or {}
+    except UnicodeDecodeError as e:
+        raise ConfigError(f"{path}: not UTF-8 text ({e.reason} at byte {e.start})") from None
     except yaml.YAMLError as e:
         raise ConfigError(f"{path}: not valid YAML ({str(e).splitlines()[0]})") from None
     if not isinstance(data, dict):
@@ -116,11 +203,7 @@ def resolve_config(task: str, preset: str | None = None, yaml_file: str | Path |
         _merge(config, overrides, "--set")
     if config["task"] != task:
         raise ConfigError(f"config is for task {config['task']!r}, not {task!r}")
-    for key in ("epochs", "batch_size", "accum_steps"):
-        if config[key] < 1:
-            raise ConfigError(f"{key} must be at least 1, got {config[key]}")
-    if config["precision"] not in ("fp32", "bf16", "fp16"):
-        raise ConfigError(f"precision must be fp32, bf16 or fp16, got {config['precision']!r}")
+    _check_values(config)
     return config
 
 

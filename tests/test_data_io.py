@@ -1,4 +1,6 @@
 import numpy as np
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -97,14 +99,30 @@ def test_truncated_video_is_an_error_not_missing_frames(tmp_path):
         open_clip(cut).read(list(range(0, 60, 4)))
 
 
-def test_annotations_round_trip_and_remap(tmp_path):
+def test_annotations_round_trip_and_remap(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
     items = [Item("/mnt/data1/brain/AC/Dataset/DFEW/Clip/jpg_256/00001", 3), Item("rel/00002", 0)]
-    file = write_annotations(tmp_path / "train.csv", items)
+    file = write_annotations("train.csv", items)
     assert file.read_text() == "/mnt/data1/brain/AC/Dataset/DFEW/Clip/jpg_256/00001 3\nrel/00002 0\n"
+    file = tmp_path / "train.csv"
     got = read_annotations(file, root="/data", strip_prefix="/mnt/data1/brain/AC/Dataset")
     assert got == [Item("/data/DFEW/Clip/jpg_256/00001", 3), Item("/data/rel/00002", 0)]
     # relative paths default to the annotation file's folder
     assert read_annotations(file)[1] == Item(str(tmp_path / "rel/00002"), 0)
+
+
+def test_written_annotations_read_the_same_from_any_directory(tmp_path, monkeypatch):
+    """Paths given relative to the working directory are written relative to the
+    annotation file's folder when they lie below it, else absolute."""
+    (tmp_path / "work" / "out").mkdir(parents=True)
+    monkeypatch.chdir(tmp_path / "work")
+    file = write_annotations("out/split/train.csv", [("out/split/clips/1", 1), ("out/pool/2.mp4", 0)])
+    assert file.read_text() == f"clips/1 1\n{tmp_path}/work/out/pool/2.mp4 0\n"
+    expected = [Item(str(tmp_path / "work/out/split/clips/1"), 1), Item(f"{tmp_path}/work/out/pool/2.mp4", 0)]
+    for cwd in (tmp_path, tmp_path / "work" / "out"):
+        monkeypatch.chdir(cwd)
+        got = read_annotations(tmp_path / "work/out/split/train.csv")
+        assert [Item(str(Path(i.path).resolve()), i.label) for i in got] == expected
 
 
 @pytest.mark.parametrize("text,message", [

@@ -22,7 +22,7 @@ def labelled(tmp_path):
     items = []
     for i in range(6):
         write_frames(tmp_path / "clips" / f"{i:05d}", _frames(20 + 10 * i, 20 * i))
-        items.append(Item(f"clips/{i:05d}", i % 3))
+        items.append(Item(str(tmp_path / "clips" / f"{i:05d}"), i % 3))
     return write_annotations(tmp_path / "train.csv", items)
 
 
@@ -75,7 +75,7 @@ def test_bad_items_raise_or_are_skipped_and_counted(labelled, tmp_path, caplog):
 
 
 def test_missing_clip_names_the_file(tmp_path):
-    file = write_annotations(tmp_path / "a.csv", [("gone/00001", 0)])
+    file = write_annotations(tmp_path / "a.csv", [(str(tmp_path / "gone/00001"), 0)])
     with pytest.raises(VideoReadError, match=r"gone/00001: no such file or folder"):
         ClipDataset(file, eval_transform(32), mode="test")[0]
 

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 import maedfer
+from maedfer.registry import ModelConfigError
 import official_reference as ref
 from conftest import REFERENCE_KEYS
 from maedfer.models.layers import sinusoid_table
@@ -52,10 +53,26 @@ def test_overrides_and_unknown_names():
     model = maedfer.create_model("lgi_former_tiny", num_classes=3, depth=2)
     assert model.head.out_features == 3 and len(model.blocks) == 2
     assert model.model_config["depth"] == 2 and model.model_name == "lgi_former_tiny"
-    with pytest.raises(KeyError, match="unknown model 'nope'"):
+    with pytest.raises(ModelConfigError, match="unknown model 'nope'"):
         maedfer.create_model("nope")
-    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+    with pytest.raises(ModelConfigError, match="model lgi_former_tiny: unknown setting 'colour'"):
         maedfer.create_model("lgi_former_tiny", colour=1)
+
+
+@pytest.mark.parametrize("overrides,message", [
+    (dict(depth=-1), "setting depth must be at least 1, got -1"),
+    (dict(depth=2.5), "setting depth must be a whole number, got 2.5"),
+    (dict(num_classes=True), "setting num_classes must be a whole number, got True"),
+    (dict(region_size=(2, 5)), r"setting region_size needs 3 values like \(2, 5, 10\), got \(2, 5\)"),
+    (dict(region_size=(2, 0, 10)), r"setting region_size\[1\] must be at least 1, got 0"),
+    (dict(drop_path_rate=1.0), "setting drop_path_rate must satisfy 0 <= x < 1, got 1.0"),
+    (dict(mlp_ratio=float("nan")), "setting mlp_ratio must be a finite number, got nan"),
+    (dict(global_step="yes"), "setting global_step must be True or False, got 'yes'"),
+    (dict(dept=3), "unknown setting 'dept' \\(did you mean 'depth'\\?\\)"),
+])
+def test_model_settings_are_checked_before_building(overrides, message):
+    with pytest.raises(ModelConfigError, match=message):
+        maedfer.create_model("lgi_former_tiny", **overrides)
 
 
 def test_region_size_must_divide_the_token_grid():

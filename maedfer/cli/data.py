@@ -6,23 +6,28 @@ import argparse
 from tqdm import tqdm
 
 from ..data.annotations import read_annotations, write_annotations
-from ..data.catalog import DATASETS
-from ..data.check import check_clips, default_workers
-from ..data.prepare import prepare
+from ..data.catalog import LABELLED, dataset_info
+from ..data.check import check_clips, default_workers, label_count
+from ..data.prepare import PREPARERS, prepare
 from ..data.synth import SynthConfig, generate
+from ..errors import MaedferError
+from ..files import refuse_existing
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="annotation files from a dataset's official layout")
-    p.add_argument("name", choices=sorted(DATASETS), help="dataset")
+    p.add_argument("name", choices=sorted(PREPARERS), help="dataset")
     p.add_argument("--root", required=True, help="the dataset's top folder, as published")
     p.add_argument("--out", required=True, help="folder for the annotation files")
+    p.add_argument("--overwrite", action="store_true", help="replace annotation files that exist already")
     p.set_defaults(run=run_prepare)
 
     c = sub.add_parser("check-data", help="read every clip of an annotation file and report bad ones")
     c.add_argument("annotation", help="annotation file ('<path> <label>' lines)")
     c.add_argument("--root", help="folder that relative paths are under (default: the file's folder)")
     c.add_argument("--strip-prefix", help="path prefix to drop first, e.g. the authors' /mnt/data1/...")
+    c.add_argument("--dataset", choices=LABELLED, help="check labels against this dataset's classes (default: "
+                                                       "classes.txt beside the file or in its parent folder)")
     c.add_argument("--min-frames", type=int, default=16, help="report clips shorter than this (default 16)")
     c.add_argument("--workers", type=int, default=default_workers(), help="decoding processes (0: none)")
     c.add_argument("--write-good", metavar="FILE", help="write the readable items to this annotation file")
@@ -40,11 +45,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--folds", type=int, default=d.folds, help="identity-disjoint folds (0: one train/test split)")
     s.add_argument("--seed", type=int, default=d.seed)
     s.add_argument("--workers", type=int, default=default_workers(), help="rendering processes (0: none)")
+    s.add_argument("--overwrite", action="store_true", help="replace a dataset already in --out")
     s.set_defaults(run=run_synth)
 
 
+def _at_least(value: int, low: int, flag: str) -> None:
+    if value < low:
+        raise MaedferError(f"{flag} must be at least {low}, got {value}")
+
+
 def run_prepare(args: argparse.Namespace) -> int:
-    summary = prepare(args.name, args.root, args.out)
+    summary = prepare(args.name, args.root, args.out, overwrite=args.overwrite)
     for split, counts in summary.items():
         per_label = " ".join(f"{label}:{counts[label]}" for label in sorted(counts))
         print(f"{args.out}/{split}.csv  {sum(counts.values())} clips  ({per_label})")
@@ -52,7 +63,11 @@ def run_prepare(args: argparse.Namespace) -> int:
 
 
 def run_check(args: argparse.Namespace) -> int:
-    items = read_annotations(args.annotation, root=args.root, strip_prefix=args.strip_prefix)
+    _at_least(args.min_frames, 1, "--min-frames")
+    _at_least(args.workers, 0, "--workers")
+    num_classes = dataset_info(args.dataset).num_classes if args.dataset else label_count(args.annotation)
+    items = read_annotations(args.annotation, root=args.root, strip_prefix=args.strip_prefix,
+                             num_classes=num_classes)
     bad, short, good = [], [], []
     reports = check_clips(items, workers=min(args.workers, len(items)))
     for report in tqdm(reports, total=len(items), desc="checking clips", unit="clip", disable=None):
@@ -68,18 +83,24 @@ def run_check(args: argparse.Namespace) -> int:
         print(f"short       {report.item.path}: {report.frames} frames (< {args.min_frames}; frames will repeat)")
     print(f"checked {len(items)} clips: {len(good)} readable, {len(bad)} unreadable, {len(short)} short")
     if args.write_good:
+        refuse_existing(args.write_good, False, "annotation file", "another file name")
         write_annotations(args.write_good, good)
         print(f"wrote {len(good)} readable items to {args.write_good}")
     return 1 if bad else 0
 
 
 def run_synth(args: argparse.Namespace) -> int:
+    for flag, value, low in (("--clips-per-class", args.clips_per_class, 1), ("--pool", args.pool, 0),
+                             ("--frames", args.frames, 1), ("--pool-frames", args.pool_frames, 1),
+                             ("--size", args.size, 32), ("--identities", args.identities, 2),
+                             ("--folds", args.folds, 0), ("--workers", args.workers, 0)):
+        _at_least(value, low, flag)
     if args.size % 2:
-        raise ValueError(f"--size must be even (H.264 needs even frame sizes), got {args.size}")
+        raise MaedferError(f"--size must be even (H.264 needs even frame sizes), got {args.size}")
     cfg = SynthConfig(clips_per_class=args.clips_per_class, pool_size=args.pool, frames=args.frames,
                       pool_frames=args.pool_frames, size=args.size, identities=args.identities,
                       folds=args.folds, seed=args.seed)
-    summary = generate(args.out, cfg, workers=args.workers, progress=True)
+    summary = generate(args.out, cfg, workers=args.workers, progress=True, overwrite=args.overwrite)
     for split, n in summary["splits"].items():
         print(f"{args.out}/{split}.csv  {n} labelled clips")
     if summary["pool"]:

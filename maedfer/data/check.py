@@ -6,8 +6,10 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from multiprocessing import get_context
+from pathlib import Path
 from typing import Iterator
 
+from ..files import special_file_problem
 from .annotations import Item
 from .readers import VideoReadError, open_clip
 
@@ -44,6 +46,17 @@ def check_clips(items: list[Item], workers: int = 0) -> Iterator[ClipReport]:
         return
     with get_context("spawn").Pool(workers) as pool:  # spawn: no forked decoder state
         yield from pool.imap(check_clip, items, chunksize=4)
+
+
+def label_count(annotation: str | os.PathLike) -> int | None:
+    """The class count from ``classes.txt`` beside an annotation file or in its parent
+    folder (where ``maedfer prepare`` and ``maedfer synth`` write it), or None."""
+    folder = Path(annotation).parent
+    for candidate in (folder / "classes.txt", folder.parent / "classes.txt"):
+        if candidate.is_file() and not special_file_problem(candidate):
+            names = [line for line in candidate.read_text(errors="replace").splitlines() if line.strip()]
+            return len(names) or None
+    return None
 
 
 def default_workers() -> int:

@@ -1,9 +1,10 @@
 """Annotation files from each dataset's own published layout and split files.
 
-``prepare(name, root, out)`` writes, in the original format (``<absolute path> <label>``):
+``prepare(name, root, out)`` writes, in the original format (``<path> <label>``, absolute
+paths unless the clips lie below ``out``):
 k-fold datasets ``out/split01/{train,test}.csv`` ... ; FERV39k ``out/{train,test}.csv``;
 VoxCeleb2 ``out/pretrain.csv``; and ``out/classes.txt`` with the class names in label
-order. Layouts (relative to ``root``) are those of spec section 4.
+order. Layouts (relative to ``root``) are those the datasets are published in (README, Data).
 
 Folds of the lab datasets, which ship no split files, are subject-independent: subjects
 sorted by id and cut into contiguous, near-equal groups (RAVDESS: 6 folds of 4 actors).
@@ -18,6 +19,8 @@ from typing import Callable
 
 import numpy as np
 
+from ..errors import MaedferError
+from ..files import output_dir, refuse_existing
 from .annotations import Item, write_annotations
 from .catalog import DatasetInfo, dataset_info
 from .readers import VIDEO_SUFFIXES
@@ -25,7 +28,7 @@ from .readers import VIDEO_SUFFIXES
 Splits = dict[str, list[Item]]  # "split01/train" -> items
 
 
-class PrepareError(ValueError):
+class PrepareError(MaedferError):
     """The dataset folder does not have the expected layout."""
 
 
@@ -190,19 +193,24 @@ PREPARERS: dict[str, Callable[[DatasetInfo, Path], Splits]] = {
 }
 
 
-def prepare(name: str, root: str | Path, out: str | Path) -> dict[str, Counter]:
-    """Write the annotation files of dataset ``name`` found at ``root`` into ``out``.
-    Returns, per written split, the count of clips per label."""
+def prepare(name: str, root: str | Path, out: str | Path, overwrite: bool = False) -> dict[str, Counter]:
+    """Write the annotation files of dataset ``name`` found at ``root`` into ``out``
+    (existing ones are replaced only with ``overwrite``). Returns, per written split, the
+    count of clips per label."""
+    if name.lower() not in PREPARERS:
+        raise PrepareError(f"no preparer for dataset {name!r}; known: {', '.join(PREPARERS)}")
     info = dataset_info(name)
     root = Path(root).resolve()
     if not root.is_dir():
         raise PrepareError(f"{root}: no such folder")
     splits = PREPARERS[info.name](info, root)
-    out = Path(out)
-    summary = {}
+    out = output_dir(out)
     for split, items in splits.items():
         if not items:
             raise PrepareError(f"{info.name}: split {split} came out empty")
+        refuse_existing(out / f"{split}.csv", overwrite, "annotation file")
+    summary = {}
+    for split, items in splits.items():
         write_annotations(out / f"{split}.csv", items)
         summary[split] = Counter(i.label for i in items)
     if info.classes:

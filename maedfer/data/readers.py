@@ -7,6 +7,7 @@ the path and the problem in one line.
 from __future__ import annotations
 
 import abc
+import bisect
 import io
 import os
 from pathlib import Path
@@ -15,27 +16,47 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
+from ..errors import MaedferError
+from ..files import special_file_problem
+
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 
-class VideoReadError(ValueError):
+class VideoReadError(MaedferError):
     """A clip that cannot be read: missing, corrupt, empty or too short."""
 
 
 def _decode_image(path: Path) -> np.ndarray:
-    data = path.read_bytes()
+    try:
+        data = path.read_bytes()
+    except OSError as e:
+        raise VideoReadError(f"{path}: cannot read image ({e.strerror})") from None
     try:
         if path.suffix.lower() in (".jpg", ".jpeg"):
             import simplejpeg  # ~2x faster than PIL for JPEG
 
-            return simplejpeg.decode_jpeg(data, colorspace="RGB")
-        from PIL import Image
-
-        with Image.open(io.BytesIO(data)) as im:
-            return np.array(im.convert("RGB"))  # a writable copy
+            try:
+                return simplejpeg.decode_jpeg(data, colorspace="RGB")
+            except ValueError:  # a format simplejpeg does not take (e.g. CMYK, lossless): PIL below
+                pass
+        return _decode_with_pil(data)
     except Exception as e:  # the decoders raise their own types
         raise VideoReadError(f"{path}: cannot decode image ({type(e).__name__}: {e})") from None
+
+
+def _decode_with_pil(data: bytes) -> np.ndarray:
+    from PIL import Image, ImageOps
+
+    with Image.open(io.BytesIO(data)) as im:
+        im = ImageOps.exif_transpose(im)  # phone photos: the orientation tag, applied
+        if im.mode in ("I;16", "I;16B", "I;16L", "I"):
+            # 16/32-bit grey: PIL's convert("RGB") clips at 255 (all white); scale instead
+            wide = np.asarray(im, dtype=np.float64)
+            top = 65535.0 if im.mode.startswith("I;16") or wide.max() <= 65535 else float(wide.max())
+            grey = np.clip(wide / top * 255.0 + 0.5, 0, 255).astype(np.uint8)
+            return np.repeat(grey[..., None], 3, axis=2)
+        return np.array(im.convert("RGB"))  # a writable copy
 
 
 def _stack(frames: list[np.ndarray], path: Path) -> torch.Tensor:
@@ -106,7 +127,13 @@ class FolderReader(FrameReader):
 
     def __init__(self, path: str | os.PathLike) -> None:
         self.path = Path(path)
-        self.files = sorted(p for p in self.path.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
+        try:
+            entries = list(self.path.iterdir())
+        except OSError as e:
+            raise VideoReadError(f"{self.path}: cannot list frame folder ({e.strerror})") from None
+        # Sub-folders and special files with image names are not frames.
+        self.files = sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
+                            and not special_file_problem(p))
         if not self.files:
             raise VideoReadError(f"{self.path}: frame folder holds no {'/'.join(IMAGE_SUFFIXES)} files")
 
@@ -135,20 +162,30 @@ class VideoReader(FrameReader):
         except (av.error.FFmpegError, OSError, UnicodeDecodeError) as e:
             raise VideoReadError(f"{self.path}: cannot open video ({type(e).__name__}: {e})") from None
         if not self._container.streams.video:
+            self._container.close()
             raise VideoReadError(f"{self.path}: holds no video stream")
         self._stream = self._container.streams.video[0]
         self._stream.thread_type = "AUTO"
-        self._num_frames = self._count_frames()
+        try:
+            self._pts, packets = self._index()
+        except av.error.FFmpegError as e:
+            self._container.close()
+            raise VideoReadError(f"{self.path}: corrupt video ({type(e).__name__}: {e})") from None
+        self._num_frames = len(self._pts) or packets
         if self._num_frames == 0:
+            self._container.close()
             raise VideoReadError(f"{self.path}: video has no frames")
 
-    def _count_frames(self) -> int:
-        if self._stream.frames:
-            return int(self._stream.frames)
-        # Containers such as webm/mkv do not store a count: count packets (no decoding).
-        n = sum(1 for p in self._container.demux(self._stream) if p.size)
+    def _index(self) -> tuple[list[int], int]:
+        """The presentation times of all frames in order, read from the packets (no
+        decoding), and the packet count. Frame numbers come from this list, not from
+        time x frame rate, so variable-frame-rate videos (phones) number their frames 0, 1,
+        2, ... without repeats or gaps. The list is empty when packets carry no times."""
+        pts = [p.pts for p in self._container.demux(self._stream) if p.size]
         self._container.seek(0)
-        return n
+        if any(p is None for p in pts):
+            return [], len(pts)
+        return sorted(set(pts)), len(pts)
 
     def __len__(self) -> int:
         return self._num_frames
@@ -159,8 +196,22 @@ class VideoReader(FrameReader):
         return float(rate) if rate else 25.0
 
     def _frame_index(self, frame) -> int:
+        if self._pts:
+            i = bisect.bisect_left(self._pts, frame.pts)
+            if i < len(self._pts) and self._pts[i] == frame.pts:
+                return i
+            # a time between packets' times: the nearest frame
+            return min(max(i, 0), len(self._pts) - 1)
         start = self._stream.start_time or 0
         return int(round(float((frame.pts - start) * self._stream.time_base) * self.fps))
+
+    @staticmethod
+    def _array(frame) -> np.ndarray:
+        """RGB pixels as they are meant to be shown: a rotation tag (portrait phone videos
+        are stored sideways with a display matrix) is applied."""
+        image = frame.to_ndarray(format="rgb24")
+        turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4  # counter-clockwise quarter turns
+        return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
     def iter_frames(self, step: int = 1, chunk: int = 32) -> Iterator[tuple[int, np.ndarray]]:
         """One sequential decode of the whole video (no seeking), keeping every step-th frame."""
@@ -173,7 +224,7 @@ class VideoReader(FrameReader):
                 sequential += 1
                 idx = sequential if frame.pts is None else self._frame_index(frame)
                 if idx % step == 0 and idx < len(self):
-                    yield idx, frame.to_ndarray(format="rgb24")
+                    yield idx, self._array(frame)
         except av.error.FFmpegError as e:
             raise VideoReadError(f"{self.path}: corrupt video at frame {sequential} "
                                  f"({type(e).__name__}: {e})") from None
@@ -186,7 +237,9 @@ class VideoReader(FrameReader):
         first, last = min(wanted), max(wanted)
         got: dict[int, np.ndarray] = {}
         try:
-            if first > 0 and self._stream.time_base:
+            if first > 0 and self._pts:
+                self._container.seek(self._pts[first], stream=self._stream, backward=True, any_frame=False)
+            elif first > 0 and self._stream.time_base:
                 start = self._stream.start_time or 0
                 target = start + int(first / self.fps / self._stream.time_base)
                 self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
@@ -200,7 +253,7 @@ class VideoReader(FrameReader):
                 else:
                     idx = self._frame_index(frame)
                 if idx in wanted and idx not in got:
-                    got[idx] = frame.to_ndarray(format="rgb24")
+                    got[idx] = self._array(frame)
                 if idx >= last:
                     break
         except av.error.FFmpegError as e:
@@ -244,6 +297,9 @@ def open_clip(path: str | os.PathLike, image_repeat: int = 16) -> FrameReader:
         return FolderReader(path)
     if not path.exists():
         raise VideoReadError(f"{path}: no such file or folder")
+    problem = special_file_problem(path)
+    if problem:  # opening a FIFO would wait for a writer forever
+        raise VideoReadError(f"{path}: {problem}")
     suffix = path.suffix.lower()
     if suffix in IMAGE_SUFFIXES:
         return ImageReader(path, image_repeat)

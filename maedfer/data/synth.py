@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 
+from ..files import output_dir, refuse_existing
 from .annotations import write_annotations
 from .catalog import dataset_info
 from .writers import write_frames, write_video
@@ -289,8 +290,10 @@ def contact_sheet(cfg: SynthConfig, path: Path, columns: int = 8) -> Path:
     return path
 
 
-def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0, progress: bool = False) -> dict:
-    """Write the dataset under ``out``; returns a summary (counts per split)."""
+def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0, progress: bool = False,
+             overwrite: bool = False) -> dict:
+    """Write the dataset under ``out``; returns a summary (counts per split). A dataset
+    already there (its ``synth.json``) is replaced only with ``overwrite``."""
     from tqdm import tqdm
 
     if cfg.used_identities < 2:
@@ -298,7 +301,8 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0
     if cfg.folds == 1 or cfg.folds > cfg.used_identities:
         raise ValueError(f"synth folds must be 0 (train/test) or 2..{cfg.used_identities} "
                          "(the identities in use: min(identities, clips per class))")
-    out = Path(out)
+    out = output_dir(out, "dataset folder")
+    refuse_existing(out / "synth.json", overwrite, "synthetic dataset")
     items = labelled_items(cfg, out)
     pool = [str(out / "pool" / f"{i:05d}.mp4") for i in range(cfg.pool_size)]
     jobs = [(_labelled_job, (cfg, i, p)) for i, (p, _, _) in enumerate(items)]

@@ -2,15 +2,13 @@
 
 Files in the output folder: ``checkpoint-last.pth`` (rewritten during and after every
 epoch), ``checkpoint-epochNNN.pth`` (the last ``keep_last`` kept), ``checkpoint-best.pth``
-(fine-tuning: best test UAR). All are written atomically by
-:func:`maedfer.checkpoint.save_checkpoint`, so a crash never leaves a torn file.
+(fine-tuning: best test UAR). All are written atomically (:func:`maedfer.files.atomic_write`), so a crash never leaves a
+torn file.
 """
 from __future__ import annotations
 
-import os
 import re
 import shutil
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +17,8 @@ from torch import nn
 
 from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save_checkpoint
 from ..config import plain_config
+from ..errors import MaedferError
+from ..files import OutputExistsError
 
 
 def rng_state() -> dict[str, Any]:
@@ -44,17 +44,27 @@ def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Opt
                            config=plain_config(config), **extra)
 
 
-def copy_checkpoint(src: Path, dst: Path) -> Path:
-    """Atomic copy (temp file, then rename): cheaper than serialising the state again."""
-    fd, tmp = tempfile.mkstemp(prefix=f".{dst.name}.", suffix=".tmp", dir=dst.parent)
-    os.close(fd)
-    try:
-        shutil.copyfile(src, tmp)
-        os.replace(tmp, dst)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return dst
+# What a run writes into its folder; --overwrite removes exactly these.
+RUN_OUTPUTS = ("checkpoint-*.pth", "metrics.jsonl", "config.yaml", "tensorboard", "eval", "figures")
+
+
+def start_run(output_dir: Path, resume: str | None, overwrite: bool = False) -> None:
+    """Refuse to start a new run over an earlier one unless asked: ``resume`` continues it,
+    ``overwrite`` deletes its outputs first. Called before anything is built or read."""
+    if not output_dir.is_dir():
+        return
+    earlier = sorted(p.name for pattern in RUN_OUTPUTS for p in output_dir.glob(pattern))
+    if not earlier or (resume is not None and not overwrite):
+        return
+    if resume is not None and overwrite:
+        raise MaedferError("--resume and --overwrite contradict each other: continue the run or replace it")
+    if not overwrite:
+        raise OutputExistsError(f"{output_dir}: holds an earlier run ({', '.join(earlier[:3])}"
+                                f"{', ...' if len(earlier) > 3 else ''}); pass --resume auto to continue it "
+                                "or --overwrite to replace it")
+    for name in earlier:
+        path = output_dir / name
+        shutil.rmtree(path) if path.is_dir() else path.unlink()
 
 
 def find_resume(output_dir: Path, resume: str | None) -> Path | None:
@@ -77,7 +87,7 @@ def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Opt
         if key not in state:
             raise CheckpointError(f"{path}: not a training checkpoint of maedfer (no {key!r}); "
                                   "use it with --set init=... to start from its weights instead")
-    load_checkpoint(model, state)
+    load_checkpoint(model, state, name=str(path))
     optimizer.load_state_dict(state["optimizer"])
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])

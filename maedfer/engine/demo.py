@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import asdict
 from pathlib import Path
 
 from ..config import resolve_config
 from ..data.synth import SynthConfig, generate
+from ..errors import MaedferError
+from ..files import output_dir
 from ..visualize.figures import pyplot, save_figure
 from .distributed import Dist
 from .finetune import finetune
@@ -28,12 +31,23 @@ QUICK = dict(synth=SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_f
 
 def run_demo(out: str | Path, dist: Dist, quick: bool = False, workers: int = 2) -> dict:
     plan = QUICK if quick else FULL
-    out = Path(out)
+    out = output_dir(out, "demo folder")
     timings: dict[str, float] = {}
     start = time.perf_counter()
     data = out / "data"
-    if not (data / "synth.json").exists():
-        generate(data, plan["synth"], workers=workers if not quick else 0, progress=True)
+    # A second run in the same folder continues the first (every stage resumes), so it
+    # must be the same demo: the quick one and the full one need their own folders.
+    made = data / "synth.json"
+    if made.is_file():
+        try:
+            same = json.loads(made.read_text()).get("config") == asdict(plan["synth"])
+        except (ValueError, AttributeError):
+            same = False
+        if not same:
+            raise MaedferError(f"{out}: holds a different demo ({'the full one' if quick else 'a --quick one'} "
+                               f"or damaged data); give another --out or delete the folder")
+    else:
+        generate(data, plan["synth"], workers=workers if not quick else 0, progress=True, overwrite=True)
     timings["data"] = time.perf_counter() - start
 
     common = dict(workers=workers if not quick else 0, batch_size=plan["batch_size"])

@@ -1,4 +1,5 @@
-"""MAE-DFER pre-training on unlabelled videos (spec sections 2 and 3.1)."""
+"""MAE-DFER pre-training on unlabelled videos: part-window masking, appearance + motion
+targets, the original's recipe."""
 from __future__ import annotations
 
 from pathlib import Path
@@ -10,13 +11,18 @@ from ..data.datasets import VideoDataset
 from ..data.transforms import pretrain_transform
 from ..registry import create_model
 from ..visualize.reconstruction import save_reconstruction_figure
+from .checkpointing import start_run
 from .distributed import Dist
 from .trainer import Trainer, check_input_size
 
 
-def pretrain(config: dict, dist: Dist, resume: str | None = None) -> dict:
+def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: bool = False) -> dict:
+    """Pre-train ``config['model']`` on the videos of ``config['data']``. An earlier run in
+    the output folder is continued (``resume``) or replaced (``overwrite``), never silently
+    overwritten. Returns the last epoch's record."""
     if not config["data"]:
         raise ValueError("config key 'data' is required (an annotation file of videos); set it with --set data=PATH")
+    start_run(Path(config["output_dir"]), resume, overwrite)
     torch.manual_seed(config["seed"] + dist.rank)
     model = create_model(config["model"], mask_ratio=config["mask_ratio"], **config["model_overrides"])
     check_input_size(model, config)

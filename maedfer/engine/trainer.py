@@ -21,7 +21,10 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from ..config import save_config
-from .checkpointing import (copy_checkpoint, find_resume, load_training_state, prune_epoch_checkpoints,
+from ..errors import from_workers
+from ..files import atomic_copy, output_dir
+from ..precision import autocast, check_precision
+from .checkpointing import (find_resume, load_training_state, prune_epoch_checkpoints,
                             save_training_state)
 from .distributed import Dist, all_reduce_mean
 from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
@@ -79,13 +82,6 @@ def check_input_size(model: nn.Module, config: dict) -> None:
                          f"model {config['model']}, which takes {t} frames of {h}x{h}")
 
 
-def autocast(precision: str, device: torch.device):
-    if precision == "fp32":
-        return contextlib.nullcontext()
-    dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-    return torch.autocast(device.type, dtype=dtype)
-
-
 class Trainer:
     """Runs ``config['epochs']`` epochs of ``step_fn(model, batch) -> (loss, logs)``.
 
@@ -97,8 +93,7 @@ class Trainer:
     def __init__(self, config: dict, model: nn.Module, dataset, step_fn: StepFn, dist: Dist) -> None:
         self.config, self.dist, self.step_fn, self.dataset = config, dist, step_fn, dataset
         self.output_dir = Path(config["output_dir"])
-        if config["precision"] == "fp16" and dist.device.type != "cuda":
-            raise ValueError("precision fp16 needs a GPU (it uses a gradient scaler); use bf16 or fp32 on CPU")
+        check_precision(config["precision"], dist.device)
         self.model = model.to(dist.device)
         self.module = model
         if dist.world_size > 1:
@@ -144,7 +139,7 @@ class Trainer:
             epoch_end: Callable[[int], dict | None] | None = None) -> dict:
         cfg, dist = self.config, self.dist
         if dist.is_main:
-            self.output_dir.mkdir(parents=True, exist_ok=True)
+            output_dir(self.output_dir, "run folder")
             save_config(cfg, self.output_dir / "config.yaml")
         start_epoch, start_batch, best = 0, 0, None
         path = find_resume(self.output_dir, resume)
@@ -159,7 +154,7 @@ class Trainer:
             self.model.train()
             skip = start_batch if epoch == start_epoch else 0
             loader = self._loader(epoch, skip)
-            bar = tqdm(loader, total=self.batches_per_epoch - skip, desc=f"epoch {epoch + 1}/{cfg['epochs']}",
+            bar = tqdm(from_workers(loader), total=self.batches_per_epoch - skip, desc=f"epoch {epoch + 1}/{cfg['epochs']}",
                        unit="batch", disable=not dist.is_main or None, leave=False)
             sums: dict[str, float] = {}
             count, started = 0, time.perf_counter()
@@ -208,9 +203,9 @@ class Trainer:
             if dist.is_main:
                 last_file = self.output_dir / "checkpoint-last.pth"
                 if improved:
-                    copy_checkpoint(last_file, self.output_dir / "checkpoint-best.pth")
+                    atomic_copy(last_file, self.output_dir / "checkpoint-best.pth")
                 if (epoch + 1) % cfg["save_every"] == 0 or epoch + 1 == cfg["epochs"]:
-                    copy_checkpoint(last_file, self.output_dir / f"checkpoint-epoch{epoch + 1:03d}.pth")
+                    atomic_copy(last_file, self.output_dir / f"checkpoint-epoch{epoch + 1:03d}.pth")
                     prune_epoch_checkpoints(self.output_dir, cfg["keep_last"])
             self.log.write(record, (epoch + 1) * self.steps_per_epoch)
             if dist.is_main:

@@ -6,34 +6,24 @@ import csv
 from pathlib import Path
 
 import numpy as np
-import torch
 from torch import nn
-from torch.utils.data import DataLoader
-from tqdm import tqdm
 
 from ..data.datasets import ClipDataset
-from ..engine.metrics import merge_views
 from .figures import pyplot, save_figure
 
 METHODS = ("tsne", "pca")
 
 
-@torch.no_grad()
 def clip_features(model: nn.Module, dataset: ClipDataset, batch_size: int = 8, workers: int = 0,
                   progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
-    """(features (N, C), labels (N,)) per video; views of a video are averaged."""
-    loader = DataLoader(dataset, batch_size=batch_size, num_workers=workers)
+    """(features (N, C), labels (N,)) per video; views of a video are averaged (the
+    evaluation loop of the multi-view protocol, with features instead of probabilities)."""
+    from ..engine.evaluate import view_outputs
+
     device = next(model.parameters()).device
-    feats, videos, views, labels = [], [], [], []
-    for x, y, v, w in tqdm(loader, desc="features", unit="batch", disable=not progress, leave=False):
-        feats.append(model.forward_features(x.to(device)).float().cpu())
-        videos.append(v)
-        views.append(w)
-        labels.append(y)
-    videos_t, labels_t = torch.cat(videos), torch.cat(labels)
-    ids, mean = merge_views(torch.cat(feats), videos_t, torch.cat(views))
-    label_of = dict(zip(videos_t.tolist(), labels_t.tolist()))
-    return mean, np.array([label_of[i] for i in ids])
+    _, features, labels = view_outputs(model, dataset, lambda m, x: m.forward_features(x), batch_size, workers,
+                                       device, progress=progress)
+    return features, labels
 
 
 def project(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.ndarray:

@@ -33,7 +33,7 @@ def reconstruct(model: MAEDFER, clip: torch.Tensor, mask: torch.Tensor) -> dict[
     hidden = mask.nonzero().flatten()
     half = p * p * c
     appearance = first.clone()
-    motion = torch.zeros(first.shape[0], p * p)
+    motion = first.new_zeros(first.shape[0], p * p)  # on the clip's device
     motion_target = torch.zeros_like(motion)
     if model.target == "pixel_motion":
         appearance[hidden] = pred[:, :half].view(-1, p * p, c) * std[hidden] + mean[hidden]
@@ -47,7 +47,7 @@ def reconstruct(model: MAEDFER, clip: torch.Tensor, mask: torch.Tensor) -> dict[
 
     def image(tokens: torch.Tensor, channels: int) -> np.ndarray:
         v = tokens.view(gt, gh, gw, p, p, channels).permute(0, 1, 3, 2, 4, 5).reshape(gt, gh * p, gw * p, channels)
-        return v.clamp(0, 1).numpy()
+        return v.clamp(0, 1).cpu().numpy()
 
     scale = max(float(motion_target.max()), 1e-6)
     return {"input": image(first, c), "masked": image(masked, c), "appearance": image(appearance, c),

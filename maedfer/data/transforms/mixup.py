@@ -8,9 +8,12 @@ import math
 import torch
 
 
-def smooth_one_hot(labels: torch.Tensor, num_classes: int, smoothing: float) -> torch.Tensor:
+def smooth_one_hot(labels: torch.Tensor, num_classes: int, smoothing: float,
+                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """(B, num_classes) targets on the labels' device: 1 - smoothing + smoothing / C on the
+    label, smoothing / C elsewhere."""
     off = smoothing / num_classes
-    out = torch.full((labels.shape[0], num_classes), off)
+    out = torch.full((labels.shape[0], num_classes), off, dtype=dtype, device=labels.device)
     return out.scatter_(1, labels.view(-1, 1), 1.0 - smoothing + off)
 
 
@@ -48,7 +51,9 @@ class Mixup:
     def __call__(self, clips: torch.Tensor, labels: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if clips.shape[0] % 2:
             raise ValueError(f"Mixup needs an even batch size, got {clips.shape[0]} (use drop_last=True)")
-        if labels.min() < 0 or labels.max() >= self.num_classes:
+        # Checked where it is free: on a GPU it would wait for the device every step (the
+        # datasets check labels against the class count when they read the annotations).
+        if labels.device.type == "cpu" and (labels.min() < 0 or labels.max() >= self.num_classes):
             raise ValueError(f"Mixup: labels must lie in 0..{self.num_classes - 1}, got {labels.tolist()}")
         lam, use_cutmix = self._lambda()
         clips = clips.clone()
