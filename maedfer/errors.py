@@ -23,8 +23,11 @@ class MaedferError(ValueError):
 
 
 def one_line(error: BaseException) -> str:
-    """The message of ``error`` as one line: an error re-raised from a DataLoader worker
-    gives back its own message, not the worker's traceback."""
+    """The message of ``error`` as one line: an OSError names its file and the reason; an
+    error re-raised from a DataLoader worker gives back its own message, not the worker's
+    traceback."""
+    if isinstance(error, OSError) and error.strerror:
+        return f"{error.filename}: {error.strerror}" if error.filename is not None else error.strerror
     text = str(error)
     if _WORKER.match(text):
         last = [line for line in text.splitlines() if line.strip()][-1]

@@ -6,7 +6,9 @@ import torch
 
 sys.path.insert(0, str(Path(__file__).parent))  # for official_reference
 
-REFERENCE_KEYS = Path(__file__).resolve().parents[2] / "shared" / "reference" / "official_state_dict_keys.json"
+# Key names and shapes of the officially released checkpoints (a fact about those files,
+# copied here so that the tests read nothing outside the repository).
+REFERENCE_KEYS = Path(__file__).resolve().parent / "data" / "official_state_dict_keys.json"
 
 
 @pytest.fixture(autouse=True)

@@ -1,5 +1,6 @@
 """An independent, literal transcription of the original MAE-DFER forward passes, written
-from the spec (sections 1.1-1.3, 2.2-2.3) and run on the parameters of our modules.
+from the original code's description (the LGI block, the region reshapes, the pre-training
+encoder and decoder) and run on the parameters of our modules.
 
 It differs from maedfer on purpose wherever the original does: explicit softmax attention
 with q pre-scaled, regions by fixed reshapes (which is right only for full token sets and

@@ -50,8 +50,8 @@ def test_models_lists_the_registry(capsys):
 @pytest.mark.parametrize("argv,message", [
     (["info", "resnet"], "maedfer: error: unknown model 'resnet'; known models: lgi_former_base,"),
     (["info", "lgi_former_tiny", "--set", "region_size=(2,3,10)"],
-     "maedfer: error: token grid 8x10x10 (t, h, w) does not divide into regions of 2x3x10 tokens"),
-    (["info", "lgi_former_tiny", "--set", "depht=3"], "unexpected keyword argument 'depht'"),
+     "maedfer: error: model lgi_former_tiny: token grid 8x10x10 (t, h, w) does not divide into regions of 2x3x10"),
+    (["info", "lgi_former_tiny", "--set", "depht=3"], "unknown setting 'depht' (did you mean 'depth'?)"),
     (["info", "lgi_former_tiny", "--set", "depth"], "maedfer: error: --set expects KEY=VALUE, got 'depth'"),
 ])
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):

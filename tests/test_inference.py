@@ -26,7 +26,8 @@ from maedfer.data.readers import VideoReadError
 from maedfer.data.writers import write_frames, write_video
 from maedfer.inference import (Box, HaarFaceDetector, NoFaceError, crop_face, load_classifier,
                                smooth_track, track_faces)
-from maedfer.inference.predictor import auto_precision, window_starts
+from maedfer.inference.predictor import window_starts
+from maedfer.precision import auto_precision
 
 ASTRONAUT_FACE = Box(177, 66, 272, 161)  # where the cascade finds it in the 512x512 photo
 
@@ -365,10 +366,13 @@ def test_visualize_reconstruct_and_embed(media, trained, tmp_path, capsys):
     a, b = (np.array(Image.open(p).convert("RGB")) for p in (png, other))
     assert a.shape == b.shape and (a != b).any()  # another start and mask
     assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"),
-                 "--start", "100", "--out", str(png)]) == 2
+                 "--out", str(png)]) == 2
+    assert "rec.png: output exists already; pass --overwrite" in capsys.readouterr().err
+    assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"),
+                 "--start", "100", "--out", str(png), "--overwrite"]) == 2
     assert "--start 100.0 s is past the end" in capsys.readouterr().err
     assert main(["visualize", "reconstruct", str(trained.classifier), str(media / "astronaut.mp4"),
-                 "--out", str(png)]) == 2
+                 "--out", str(png), "--overwrite"]) == 2
     assert "no decoder weights" in capsys.readouterr().err
 
     n = len((trained.data / "test.csv").read_text().splitlines())
@@ -381,9 +385,13 @@ def test_visualize_reconstruct_and_embed(media, trained, tmp_path, capsys):
         assert Image.open(out).size == (605, 550)
     # relative paths under --root, other labels for the same 7 classes, another batch size
     relative = tmp_path / "rel.csv"
-    relative.write_text("".join(f"{Path(line.split()[0]).relative_to(trained.data)} {line.split()[1]}\n"
-                                for line in (trained.data / "test.csv").read_text().splitlines()))
-    out = tmp_path / "rel.png"
+    lines = (trained.data / "test.csv").read_text().splitlines()
+    assert all(not line.startswith("/") for line in lines)  # synth writes paths relative to its folder
+    relative.write_text("".join(f"{line}\n" for line in lines))
+    out = tmp_path / "rel.png"  # its coordinates would replace the annotation file rel.csv
+    assert main(["visualize", "embed", str(trained.classifier), str(relative), "--out", str(out)]) == 2
+    assert "rel.csv: this output would replace an input" in capsys.readouterr().err
+    out = tmp_path / "rel_embed.png"
     assert main(["visualize", "embed", str(trained.classifier), str(relative), "--root", str(trained.data),
                  "--dataset", "dfew", "--batch-size", "3", "--method", "pca", "--workers", "0",
                  "--out", str(out)]) == 0

@@ -1,10 +1,13 @@
 """The ``maedfer`` command. Each sub-command lives in its own module with ``add_parser``
-and ``run``; user errors end in one line on stderr and exit status 2."""
+and ``run``. Bad input ends in one line on stderr (``maedfer: error: ...``) and exit status
+2, never in a traceback: maedfer's own errors, values refused by Python or torch, and
+files the system cannot open. Anything else is a bug and keeps its traceback."""
 from __future__ import annotations
 
 import argparse
 import sys
 
+from ..errors import one_line
 from . import data, info, predict, train, visualize
 
 
@@ -24,8 +27,12 @@ def main(argv: list[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return args.run(args) or 0
-    # Input problems (bad configs, checkpoints, data: all ValueErrors) and a diverging run
-    # (non-finite loss) end in one line; anything else is a bug and keeps its traceback.
-    except (ValueError, FloatingPointError) as e:
-        print(f"maedfer: error: {e}", file=sys.stderr)
+    # Input problems (bad configs, checkpoints, data, options: ValueErrors, maedfer's own
+    # among them), files the system refuses (OSError) and a diverging run (non-finite
+    # loss) end in one line.
+    except (ValueError, FloatingPointError, OSError) as e:
+        print(f"maedfer: error: {one_line(e)}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        print("maedfer: interrupted", file=sys.stderr)
+        return 130

@@ -6,6 +6,7 @@ from typing import Any
 
 from torch import nn
 
+from ..errors import MaedferError
 from ..registry import create_model
 
 
@@ -16,17 +17,15 @@ def parse_overrides(pairs: list[str]) -> dict[str, Any]:
     for pair in pairs:
         key, sep, value = pair.partition("=")
         if not sep or not key.strip():
-            raise ValueError(f"--set expects KEY=VALUE, got {pair!r}")
+            raise MaedferError(f"--set expects KEY=VALUE, got {pair!r}")
         try:
             out[key.strip()] = ast.literal_eval(value.strip())
-        except (ValueError, SyntaxError):
+        except (ValueError, SyntaxError, TypeError, RecursionError, MemoryError):
             out[key.strip()] = value.strip()
     return out
 
 
 def build_model(name: str, pairs: list[str]) -> nn.Module:
-    """create_model with command-line overrides; bad names and keys become ValueErrors."""
-    try:
-        return create_model(name, **parse_overrides(pairs))
-    except (KeyError, TypeError) as e:
-        raise ValueError(e.args[0]) from None
+    """create_model with command-line overrides (bad names, keys and values are one-line
+    ModelConfigErrors)."""
+    return create_model(name, **parse_overrides(pairs))

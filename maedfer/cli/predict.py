@@ -6,6 +6,10 @@ import sys
 from pathlib import Path
 
 from ..data.catalog import LABELLED
+from ..data.readers import IMAGE_SUFFIXES
+from ..errors import MaedferError, one_line
+from ..files import output_dir, refuse_existing, same_file
+from ..precision import PRECISIONS
 
 
 def _model_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
@@ -22,8 +26,9 @@ def _model_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
 def _predictor_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    p.add_argument("--precision", choices=("auto", "fp32", "bf16"), default="auto",
-                   help="auto: bf16 on GPUs and on CPUs with native bf16 (AMX/AVX512-BF16), else fp32")
+    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
+                   help="auto: bf16 on GPUs and on CPUs with native bf16 (AMX/AVX512-BF16), else fp32; "
+                        "fp16 needs a GPU")
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
     p.add_argument("--margin", type=float, default=0.3, help="face crop: box side grown by this fraction")
 
@@ -41,18 +46,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--out", default="predictions", help="folder for <name>.json and <name>.csv")
     p.add_argument("--plot", action="store_true", help="also write <name>_timeline.png")
     p.add_argument("--annotate", action="store_true", help="also write <name>_annotated.mp4 with boxes and labels")
+    p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
     p.set_defaults(run=run_predict)
 
     e = sub.add_parser("export", help="a fine-tuned classifier as ONNX or safetensors")
     _model_args(e, positional=True)
     e.add_argument("--format", choices=("onnx", "safetensors"), required=True)
     e.add_argument("--out", help="output file (default: the checkpoint's path with the format's suffix)")
+    e.add_argument("--overwrite", action="store_true", help="replace an existing output file")
     e.set_defaults(run=run_export)
 
     s = sub.add_parser("serve", help="an HTTP endpoint: POST a video to /predict, get predict's JSON")
     _predictor_args(s)
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
-    s.add_argument("--port", type=int, default=8000)
+    s.add_argument("--port", type=int, default=8000, help="port to listen on (1-65535)")
     s.add_argument("--max-mb", type=float, default=100.0, help="largest accepted upload, in MB")
     s.set_defaults(run=run_serve)
 
@@ -65,40 +72,71 @@ def _load(args: argparse.Namespace):
 
 
 def _unique_stems(paths: list[str]) -> list[str]:
-    """Output names: the file name without suffix, made unique when two inputs share one."""
-    stems, seen = [], {}
+    """Output names: the file name without suffix, made unique (``x``, ``x-2``, ...) when
+    inputs share one, also against a name that another input already has."""
+    stems: list[str] = []
+    taken: set[str] = set()
     for path in paths:
         stem = Path(path.rstrip("/")).stem or "video"
-        seen[stem] = seen.get(stem, 0) + 1
-        stems.append(stem if seen[stem] == 1 else f"{stem}-{seen[stem]}")
+        name, n = stem, 1
+        while name in taken:
+            n += 1
+            name = f"{stem}-{n}"
+        taken.add(name)
+        stems.append(name)
     return stems
+
+
+def _outputs(args: argparse.Namespace, out: Path) -> list[dict[str, Path]]:
+    """The files each input will get, checked before any work: nothing that exists is
+    replaced without --overwrite, and no output may be one of the inputs."""
+    images = [p for p in out.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
+    if len(images) >= 2 and not any(out.glob("*.json")):
+        raise MaedferError(f"{out}: --out looks like a frame folder ({len(images)} images); writing there would "
+                           "change that clip. Give an empty or new folder")
+    plans = []
+    for stem in _unique_stems(args.videos):
+        plan = {"json": out / f"{stem}.json", "csv": out / f"{stem}.csv"}
+        if args.plot:
+            plan["timeline"] = out / f"{stem}_timeline.png"
+        if args.annotate:
+            plan["annotated"] = out / f"{stem}_annotated.mp4"
+        for path in plan.values():
+            for video in args.videos:
+                if same_file(path, video):
+                    raise MaedferError(f"{path}: this output would replace the input {video}; choose another --out")
+            refuse_existing(path, args.overwrite, "output of an earlier run")
+        plans.append(plan)
+    return plans
 
 
 def run_predict(args: argparse.Namespace) -> int:
     from ..inference.outputs import annotate_video, plot_timeline
 
     if args.stride < 1:
-        raise ValueError(f"--stride must be at least 1, got {args.stride}")
+        raise MaedferError(f"--stride must be at least 1, got {args.stride}")
+    out = output_dir(args.out, "--out folder")
+    plans = _outputs(args, out)
     predictor = _load(args)
-    out = Path(args.out)
-    out.mkdir(parents=True, exist_ok=True)
     print(f"{predictor.spec.model_name}: {len(predictor.classes)} classes ({', '.join(predictor.classes)}), "
           f"{predictor.spec.num_frames} frames every {predictor.spec.sampling_rate}, "
           f"{predictor.device} {predictor.precision}")
     failed = 0
-    for video, stem in zip(args.videos, _unique_stems(args.videos)):
+    for video, plan in zip(args.videos, plans):
+        # One bad video (unreadable, no face, an output that cannot be written) is reported
+        # in one line and the others still run.
         try:
             result = predictor.predict(video, stride=args.stride, crop=args.crop, all_faces=args.all_faces,
                                        progress=True)
-        except ValueError as e:  # this video is unreadable or has no face; go on with the others
-            print(f"maedfer: error: {e}", file=sys.stderr)
+            written = [result.save_json(plan["json"]), result.save_csv(plan["csv"])]
+            if "timeline" in plan:
+                written.append(plot_timeline(result, plan["timeline"]))
+            if "annotated" in plan:
+                written.append(annotate_video(video, result, plan["annotated"], progress=True))
+        except (ValueError, OSError) as e:
+            print(f"maedfer: error: {one_line(e)}", file=sys.stderr)
             failed += 1
             continue
-        written = [result.save_json(out / f"{stem}.json"), result.save_csv(out / f"{stem}.csv")]
-        if args.plot:
-            written.append(plot_timeline(result, out / f"{stem}_timeline.png"))
-        if args.annotate:
-            written.append(annotate_video(video, result, out / f"{stem}_annotated.mp4", progress=True))
         _print_table(result)
         print(f"  -> {', '.join(str(p) for p in written)}")
     return 2 if failed else 0
@@ -122,7 +160,7 @@ def _print_table(result) -> None:
 def run_export(args: argparse.Namespace) -> int:
     from ..inference.export import export
 
-    path = export(args.checkpoint, args.format, args.out, args.dataset)
+    path = export(args.checkpoint, args.format, args.out, args.dataset, overwrite=args.overwrite)
     print(f"wrote {path} ({path.stat().st_size / 1e6:.1f} MB)")
     return 0
 
@@ -130,6 +168,10 @@ def run_export(args: argparse.Namespace) -> int:
 def run_serve(args: argparse.Namespace) -> int:
     from ..inference.server import serve
 
+    if not 0 < args.port < 65536:
+        raise MaedferError(f"--port must be from 1 to 65535, got {args.port}")
+    if not args.max_mb > 0:
+        raise MaedferError(f"--max-mb must be positive, got {args.max_mb}")
     predictor = _load(args)
     serve(predictor, host=args.host, port=args.port, max_bytes=int(args.max_mb * (1 << 20)))
     return 0

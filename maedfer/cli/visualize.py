@@ -5,6 +5,8 @@ import argparse
 from pathlib import Path
 
 from ..data.catalog import LABELLED
+from ..errors import MaedferError
+from ..files import output_dir, refuse_existing, same_file
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -20,6 +22,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     r.add_argument("--start", type=float, default=0.0, help="where the clip starts, in seconds")
     r.add_argument("--seed", type=int, default=0, help="seed of the random mask")
     r.add_argument("--out", default="reconstruction.png", help="PNG to write")
+    r.add_argument("--overwrite", action="store_true", help="replace an existing --out file")
     r.set_defaults(run=run_reconstruct)
 
     e = vs.add_parser("embed", help="clip features of a fine-tuned model in 2-D, coloured by label")
@@ -31,7 +34,19 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--batch-size", type=int, default=8)
     e.add_argument("--workers", type=int, default=2, help="data loading processes")
     e.add_argument("--out", default="embedding.png", help="PNG to write (coordinates go to the same name .csv)")
+    e.add_argument("--overwrite", action="store_true", help="replace existing --out files")
     e.set_defaults(run=run_embed)
+
+
+def _refuse_outputs(args: argparse.Namespace, *paths: Path) -> None:
+    for path in paths:
+        if path.suffix.lower() != ".png" and path == paths[0]:
+            raise MaedferError(f"--out {path}: the picture is a PNG; give a .png file name")
+        if same_file(path, args.checkpoint) or same_file(path, getattr(args, "video", None) or
+                                                          getattr(args, "annotations", "")):
+            raise MaedferError(f"{path}: this output would replace an input; choose another --out")
+        refuse_existing(path, args.overwrite, "output")
+        output_dir(path.parent)
 
 
 def run_reconstruct(args: argparse.Namespace) -> int:
@@ -42,6 +57,9 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     from ..inference.loading import load_pretraining_model
     from ..visualize.reconstruction import save_reconstruction_figure
 
+    if not args.start >= 0:
+        raise MaedferError(f"--start must be a time in seconds >= 0, got {args.start}")
+    _refuse_outputs(args, Path(args.out))
     model, stride = load_pretraining_model(args.checkpoint)
     _, t, size, _ = model.input_shape
     sampled = sample_faces(args.video, stride, size, crop=args.crop, progress=True)
@@ -66,6 +84,10 @@ def run_embed(args: argparse.Namespace) -> int:
     from ..inference.loading import load_classifier
     from ..visualize.embedding import clip_features, project, save_embedding_figure
 
+    if args.batch_size < 1 or args.workers < 0:
+        raise MaedferError(f"--batch-size must be at least 1 and --workers at least 0, got {args.batch_size} "
+                           f"and {args.workers}")
+    _refuse_outputs(args, Path(args.out), Path(args.out).with_suffix(".csv"))
     model, spec = load_classifier(args.checkpoint, args.dataset)
     dataset = ClipDataset(args.annotations, eval_transform(spec.input_size), mode="test",
                           num_frames=spec.num_frames, sampling_rate=spec.sampling_rate, num_clips=1, num_crops=1,

@@ -1,5 +1,5 @@
-"""What maedfer knows about each dataset: class names in the original label order (spec
-section 4), folds, and the frame-file extension of its clips."""
+"""What maedfer knows about each dataset: class names in the original label order (that of
+the original code's annotation files) and folds."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -10,7 +10,6 @@ class DatasetInfo:
     name: str
     classes: tuple[str, ...]
     folds: int  # 0: a single train/test split (or no labels)
-    frame_ext: str = "jpg"
 
     @property
     def num_classes(self) -> int:
@@ -21,7 +20,7 @@ DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
     DatasetInfo("dfew", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=5),
     DatasetInfo("ferv39k", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=0),
     DatasetInfo("mafw", ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise", "contempt",
-                         "anxiety", "helplessness", "disappointment"), folds=5, frame_ext="png"),
+                         "anxiety", "helplessness", "disappointment"), folds=5),
     DatasetInfo("crema-d", ("anger", "disgust", "fear", "happy", "neutral", "sad"), folds=5),
     DatasetInfo("ravdess", ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"), folds=6),
     DatasetInfo("enterface05", ("anger", "disgust", "fear", "happiness", "sadness", "surprise"), folds=5),

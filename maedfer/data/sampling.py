@@ -1,4 +1,4 @@
-"""Which frames of a clip to read: the three samplers of the original (spec section 3).
+"""Which frames of a clip to read: the three samplers of the original (pre-training, fine-tuning training and testing).
 
 All take the clip's frame count ``n`` and return frame indices; the random ones take a
 ``numpy.random.Generator`` so that DataLoader workers can be seeded independently (numpy's

@@ -35,11 +35,6 @@ def init_distributed() -> Dist:
     return Dist(rank, world, local, device)
 
 
-def barrier() -> None:
-    if dist.is_initialized():
-        dist.barrier()
-
-
 def all_gather_tensors(x: torch.Tensor) -> torch.Tensor:
     """Concatenate a tensor of equal shape from every rank (rank order)."""
     if not dist.is_initialized():

@@ -1,4 +1,4 @@
-"""Classification metrics of the DFER literature (spec section 3.2): per-class accuracy
+"""Classification metrics of the DFER literature (as the original computes them with scikit-learn): per-class accuracy
 (recall), UAR = their unweighted mean, WAR = overall accuracy, over merged per-video
 predictions; plus macro/weighted F1 and the confusion matrix."""
 from __future__ import annotations

@@ -35,7 +35,7 @@ def param_groups(model: nn.Module, weight_decay: float, layer_decay: float | Non
 
     The no-decay names are matched on the parameter's own name (its last component), so the
     pre-training encoder's ``encoder.lg_region_tokens`` is not decayed; the original matched
-    full names and decayed it by accident (spec 7.5).
+    full names and decayed it by accident.
     """
     depth = len(getattr(model, "blocks", []))
     groups: dict[tuple[int, bool], dict] = {}

@@ -16,6 +16,8 @@ from pathlib import Path
 import torch
 from torch import nn
 
+from ..errors import MaedferError
+from ..files import output_dir, refuse_existing, same_file
 from .loading import ClassifierSpec, load_classifier
 
 FORMATS = ("onnx", "safetensors")
@@ -63,12 +65,23 @@ def export_onnx(model: nn.Module, spec: ClassifierSpec, path: str | os.PathLike,
 
 
 def export(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None,
-           dataset: str | None = None) -> Path:
+           dataset: str | None = None, overwrite: bool = False) -> Path:
     """Export the classifier of ``checkpoint``; ``out`` defaults to the checkpoint's path with
-    the format's suffix."""
+    the format's suffix. An existing ``out`` is replaced only with ``overwrite``, and never
+    when it is the checkpoint itself. The file is written atomically."""
     if fmt not in FORMATS:
-        raise ValueError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
-    model, spec = load_classifier(checkpoint, dataset)
+        raise MaedferError(f"export format must be one of {', '.join(FORMATS)}, got {fmt!r}")
     out = Path(out) if out else Path(checkpoint).with_suffix(f".{fmt}")
-    out.parent.mkdir(parents=True, exist_ok=True)
-    return (export_onnx if fmt == "onnx" else export_safetensors)(model, spec, out)
+    if same_file(out, checkpoint):
+        raise MaedferError(f"{out}: the export would replace its own input checkpoint; choose another --out")
+    refuse_existing(out, overwrite, "export file")
+    model, spec = load_classifier(checkpoint, dataset)
+    output_dir(out.parent)
+    write = export_onnx if fmt == "onnx" else export_safetensors
+    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
+    try:
+        write(model, spec, tmp)
+        os.replace(tmp, out)
+    finally:
+        tmp.unlink(missing_ok=True)
+    return out

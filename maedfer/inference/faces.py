@@ -14,7 +14,6 @@ from dataclasses import dataclass, field
 from typing import Callable, Sequence
 
 import numpy as np
-import torch
 
 
 @dataclass(frozen=True)
@@ -124,7 +123,8 @@ def track_faces(detections: Sequence[list[Box]], iou_threshold: float = 0.3, max
                 live.append(best)
             best.detections[pos] = box
             taken.add(best.id)
-    keep = max(min_detections, int(np.ceil(min_fraction * len(detections))))
+    # A clip of fewer sampled frames than min_detections keeps a face seen in all of them.
+    keep = min(max(min_detections, int(np.ceil(min_fraction * len(detections)))), len(detections))
     tracks = [t for t in tracks if len(t.detections) >= keep]
     tracks.sort(key=lambda t: (-len(t.detections), -t.mean_area))
     for i, t in enumerate(tracks):
@@ -167,8 +167,3 @@ def crop_face(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
         crop[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frame[sy0:sy1, sx0:sx1]
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interpolation)
-
-
-def crop_track(frames: Sequence[np.ndarray], track: FaceTrack, size: int) -> torch.Tensor:
-    """(T, size, size, 3) uint8 crops of a smoothed track over its positions."""
-    return torch.from_numpy(np.stack([crop_face(frames[p], box, size) for p, box in sorted(track.boxes.items())]))

@@ -21,6 +21,7 @@ from torch import nn
 from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, state_dict_of
 from ..config import PRESETS
 from ..data.catalog import LABELLED, dataset_info
+from ..errors import MaedferError
 from ..registry import create_model
 
 
@@ -39,11 +40,51 @@ class ClassifierSpec:
         return json.dumps(asdict(self))
 
     @classmethod
-    def from_json(cls, text: str) -> "ClassifierSpec":
-        d = json.loads(text)
-        # JSON has no tuples; model settings such as region_size are tuples
-        config = {k: tuple(v) if isinstance(v, list) else v for k, v in d["model_config"].items()}
-        return cls(**{**d, "classes": tuple(d["classes"]), "model_config": config})
+    def from_json(cls, text: str, source: str = "<metadata>") -> "ClassifierSpec":
+        """The spec from ``to_json``'s text; anything missing, extra or ill-typed is a
+        CheckpointError naming ``source``."""
+        try:
+            d = json.loads(text)
+        except ValueError as e:
+            raise CheckpointError(f"{source}: maedfer metadata is not valid JSON ({e})") from None
+        if not isinstance(d, dict):
+            raise CheckpointError(f"{source}: maedfer metadata must be a JSON object, got {type(d).__name__}")
+        fields = {"model_name": str, "model_config": dict, "classes": list, "num_frames": int,
+                  "sampling_rate": int, "input_size": int}
+        missing = [k for k in fields if k not in d]
+        extra = [k for k in d if k not in (*fields, "dataset")]
+        if missing or extra:
+            raise CheckpointError(f"{source}: maedfer metadata " + "; ".join(
+                part for part in (f"lacks {', '.join(missing)}" if missing else "",
+                                  f"has unknown fields {', '.join(extra)}" if extra else "") if part))
+        for key, kind in fields.items():
+            if not isinstance(d[key], kind) or isinstance(d[key], bool):
+                raise CheckpointError(f"{source}: maedfer metadata field {key} must be a {kind.__name__}, "
+                                      f"got {d[key]!r}")
+        if d.get("dataset") is not None and not isinstance(d["dataset"], str):
+            raise CheckpointError(f"{source}: maedfer metadata field dataset must be a string or null")
+        return checked_spec(cls(**{**d, "classes": tuple(d["classes"])}), source)
+
+
+def checked_spec(spec: ClassifierSpec, source: str) -> ClassifierSpec:
+    """``spec`` if its values can drive a predictor; else a CheckpointError naming ``source``."""
+    if not spec.classes or not all(isinstance(c, str) and c for c in spec.classes):
+        raise CheckpointError(f"{source}: class names must be non-empty strings, got {list(spec.classes)}")
+    for key in ("num_frames", "sampling_rate", "input_size"):
+        value = getattr(spec, key)
+        if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+            raise CheckpointError(f"{source}: {key} must be a whole number >= 1, got {value!r}")
+    return spec
+
+
+def _build(source: str, model_name: Any, model_config: Any) -> nn.Module:
+    """The model a checkpoint describes; a bad name or setting names the file."""
+    if not isinstance(model_config, dict):
+        raise CheckpointError(f"{source}: model_config must be a mapping of settings, got {model_config!r}")
+    try:
+        return create_model(model_name, **model_config)
+    except MaedferError as e:
+        raise CheckpointError(f"{source}: {e}") from None
 
 
 def _classes(dataset: str | None, source: str, num_classes: int) -> tuple[str, ...]:
@@ -65,24 +106,21 @@ def _refuse_pretraining(state: dict, source: str) -> None:
         raise CheckpointError(f"{source}: no classifier head (head.weight) in the checkpoint")
 
 
-def _from_safetensors(path: Path, dataset: str | None) -> tuple[nn.Module, ClassifierSpec]:
-    from safetensors import SafetensorError
-    from safetensors.torch import load_file, safe_open
-
-    try:
-        with safe_open(str(path), framework="pt") as f:
-            meta = f.metadata() or {}
-        state = load_file(str(path))
-    except (SafetensorError, OSError, ValueError) as e:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({e})") from None
+def _from_safetensors(path: Path, checkpoint: dict, dataset: str | None) -> tuple[nn.Module, ClassifierSpec]:
+    meta = checkpoint["metadata"]
     if "maedfer" not in meta:
         raise CheckpointError(f"{path}: safetensors file without maedfer metadata (write it with maedfer export)")
-    spec = ClassifierSpec.from_json(meta["maedfer"])
+    spec = ClassifierSpec.from_json(meta["maedfer"], str(path))
     if dataset is not None:
         spec = ClassifierSpec(**{**asdict(spec), "classes": _classes(dataset, str(path), len(spec.classes)),
                                  "dataset": dataset})
-    model = create_model(spec.model_name, **spec.model_config)
-    load_checkpoint(model, state)
+    state = state_dict_of(checkpoint, str(path))
+    _refuse_pretraining(state, str(path))
+    if state["head.weight"].shape[0] != len(spec.classes):
+        raise CheckpointError(f"{path}: the classifier has {state['head.weight'].shape[0]} classes but the metadata "
+                              f"names {len(spec.classes)}")
+    model = _build(str(path), spec.model_name, spec.model_config)
+    load_checkpoint(model, state, name=str(path))
     return model, spec
 
 
@@ -90,19 +128,23 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
     """The classifier in ``path`` (weights loaded, eval mode) and its :class:`ClassifierSpec`.
     ``dataset`` names the label set; it is required only for files that do not carry it."""
     path = Path(path)
-    if path.suffix == ".safetensors":
-        model, spec = _from_safetensors(path, dataset)
-        return model.eval(), spec
     checkpoint = read_checkpoint(path)
+    if path.suffix == ".safetensors":
+        model, spec = _from_safetensors(path, checkpoint, dataset)
+        return model.eval(), spec
     source = str(path)
     state = state_dict_of(checkpoint, source)
     _refuse_pretraining(state, source)
     num_classes = state["head.weight"].shape[0]
     if checkpoint.get("format") == "maedfer" and checkpoint.get("model_name"):
         run = checkpoint.get("config") or {}
+        if not isinstance(run, dict):
+            raise CheckpointError(f"{source}: its 'config' entry is a {type(run).__name__}, not a mapping")
         dataset = dataset or run.get("dataset")
-        model_name, model_config = checkpoint["model_name"], dict(checkpoint.get("model_config") or {})
-        model_config["drop_path_rate"] = 0.0  # inference
+        model_name, model_config = checkpoint["model_name"], checkpoint.get("model_config") or {}
+        if not isinstance(model_config, dict):
+            raise CheckpointError(f"{source}: model_config must be a mapping of settings, got {model_config!r}")
+        model_config = {**model_config, "drop_path_rate": 0.0}  # inference
         sampling_rate = run.get("sampling_rate", 4)
     else:  # the official files (args: argparse.Namespace) or a bare state dict
         args = checkpoint.get("args")
@@ -113,13 +155,16 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
             if getattr(args, arg, None):
                 model_config[key] = int(getattr(args, arg))
         preset = PRESETS.get(dataset or "", {})
-        sampling_rate = int(getattr(args, "sampling_rate", 0) or preset.get("sampling_rate", 4))
+        sampling_rate = getattr(args, "sampling_rate", None) or preset.get("sampling_rate", 4)
+    if dataset is not None and (not isinstance(dataset, str) or dataset.lower() not in LABELLED):
+        raise CheckpointError(f"{source}: names dataset {dataset!r}, which has no label set here "
+                              f"(pass --dataset {'|'.join(LABELLED)})")
     classes = _classes(dataset, source, num_classes)
-    model = create_model(model_name, **model_config)
-    load_checkpoint(model, state)
+    model = _build(source, model_name, model_config)
+    load_checkpoint(model, state, name=source)
     c, t, h, _ = model.input_shape
-    spec = ClassifierSpec(model_name, dict(model.model_config), classes, t, sampling_rate, h,
-                          dataset)
+    spec = checked_spec(ClassifierSpec(model_name, dict(model.model_config), classes, t, sampling_rate, h,
+                                       dataset), source)
     return model.eval(), spec
 
 
@@ -134,10 +179,15 @@ def load_pretraining_model(path: str | os.PathLike) -> tuple[nn.Module, int]:
         raise CheckpointError(f"{path}: no decoder weights; reconstructions need a pre-training checkpoint "
                               f"(maedfer pretrain, or the official pre-trained MAE-DFER)")
     if checkpoint.get("format") == "maedfer" and checkpoint.get("model_name"):
-        model = create_model(checkpoint["model_name"], **(checkpoint.get("model_config") or {}))
-        stride = (checkpoint.get("config") or {}).get("stride", 4)
+        model = _build(str(path), checkpoint["model_name"], checkpoint.get("model_config") or {})
+        run = checkpoint.get("config") or {}
+        stride = run.get("stride", 4) if isinstance(run, dict) else None
     else:
         model = create_model("mae_dfer_base", official_decoder_pos=True)
-        stride = int(getattr(checkpoint.get("args"), "sampling_rate", 0) or 4)
-    load_checkpoint(model, state)
+        stride = getattr(checkpoint.get("args"), "sampling_rate", None) or 4
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise CheckpointError(f"{path}: frame stride must be a whole number >= 1, got {stride!r}")
+    if not hasattr(model, "decoder"):
+        raise CheckpointError(f"{path}: model {checkpoint.get('model_name')} is not a pre-training model")
+    load_checkpoint(model, state, name=str(path))
     return model.eval(), stride

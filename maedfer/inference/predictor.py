@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -20,10 +21,15 @@ import torch
 from tqdm import tqdm
 
 from ..data.transforms import eval_transform
-from ..engine.trainer import autocast
-from .clips import SampledFaces, Source, sample_faces
+from ..errors import MaedferError
+from ..precision import auto_precision, autocast, check_precision, resolve_device
+from .clips import CROPS, SampledFaces, Source, sample_faces
 from .faces import Box, FaceDetector, FaceTrack, HaarFaceDetector
 from .loading import ClassifierSpec, load_classifier
+
+
+class NonFiniteOutputError(MaedferError):
+    """The model gave NaN or infinite probabilities."""
 
 
 @dataclass
@@ -82,7 +88,7 @@ class VideoPrediction:
 
     def save_json(self, path: str | os.PathLike) -> Path:
         path = Path(path)
-        path.write_text(json.dumps(self.to_dict(), indent=1))
+        path.write_text(json.dumps(self.to_dict(), indent=1, allow_nan=False))  # strict JSON
         return path
 
     def save_csv(self, path: str | os.PathLike) -> Path:
@@ -97,18 +103,6 @@ class VideoPrediction:
                                      self.classes[w.top],
                                      *(f"{p:.5f}" for p in w.probabilities)])
         return path
-
-
-def auto_precision(device: torch.device) -> str:
-    """bf16 where the hardware computes it natively (CUDA; CPUs with AMX or AVX512-BF16),
-    fp32 elsewhere: on AVX2-only CPUs bf16 autocast is several times slower than fp32."""
-    if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    try:
-        native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
-    except AttributeError:  # private helpers; absent in some builds
-        native = False
-    return "bf16" if native else "fp32"
 
 
 def window_starts(length: int, num_frames: int, stride: int) -> list[int]:
@@ -129,10 +123,15 @@ class Predictor:
     def __init__(self, model: torch.nn.Module, spec: ClassifierSpec, device: str | torch.device | None = None,
                  precision: str = "auto", detector: FaceDetector | None = None, batch_size: int = 8,
                  margin: float = 0.3) -> None:
-        self.device = torch.device(device or ("cuda" if torch.cuda.is_available() else "cpu"))
-        if precision not in ("auto", "fp32", "bf16"):
-            raise ValueError(f"precision must be auto, fp32 or bf16, got {precision!r}")
+        self.device = resolve_device(device)
+        check_precision(precision, self.device, allow_auto=True)
         self.precision = auto_precision(self.device) if precision == "auto" else precision
+        if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+            raise MaedferError(f"--batch-size must be a whole number >= 1, got {batch_size!r}")
+        # The crop side is the face's side x (1 + margin): beyond 4 it is mostly background.
+        if not isinstance(margin, (int, float)) or not math.isfinite(margin) or not 0 <= margin <= 4:
+            raise MaedferError(f"--margin must be a number from 0 to 4 (the crop side grows by this fraction), "
+                               f"got {margin!r}")
         self.model, self.spec = model.to(self.device).eval(), spec
         self.detector = detector
         self.batch_size, self.margin = batch_size, margin
@@ -148,8 +147,10 @@ class Predictor:
         ``all_faces``) in a video file, frame folder, image, or (T, H, W, 3) uint8 frames.
         ``stride`` is the step between windows in sampled frames (8: half a window);
         ``crop="full"`` skips face detection for frames that are already face crops."""
-        if stride < 1:
-            raise ValueError(f"stride must be at least 1, got {stride}")
+        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+            raise MaedferError(f"--stride must be a whole number >= 1, got {stride!r}")
+        if crop not in CROPS:
+            raise MaedferError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
         if crop == "face" and self.detector is None:
             self.detector = HaarFaceDetector()  # built once per predictor, not per video
         timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
@@ -179,6 +180,9 @@ class Predictor:
                 logits = self.model(torch.stack(batch).to(self.device))
             probs.append(logits.float().softmax(-1).cpu())
         p = torch.cat(probs).numpy()
+        if not np.isfinite(p).all():
+            raise NonFiniteOutputError(f"{sampled.path}: the model's outputs are not finite (NaN or infinity) for "
+                                       f"face {track.id}; its weights are broken or {self.precision} overflowed")
         windows = []
         for s, row in zip(starts, p):
             a, b = ids[s], ids[min(s + n, len(ids)) - 1]

@@ -15,6 +15,7 @@ import threading
 from pathlib import Path
 
 from ..data.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError
+from ..errors import MaedferError
 from .clips import CROPS, NoFaceError
 from .predictor import Predictor
 
@@ -68,6 +69,8 @@ def create_app(predictor: Predictor, max_bytes: int = 100 << 20):
                 raise HTTPException(422, str(e).replace(str(path), name)) from None
             except VideoReadError as e:
                 raise HTTPException(415, str(e).replace(str(path), name)) from None
+            except MaedferError as e:  # e.g. non-finite model outputs: the server's fault
+                raise HTTPException(500, str(e).replace(str(path), name)) from None
         payload = result.to_dict()
         payload["source"] = name
         return payload

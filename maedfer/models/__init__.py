@@ -7,7 +7,7 @@ forward pass costs ~100x less: they are for CPU work and tests.
 from ..registry import register_model
 from .lgi_former import LGIBackbone, LGIBlock, LGIEncoder, LGIFormer
 from .mae_dfer import MAEDFER
-from .masking import PartWindowMasking, TubeMasking, make_masking
+from .masking import PartWindowMasking, TubeMasking, WindowMasking, make_masking
 from .vit import VisionTransformer
 
 _BASE_INPUT = dict(img_size=160, num_frames=16, tubelet_size=2, patch_size=16)
@@ -43,4 +43,4 @@ register_model(
     decoder_embed_dim=96, decoder_depth=2, decoder_num_heads=3)
 
 __all__ = ["LGIBackbone", "LGIBlock", "LGIEncoder", "LGIFormer", "MAEDFER", "PartWindowMasking",
-           "TubeMasking", "VisionTransformer", "make_masking"]
+           "TubeMasking", "VisionTransformer", "WindowMasking", "make_masking"]

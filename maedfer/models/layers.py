@@ -1,7 +1,7 @@
 """Layers shared by LGI-Former, the ViT baseline and the MAE decoder.
 
 Parameter names follow the official MAE-DFER / VideoMAE code so that state dicts map
-one-to-one onto the released checkpoints (see ``shared/reference``).
+one-to-one onto the released checkpoints (see ``tests/data/official_state_dict_keys.json``).
 """
 from __future__ import annotations
 

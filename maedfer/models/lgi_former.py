@@ -1,4 +1,4 @@
-"""LGI-Former: local-global interaction transformer (MAE-DFER, spec section 1).
+"""LGI-Former: local-global interaction transformer (the encoder of MAE-DFER, Sun et al., ACM MM 2023).
 
 Tokens are grouped into local spatio-temporal regions. Each region gets one learnable
 region token, prepended to it. One LGI block is:

@@ -1,4 +1,5 @@
-"""MAE-DFER pre-training model (spec section 2).
+"""MAE-DFER pre-training model (Sun et al., ACM MM 2023): LGI-Former encoder on the visible
+tokens, a small ViT decoder that predicts the appearance and motion of the hidden ones.
 
 An LGI-Former encoder sees only the ~10 % visible tokens; a light ViT decoder gets the
 encoded visible tokens plus a shared mask token at every hidden position and predicts,
@@ -15,7 +16,7 @@ from torch import nn
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from .layers import Block, LayerNorm, init_weights, sinusoid_table
 from .lgi_former import LGIEncoder
-from .masking import PartWindowMasking, make_masking
+from .masking import WindowMasking, make_masking
 
 TARGETS = ("pixel_motion", "pixel")
 
@@ -42,7 +43,7 @@ class MAEDFER(nn.Module):
     tubelet) or ``"pixel"`` (VideoMAE: normalised pixels of every frame; the paper's
     appearance-only ablation). ``appearance_weight`` is the paper's lambda.
     ``official_decoder_pos`` reproduces the original's permuted decoder positions of
-    visible tokens (spec 2.3), needed only to reproduce official pre-training outputs.
+    visible tokens (40 of the 80 get another token's position), needed only to reproduce official pre-training outputs.
     """
 
     def __init__(self, img_size: int = 160, num_frames: int = 16, tubelet_size: int = 2,
@@ -71,7 +72,7 @@ class MAEDFER(nn.Module):
                                   local_global_step=local_global_step)
         self.input_shape = self.encoder.input_shape
         grid = self.encoder.grid
-        self.masking: PartWindowMasking = make_masking(mask_type, grid, mask_ratio, window=tuple(region_size[1:]))
+        self.masking: WindowMasking = make_masking(mask_type, grid, mask_ratio, window=tuple(region_size[1:]))
         (wh, ww), (rt, rh, rw) = self.masking.window, region_size
         if rh % wh or rw % ww:
             # Only whole mask windows inside each region give every region the same

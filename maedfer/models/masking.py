@@ -1,7 +1,7 @@
 """Mask generators for MAE pre-training. A mask is a bool tensor over the tokens in raster
 order, True = masked (hidden from the encoder).
 
-Part-window masking (the official one, spec section 2.1): every token frame is cut into
+Part-window masking (the official one): every token frame is cut into
 windows (5x10 tokens officially: top and bottom half), int(ratio * window area) tokens of
 each window are masked uniformly at random, and the frame mask is repeated over all
 temporal slices (a tube). Plain tube masking (VideoMAE) is the same with one window
@@ -14,8 +14,10 @@ import torch
 MASK_TYPES = ("part_window", "tube")
 
 
-class PartWindowMasking:
-    """Part-window tube masking over a (T', H', W') token grid."""
+class WindowMasking:
+    """Tube masking by windows over a (T', H', W') token grid: each token frame is cut into
+    ``window``-sized windows and the same share of every window is hidden; the frame mask
+    repeats over time. The two masks of the paper are its two cases (below)."""
 
     def __init__(self, grid: tuple[int, int, int], mask_ratio: float, window: tuple[int, int]) -> None:
         self.grid = tuple(int(g) for g in grid)
@@ -61,7 +63,12 @@ class PartWindowMasking:
         return f"{type(self).__name__}(grid={self.grid}, mask_ratio={self.mask_ratio}, window={self.window})"
 
 
-class TubeMasking(PartWindowMasking):
+class PartWindowMasking(WindowMasking):
+    """The official part-window masking: windows of part of the frame (5x10 tokens: the
+    top and bottom halves), so every part of the face keeps some visible tokens."""
+
+
+class TubeMasking(WindowMasking):
     """VideoMAE tube masking: one window covering the whole token frame."""
 
     def __init__(self, grid: tuple[int, int, int], mask_ratio: float) -> None:
@@ -69,7 +76,7 @@ class TubeMasking(PartWindowMasking):
 
 
 def make_masking(mask_type: str, grid: tuple[int, int, int], mask_ratio: float,
-                 window: tuple[int, int] | None = None) -> PartWindowMasking:
+                 window: tuple[int, int] | None = None) -> WindowMasking:
     """Build a mask generator by name; part-window masking needs its window size."""
     if mask_type == "tube":
         return TubeMasking(grid, mask_ratio)

@@ -6,7 +6,7 @@ region tokens keep raster order. For the official 8x10x10 grid and region (2, 5,
 is exactly the original's regrouping (r = 2 * nt + nh; within-region index t*50 + h*10 + w).
 
 With a mask, only visible tokens enter the encoder. The original regroups them by a fixed
-reshape that is right only for its part-window mask (spec section 2.2). Here every visible
+reshape that is right only for its part-window mask. Here every visible
 token is sorted into the region its position falls in, so any mask works whose visible
 count is the same in every region; any other mask is rejected, because regions of unequal
 size cannot be batched into one tensor.

@@ -1,4 +1,4 @@
-"""VideoMAE ViT: the joint space-time attention baseline of the paper (spec section 1.5)."""
+"""VideoMAE ViT: the joint space-time attention baseline of the paper, VideoMAE ViT-B."""
 from __future__ import annotations
 
 import torch
