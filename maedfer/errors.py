@@ -27,12 +27,15 @@ def one_line(error: BaseException) -> str:
     error re-raised from a DataLoader worker gives back its own message, not the worker's
     traceback."""
     if isinstance(error, OSError) and error.strerror:
-        return f"{error.filename}: {error.strerror}" if error.filename is not None else error.strerror
-    text = str(error)
+        text = f"{error.filename}: {error.strerror}" if error.filename is not None else error.strerror
+    else:
+        text = str(error)
     if _WORKER.match(text):
         last = [line for line in text.splitlines() if line.strip()][-1]
         text = last.split(": ", 1)[1] if ": " in last else last  # drop "package.module.ErrorType: "
-    return " ".join(part.strip() for part in text.splitlines() if part.strip())
+    text = " ".join(part.strip() for part in text.splitlines() if part.strip())
+    # File names with bytes that are not UTF-8 (kept as surrogates) print as \xNN escapes.
+    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
 
 
 def from_workers(batches: Iterator[T]) -> Iterator[T]:

@@ -91,7 +91,7 @@ def test_loss_weights_appearance_by_lambda():
 
 
 def test_bad_settings_are_rejected():
-    with pytest.raises(ValueError, match=r"lambda\) must lie in \[0, 1\], got 1.5"):
+    with pytest.raises(ValueError, match=r"appearance_weight must satisfy 0 <= x <= 1, got 1.5"):
         maedfer.create_model("mae_dfer_tiny", appearance_weight=1.5)
     with pytest.raises(ValueError, match="unknown target 'depth'"):
         maedfer.create_model("mae_dfer_tiny", target="depth")

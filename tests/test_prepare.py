@@ -47,7 +47,7 @@ def test_dfew_errors(tmp_path):
         prepare("dfew", root, tmp_path / "out")
     with pytest.raises(PrepareError, match=r"nowhere: no such folder"):
         prepare("dfew", tmp_path / "nowhere", tmp_path / "out")
-    with pytest.raises(ValueError, match="unknown dataset 'affectnet'"):
+    with pytest.raises(ValueError, match="no preparer for dataset 'affectnet'"):
         prepare("affectnet", root, tmp_path / "out")
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import NoReturn
 
 from ..errors import one_line
 from . import data, info, predict, train, visualize
@@ -14,8 +15,15 @@ from . import data, info, predict, train, visualize
 COMMANDS = (info, data, train, predict, visualize)
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the same one-line errors as the rest (argparse prints its usage too)."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="maedfer", description="Self-supervised dynamic facial expression "
+    parser = _Parser(prog="maedfer", description="Self-supervised dynamic facial expression "
                                      "recognition: MAE-DFER pre-training, LGI-Former fine-tuning, prediction.")
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
@@ -24,7 +32,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as e:  # --help, or a usage error already printed in one line
+        return e.code if isinstance(e.code, int) else 2
     try:
         return args.run(args) or 0
     # Input problems (bad configs, checkpoints, data, options: ValueErrors, maedfer's own

@@ -19,6 +19,7 @@ from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, save
 from ..config import plain_config
 from ..errors import MaedferError
 from ..files import OutputExistsError
+from ..files import output_dir as make_output_dir
 
 
 def rng_state() -> dict[str, Any]:
@@ -50,9 +51,9 @@ RUN_OUTPUTS = ("checkpoint-*.pth", "metrics.jsonl", "config.yaml", "tensorboard"
 
 def start_run(output_dir: Path, resume: str | None, overwrite: bool = False) -> None:
     """Refuse to start a new run over an earlier one unless asked: ``resume`` continues it,
-    ``overwrite`` deletes its outputs first. Called before anything is built or read."""
-    if not output_dir.is_dir():
-        return
+    ``overwrite`` deletes its outputs first. Called before anything is built or read; makes
+    the folder (one line if it cannot be made)."""
+    make_output_dir(output_dir, "run folder")
     earlier = sorted(p.name for pattern in RUN_OUTPUTS for p in output_dir.glob(pattern))
     if not earlier or (resume is not None and not overwrite):
         return

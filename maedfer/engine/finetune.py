@@ -34,7 +34,7 @@ def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mixu
         loss = torch.sum(-soft * F.log_softmax(model(x).float(), dim=-1), dim=-1).mean()
     else:
         loss = F.cross_entropy(model(x).float(), y, label_smoothing=smoothing)
-    return loss, {"loss": loss.item()}
+    return loss, {"loss": loss.detach()}
 
 
 def build_classifier(config: dict, num_classes: int) -> nn.Module:

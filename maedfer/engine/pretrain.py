@@ -35,7 +35,7 @@ def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
     def step(wrapped, batch):
         x, mask = batch[0].to(dist.device, non_blocking=True), batch[1].to(dist.device, non_blocking=True)
         loss, parts = model.loss(wrapped(x, mask), model.targets(x, mask))
-        return loss, {k: v.item() for k, v in parts.items()}
+        return loss, {k: v.detach() for k, v in parts.items()}
 
     trainer = Trainer(config, model, pool, step, dist)
     out = Path(config["output_dir"])

@@ -29,7 +29,9 @@ from .checkpointing import (find_resume, load_training_state, prune_epoch_checkp
 from .distributed import Dist, all_reduce_mean
 from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
 
-StepFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, float]]]
+# step_fn(model, batch) -> (loss, logs): logs are detached 0-d tensors on the model's
+# device, summed there and read once per epoch (no extra host sync per step).
+StepFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
 class SkipSampler(Sampler):
@@ -156,7 +158,7 @@ class Trainer:
             loader = self._loader(epoch, skip)
             bar = tqdm(from_workers(loader), total=self.batches_per_epoch - skip, desc=f"epoch {epoch + 1}/{cfg['epochs']}",
                        unit="batch", disable=not dist.is_main or None, leave=False)
-            sums: dict[str, float] = {}
+            sums: dict[str, torch.Tensor] = {}
             count, started = 0, time.perf_counter()
             for i, batch in enumerate(bar, start=skip):
                 if i >= self.batches_per_epoch:
@@ -168,8 +170,9 @@ class Trainer:
                 with ctx:
                     with autocast(cfg["precision"], dist.device):
                         loss, logs = self.step_fn(self.model, batch)
-                    if not math.isfinite(loss.item()):
-                        raise FloatingPointError(f"loss is {loss.item()} at epoch {epoch + 1}, batch {i}; "
+                    value = loss.item()  # the one host sync of a step: a diverged run stops here
+                    if not math.isfinite(value):
+                        raise FloatingPointError(f"loss is {value} at epoch {epoch + 1}, batch {i}; "
                                                  "lower lr or use fp32")
                     scaled = loss / self.accum
                     (self.scaler.scale(scaled) if self.scaler else scaled).backward()
@@ -187,11 +190,11 @@ class Trainer:
                     if save_every and (i + 1) % (save_every * self.accum) == 0 and i + 1 < self.batches_per_epoch:
                         self._save("checkpoint-last.pth", epoch, i + 1, best_uar=best)
                 for k, v in logs.items():
-                    sums[k] = sums.get(k, 0.0) + v
+                    sums[k] = sums[k] + v.float() if k in sums else v.float()
                 count += 1
-                bar.set_postfix(loss=f"{logs.get('loss', loss.item()):.4f}", lr=f"{self.schedule[update]:.2e}")
+                bar.set_postfix(loss=f"{value:.4f}", lr=f"{self.schedule[update]:.2e}")
             record = {"epoch": epoch + 1, "lr": float(self.schedule[(epoch + 1) * self.steps_per_epoch - 1]),
-                      **{f"train_{k}": all_reduce_mean(v / max(count, 1), dist.device) for k, v in sums.items()},
+                      **{f"train_{k}": all_reduce_mean(v.item() / max(count, 1), dist.device) for k, v in sums.items()},
                       "epoch_minutes": (time.perf_counter() - started) / 60}
             extra = epoch_end(epoch) if epoch_end is not None else None
             record.update(extra or {})
