@@ -156,7 +156,7 @@ ROWS = [
     ("safetensors-metadata-missing-keys", lambda w, t: _predict(w, t, checkpoint=_safetensors(
         w, t, lambda m: m.pop("classes") and None)), "changed.safetensors: maedfer metadata lacks classes"),
     ("safetensors-metadata-extra-field", lambda w, t: _predict(w, t, checkpoint=_safetensors(
-        w, t, lambda m: m.update(colour="red"))), "has unknown fields colour"),
+        w, t, lambda m: m.update(colour="red"))), "has unknown fields 'colour'"),
     ("safetensors-metadata-bad-json", lambda w, t: _predict(w, t, checkpoint=_safetensors(w, t, "{nope")),
      "maedfer metadata is not valid JSON"),
     ("safetensors-too-few-classes", lambda w, t: _predict(w, t, checkpoint=_safetensors(

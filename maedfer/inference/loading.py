@@ -56,7 +56,7 @@ class ClassifierSpec:
         if missing or extra:
             raise CheckpointError(f"{source}: maedfer metadata " + "; ".join(
                 part for part in (f"lacks {', '.join(missing)}" if missing else "",
-                                  f"has unknown fields {', '.join(extra)}" if extra else "") if part))
+                                  f"has unknown fields {', '.join(map(repr, extra))}" if extra else "") if part))
         for key, kind in fields.items():
             if not isinstance(d[key], kind) or isinstance(d[key], bool):
                 raise CheckpointError(f"{source}: maedfer metadata field {key} must be a {kind.__name__}, "
