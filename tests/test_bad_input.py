@@ -377,3 +377,14 @@ def test_load_refuses_bad_options_with_maedfer_errors(world):
 def test_cuda_device_without_a_gpu_is_one_line(world, tmp_path, capsys):
     assert main(_predict(world, tmp_path, "--device", "cuda")) == 2
     assert "--device cuda: this machine has no CUDA GPU" in capsys.readouterr().err
+
+
+def test_opencv_without_haar_cascades_is_one_line(monkeypatch):
+    """OpenCV 5 dropped the Haar cascades (seen on a GPU machine's image)."""
+    import cv2
+
+    from maedfer.inference import HaarFaceDetector
+
+    monkeypatch.delattr(cv2, "CascadeClassifier")
+    with pytest.raises(MaedferError, match=r"OpenCV .* has no Haar face cascades \(5.x dropped them\)"):
+        HaarFaceDetector()

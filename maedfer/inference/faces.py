@@ -15,6 +15,8 @@ from typing import Callable, Sequence
 
 import numpy as np
 
+from ..errors import MaedferError
+
 
 @dataclass(frozen=True)
 class Box:
@@ -53,11 +55,14 @@ class HaarFaceDetector:
         try:
             import cv2
         except ImportError:  # a dependency; only a broken install gets here
-            raise ImportError("face detection needs OpenCV: pip install 'opencv-python-headless>=4.9,<5'") from None
+            raise MaedferError("face detection needs OpenCV: pip install 'opencv-python-headless>=4.9,<5'") from None
         self._cv2 = cv2
+        if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 dropped the Haar cascades
+            raise MaedferError(f"OpenCV {cv2.__version__} has no Haar face cascades (5.x dropped them); install "
+                               "'opencv-python-headless>=4.9,<5' or pass a detector of your own")
         self.classifier = cv2.CascadeClassifier(cv2.data.haarcascades + cascade)
         if self.classifier.empty():
-            raise ValueError(f"OpenCV could not load the face cascade {cascade!r}")
+            raise MaedferError(f"OpenCV could not load the face cascade {cascade!r}")
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_size, self.max_side = min_size, max_side
 
