@@ -26,7 +26,7 @@ from maedfer.data.datasets import ClipDataset
 from maedfer.data.synth import CLASSES, SynthConfig, generate
 from maedfer.data.transforms import eval_transform, train_transform
 from maedfer.engine.distributed import Dist
-from maedfer.engine.finetune import evaluate
+from maedfer.engine.evaluate import evaluate
 
 
 class SingleFrame:

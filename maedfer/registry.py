@@ -79,8 +79,9 @@ def _check_value(name: str, key: str, value: Any, default: Any) -> Any:
     if isinstance(default, int):
         if isinstance(value, bool) or not isinstance(value, int):
             raise ModelConfigError(f"{where} must be a whole number, got {value!r}")
-        if value < 1:  # every integer setting is a size or a count
-            raise ModelConfigError(f"{where} must be at least 1, got {value}")
+        low = 0 if key == "num_classes" else 1  # num_classes=0: no head, the model gives features
+        if value < low:  # every integer setting is a size or a count
+            raise ModelConfigError(f"{where} must be at least {low}, got {value}")
         return value
     if isinstance(default, float):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):

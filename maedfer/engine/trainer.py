@@ -156,8 +156,9 @@ class Trainer:
             self.model.train()
             skip = start_batch if epoch == start_epoch else 0
             loader = self._loader(epoch, skip)
-            bar = tqdm(from_workers(loader), total=self.batches_per_epoch - skip, desc=f"epoch {epoch + 1}/{cfg['epochs']}",
-                       unit="batch", disable=not dist.is_main or None, leave=False)
+            bar = tqdm(from_workers(loader), total=self.batches_per_epoch - skip,
+                       desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="batch", disable=not dist.is_main or None,
+                       leave=False)
             sums: dict[str, torch.Tensor] = {}
             count, started = 0, time.perf_counter()
             for i, batch in enumerate(bar, start=skip):

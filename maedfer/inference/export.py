@@ -47,7 +47,7 @@ def export_onnx(model: nn.Module, spec: ClassifierSpec, path: str | os.PathLike,
         import onnx
         import onnxscript  # noqa: F401  (the exporter needs it)
     except ImportError:
-        raise ImportError("ONNX export needs onnx and onnxscript: pip install 'maedfer[export]'") from None
+        raise MaedferError("ONNX export needs onnx and onnxscript: pip install 'maedfer[export]'") from None
     path = Path(path)
     wrapper = _Probabilities(model.float().eval())
     example = torch.randn(2, *model.input_shape)

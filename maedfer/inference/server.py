@@ -24,9 +24,10 @@ _CHUNK = 1 << 20
 
 def create_app(predictor: Predictor, max_bytes: int = 100 << 20):
     try:
+        import uvicorn  # noqa: F401  (serve() needs it; say so before anything starts)
         from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
     except ImportError:
-        raise ImportError("serving needs FastAPI and uvicorn: pip install 'maedfer[serve]'") from None
+        raise MaedferError("serving needs FastAPI and uvicorn: pip install 'maedfer[serve]'") from None
 
     app = FastAPI(title="maedfer", description="Dynamic facial expression recognition on uploaded videos.")
     lock = threading.Lock()

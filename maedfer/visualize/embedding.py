@@ -9,6 +9,7 @@ import numpy as np
 from torch import nn
 
 from ..data.datasets import ClipDataset
+from ..errors import MaedferError
 from .figures import pyplot, save_figure
 
 METHODS = ("tsne", "pca")
@@ -40,7 +41,7 @@ def project(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.nda
     try:
         from sklearn.manifold import TSNE
     except ImportError:
-        raise ImportError("t-SNE needs scikit-learn: pip install 'maedfer[viz]' (or use --method pca)") from None
+        raise MaedferError("t-SNE needs scikit-learn: pip install 'maedfer[viz]' (or use --method pca)") from None
     perplexity = min(30.0, (len(x) - 1) / 3)
     return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
 
