@@ -73,14 +73,22 @@ def test_pretrain_writes_checkpoints_and_reconstruction_figures(data, tmp_path):
 
 def test_cv_reports_mean_and_std(data, tmp_path, capsys):
     out = tmp_path / "cv"
-    assert main(["cv", "--preset", "synth-tiny", "--splits", str(data), "--set", f"output_dir={out}",
-                 "--set", "epochs=1", "--set", "batch_size=4", "--set", "workers=0", "--set", "warmup_epochs=0.5",
-                 "--set", "test_clips=1", "--set", "test_crops=1"]) == 0
+    argv = ["cv", "--preset", "synth-tiny", "--splits", str(data), "--set", f"output_dir={out}",
+            "--set", "epochs=1", "--set", "batch_size=4", "--set", "workers=0", "--set", "warmup_epochs=0.5",
+            "--set", "test_clips=1", "--set", "test_crops=1"]
+    assert main(argv) == 0
     summary = json.loads((out / "cv.json").read_text())
     assert sorted(summary["folds"]) == ["split01", "split02"]
     uars = [f["uar"] for f in summary["folds"].values()]
     assert summary["uar_mean"] == pytest.approx(sum(uars) / 2)
     assert "mean  UAR" in capsys.readouterr().out
+    # again: refused over the earlier folds; --resume auto reports them; --overwrite redoes them
+    assert main(argv) == 2
+    assert "split01: holds an earlier run" in capsys.readouterr().err
+    assert main([*argv, "--resume", "auto"]) == 0
+    assert json.loads((out / "cv.json").read_text())["folds"] == summary["folds"]
+    assert main([*argv, "--overwrite"]) == 0
+    assert len((out / "split02" / "metrics.jsonl").read_text().splitlines()) == 1
 
 
 def _weights(path):
