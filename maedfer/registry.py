@@ -17,7 +17,7 @@ from typing import Any
 
 from torch import nn
 
-from .errors import MaedferError
+from .errors import MaedferError, one_line
 
 
 class ModelConfigError(MaedferError):
@@ -131,5 +131,10 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
         raise
     except ValueError as e:  # a combination of settings the model cannot build
         raise ModelConfigError(f"model {name}: {e}") from None
+    except (MemoryError, RuntimeError) as e:  # torch's allocator raises RuntimeError
+        if not isinstance(e, MemoryError) and "alloc" not in str(e):
+            raise
+        raise ModelConfigError(f"model {name}: these settings need more memory than there is "
+                               f"({one_line(e)[:160]})") from None
     model.model_name, model.model_config = name, config
     return model

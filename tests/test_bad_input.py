@@ -185,6 +185,12 @@ ROWS = [
      "setting depth must be at least 1, got -1"),
     ("serve-port-zero", lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--port", "0"],
      "--port must be from 1 to 65535"),
+    ("serve-port-in-use", lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--port", str(_busy_port())],
+     "cannot listen there"),
+    ("serve-unknown-host", lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--host", "no.such.host.invalid"],
+     "--host no.such.host.invalid"),
+    ("info-huge-model", lambda w, t: ["info", "lgi_former_tiny", "--set", "embed_dim=40000000"],
+     "these settings need more memory than there is"),
     ("serve-max-mb-negative", lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--max-mb", "-1"],
      "--max-mb must be positive"),
     ("embed-batch-size-zero", lambda w, t: ["visualize", "embed", str(w.classifier), str(w.data / "test.csv"),
@@ -288,6 +294,21 @@ ROWS = [
     ("worker-error-is-one-line", lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set("workers", 2), *_set(
         "train", _annotation(t, f"{t / 'gone'} 0\n" * 8))), "gone: no such file or folder"),
 ]
+
+
+_LISTENING = []
+
+
+def _busy_port() -> int:
+    """A loopback port that a socket of this test session listens on."""
+    import socket
+
+    if not _LISTENING:
+        sock = socket.socket()
+        sock.bind(("127.0.0.1", 0))
+        sock.listen()
+        _LISTENING.append(sock)
+    return _LISTENING[0].getsockname()[1]
 
 
 def _copy(src: Path, dst: Path) -> Path:

@@ -165,6 +165,18 @@ def run_export(args: argparse.Namespace) -> int:
     return 0
 
 
+def _check_address(host: str, port: int) -> None:
+    import socket
+
+    try:
+        infos = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+        with socket.socket(infos[0][0], socket.SOCK_STREAM) as probe:
+            probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            probe.bind(infos[0][4])
+    except OSError as e:
+        raise MaedferError(f"--host {host} --port {port}: cannot listen there ({e.strerror or e})") from None
+
+
 def run_serve(args: argparse.Namespace) -> int:
     from ..inference.server import serve
 
@@ -172,6 +184,7 @@ def run_serve(args: argparse.Namespace) -> int:
         raise MaedferError(f"--port must be from 1 to 65535, got {args.port}")
     if not args.max_mb > 0:
         raise MaedferError(f"--max-mb must be positive, got {args.max_mb}")
+    _check_address(args.host, args.port)  # before the model loads, not after
     predictor = _load(args)
     serve(predictor, host=args.host, port=args.port, max_bytes=int(args.max_mb * (1 << 20)))
     return 0
