@@ -1,5 +1,5 @@
 """Numeric precision of training and inference: one list of names, one autocast, and the
-choice of ``auto`` for inference.
+choice of ``auto`` for inference (by measurement, cached per machine).
 
 - ``fp32``: plain float32;
 - ``bf16``: autocast to bfloat16 (GPUs; CPUs with AMX or AVX512-BF16 run it natively,
@@ -9,12 +9,22 @@ choice of ``auto`` for inference.
 from __future__ import annotations
 
 import contextlib
+import copy
+import hashlib
+import json
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
 
 import torch
+from torch import nn
 
 from .errors import MaedferError
 
 PRECISIONS = ("fp32", "bf16", "fp16")
+DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 def check_precision(precision: str, device: torch.device, allow_auto: bool = False) -> str:
@@ -35,16 +45,79 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=dtype)
 
 
-def auto_precision(device: torch.device) -> str:
-    """bf16 where the hardware computes it natively (CUDA with bf16; CPUs with AMX or
-    AVX512-BF16), fp32 elsewhere: on AVX2-only CPUs bf16 autocast is several times slower."""
+def cache_dir() -> Path:
+    """maedfer's cache folder: ``$MAEDFER_HOME``, default ``~/.cache/maedfer``."""
+    return Path(os.environ.get("MAEDFER_HOME") or Path.home() / ".cache" / "maedfer")
+
+
+def _machine(device: torch.device) -> str:
     if device.type == "cuda":
-        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+        return f"cuda:{torch.cuda.get_device_name(device)}"
+    name = platform.processor() or platform.machine()
+    try:  # the CPU's model name is what tells two machines apart
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                name = line.split(":", 1)[1].strip()
+                break
+    except OSError:
+        pass
+    return f"cpu:{name}:{torch.backends.cpu.get_cpu_capability()}:{torch.get_num_threads()} threads"
+
+
+def time_forward(model: nn.Module, x: torch.Tensor, repeats: int = 3, give_up_after: float | None = None) -> float:
+    """Median seconds of ``model(x)`` over ``repeats`` runs after one warm-up run, without
+    autograd. ``give_up_after``: return the warm-up time at once if it took longer."""
+    def run() -> float:
+        start = time.perf_counter()
+        model(x)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize(x.device)
+        return time.perf_counter() - start
+
+    with torch.inference_mode():
+        first = run()
+        if give_up_after is not None and first > give_up_after:
+            return first
+        return statistics.median(run() for _ in range(repeats))
+
+
+def choose_precision(model: nn.Module, device: torch.device, name: str = "") -> tuple[str, str]:
+    """fp32 or bf16 for inference of ``model`` on ``device``, chosen by timing one forward
+    pass of each (a bf16 copy of the model; the model itself is not changed), and the
+    reason in words. CPU flags are only a proxy (bf16 is 2x faster than fp32 on some CPUs,
+    up to 9x slower on others), so the choice is measured once per machine, torch version
+    and model, and cached in ``cache_dir()/precision.json``."""
+    if device.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return "fp32", f"{torch.cuda.get_device_name(device)} has no bf16"
+    config = json.dumps(getattr(model, "model_config", {}), sort_keys=True, default=str)
+    key = "|".join((_machine(device), f"torch {torch.__version__}", name or type(model).__name__,
+                    hashlib.sha1(config.encode()).hexdigest()[:12]))
+    path = cache_dir() / "precision.json"
     try:
-        native = torch.cpu._is_amx_tile_supported() or torch.cpu._is_avx512_bf16_supported()
-    except AttributeError:  # private helpers; absent in some builds
-        native = False
-    return "bf16" if native else "fp32"
+        cache = json.loads(path.read_text()) if path.is_file() else {}
+    except (OSError, ValueError):
+        cache = {}  # a damaged cache is measured again and rewritten
+    entry = cache.get(key) if isinstance(cache, dict) else None
+    if isinstance(entry, dict) and entry.get("precision") in ("fp32", "bf16"):
+        return entry["precision"], f"{entry['reason']} (cached in {path})"
+
+    x = torch.randn(1, *model.input_shape, device=device)
+    fp32 = time_forward(model, x, repeats=2)
+    trial = copy.deepcopy(model).to(torch.bfloat16)
+    bf16 = time_forward(trial, x.to(torch.bfloat16), repeats=2, give_up_after=3 * fp32)
+    del trial
+    choice = "bf16" if bf16 < fp32 else "fp32"
+    reason = f"measured on first use: fp32 {fp32 * 1e3:.0f} ms, bf16 {bf16 * 1e3:.0f} ms per clip"
+    if isinstance(cache, dict):
+        cache[key] = {"precision": choice, "reason": reason}
+        try:
+            from .files import atomic_write
+
+            text = json.dumps(cache, indent=1).encode()
+            atomic_write(path, lambda f: f.write(text))
+        except (OSError, MaedferError):
+            pass  # an unwritable cache only means measuring again next time
+    return choice, reason
 
 
 def resolve_device(device: str | torch.device | None) -> torch.device:

@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -14,3 +15,9 @@ REFERENCE_KEYS = Path(__file__).resolve().parent / "data" / "official_state_dict
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _cache_home(tmp_path_factory):
+    """maedfer's cache (precision choices, ...) goes to a temporary folder, not ~/.cache."""
+    os.environ["MAEDFER_HOME"] = str(tmp_path_factory.mktemp("maedfer_home"))

@@ -111,13 +111,28 @@ class GeneralAttention(nn.Module):
         self.v_bias = nn.Parameter(torch.zeros(dim))
         self.proj = nn.Linear(dim, dim)
 
-    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
+    def _fused_qkv(self) -> tuple[torch.Tensor, torch.Tensor]:
+        """The q and kv projections as one (3C, C) weight and (3C,) bias (k bias zero), for
+        one GEMM instead of two. Without autograd (inference) the concatenation is kept and
+        rebuilt only when a parameter changes (its version counter, dtype or storage)."""
+        params = (self.q.weight, self.kv.weight, self.q_bias, self.v_bias)
+        if torch.is_grad_enabled():
+            return self._concat()
+        key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
+        if getattr(self, "_fused_key", None) != key:
+            self._fused, self._fused_key = self._concat(), key
+        return self._fused
+
+    def _concat(self) -> tuple[torch.Tensor, torch.Tensor]:
         zeros = torch.zeros_like(self.v_bias)
+        return torch.cat([self.q.weight, self.kv.weight]), torch.cat([self.q_bias, zeros, self.v_bias])
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor | None = None) -> torch.Tensor:
         if context is None:
             # Self-attention: one GEMM for q, k and v instead of two.
-            weight = torch.cat([self.q.weight, self.kv.weight])
-            q, k, v = F.linear(x, weight, torch.cat([self.q_bias, zeros, self.v_bias])).chunk(3, dim=-1)
+            q, k, v = F.linear(x, *self._fused_qkv()).chunk(3, dim=-1)
         else:
+            zeros = torch.zeros_like(self.v_bias)
             q = F.linear(x, self.q.weight, self.q_bias)
             k, v = F.linear(context, self.kv.weight, torch.cat([zeros, self.v_bias])).chunk(2, dim=-1)
         h = self.num_heads
