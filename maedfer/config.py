@@ -21,6 +21,7 @@ _COMMON = dict(
     model="", root=None, strip_prefix=None, init=None, num_frames=16, input_size=160, epochs=100,
     warmup_epochs=5.0, batch_size=32, accum_steps=1, weight_decay=0.05, clip_grad=None, precision="fp32",
     seed=0, workers=4, output_dir="runs/run", save_every=1, save_every_steps=0, keep_last=2, on_error="raise",
+    repeated_aug=1,
 )
 
 DEFAULTS: dict[str, dict[str, Any]] = {
@@ -108,7 +109,7 @@ _PROBABILITY = _between(0, 1)
 # What each value must satisfy (types are checked against the defaults first).
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     **dict.fromkeys(("num_frames", "input_size", "epochs", "batch_size", "accum_steps", "save_every", "stride",
-                     "sampling_rate", "test_clips", "test_crops", "eval_every"), _AT_LEAST_1),
+                     "sampling_rate", "test_clips", "test_crops", "eval_every", "repeated_aug"), _AT_LEAST_1),
     **dict.fromkeys(("warmup_epochs", "weight_decay", "workers", "save_every_steps", "keep_last", "min_lr",
                      "figure_every", "mixup", "cutmix", "seed"), _NOT_NEGATIVE),
     **dict.fromkeys(("lr", "clip_grad"), _POSITIVE),
@@ -129,6 +130,9 @@ def _check_values(config: dict) -> None:
     for key, (ok, rule) in RULES.items():
         if key in config and config[key] is not None and not ok(config[key]):
             raise ConfigError(f"config: {key} {rule}, got {config[key]!r}")
+    if config["batch_size"] % config["repeated_aug"]:
+        raise ConfigError(f"config: batch_size {config['batch_size']} must be a multiple of repeated_aug "
+                          f"{config['repeated_aug']} (clips per decoded video)")
     if config["min_lr"] > config["lr"]:
         raise ConfigError(f"config: min_lr {config['min_lr']} is above lr {config['lr']}")
     _check_model(config)

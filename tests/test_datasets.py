@@ -106,3 +106,31 @@ def test_seeded_items_depend_only_on_seed_epoch_and_index(labelled):
     assert not torch.equal(ds[3][0], first)
     via_workers = next(iter(DataLoader(ds, batch_size=6, num_workers=2)))[0]
     assert torch.equal(via_workers[3], ds[3][0])
+
+
+def test_repeated_augmentation_cuts_k_clips_from_one_decode(tmp_path, monkeypatch):
+    from maedfer.data import readers
+    from maedfer.data.datasets import repeat_collate
+
+    numbered = np.stack([np.full((40, 48, 3), 2 * k, np.uint8) for k in range(120)])  # frame k has level 2k
+    path = write_video(tmp_path / "v.mp4", numbered)
+    file = write_annotations(tmp_path / "pool.csv", [(str(path), 0)] * 4)
+    reads = []
+    original = readers.VideoReader.read
+    monkeypatch.setattr(readers.VideoReader, "read", lambda self, idx: reads.append(list(idx)) or original(self, idx))
+    masking = PartWindowMasking((8, 10, 10), 0.9, (5, 10))
+    ds = VideoDataset(file, pretrain_transform(160, voxceleb_crop=False), masking=masking, repeats=3)
+    ds.set_seed(0)
+    clips, masks = ds[1]
+    assert clips.shape == (3, 3, 16, 160, 160) and masks.shape == (3, 800) and len(reads) == 1  # one decode
+    assert not torch.equal(clips[0], clips[1]) and not torch.equal(masks[0], masks[1])  # own sampling, own mask
+    batch = repeat_collate([ds[0], ds[1]])
+    assert batch[0].shape == (6, 3, 16, 160, 160) and batch[1].shape == (6, 800)
+
+    labelled = ClipDataset(file, train_transform(32), mode="train", num_classes=1, repeats=2)
+    clips, labels = labelled[0]
+    assert clips.shape == (2, 3, 16, 32, 32) and labels.tolist() == [0, 0]
+    with pytest.raises(ValueError, match="repeats .* is for training"):
+        ClipDataset(file, eval_transform(32), mode="test", repeats=2)
+    with pytest.raises(ValueError, match="repeats must be a whole number >= 1"):
+        VideoDataset(file, pretrain_transform(160), repeats=0)

@@ -202,3 +202,28 @@ def test_bf16_with_clipping_and_fp16_refused_on_cpu(data, tmp_path, capsys):
     assert json.loads((out / "metrics.jsonl").read_text())["train_loss"] > 0
     assert main(_finetune_args(data, tmp_path / "fp16", "--set", "precision=fp16")) == 2
     assert "precision fp16 needs a GPU" in capsys.readouterr().err
+
+
+def test_repeated_augmentation_trains_on_k_clips_per_decoded_video(data, tmp_path, monkeypatch):
+    """batch_size counts clips: with repeated_aug 2 the loader takes 2 videos per batch of 4
+    clips, so an epoch has about twice the steps and decodes each video once."""
+    from maedfer.engine import trainer
+
+    steps = {}
+    original = trainer.Trainer.fit
+
+    def fit(self, *args, **kwargs):
+        steps[self.repeats] = (self.steps_per_epoch, self.batch_size)
+        return original(self, *args, **kwargs)
+
+    monkeypatch.setattr(trainer.Trainer, "fit", fit)
+    for k in (1, 2):
+        assert main(_finetune_args(data, tmp_path / f"ft{k}", "--set", "epochs=1", "--set", f"repeated_aug={k}")) == 0
+    videos = len((data / "split01" / "train.csv").read_text().splitlines())
+    assert steps[1] == (videos // 4, 4) and steps[2] == (videos // 2, 2)
+    assert main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
+                 "--set", f"output_dir={tmp_path / 'pt'}", "--set", "epochs=1", "--set", "batch_size=4",
+                 "--set", "workers=0", "--set", "warmup_epochs=0", "--set", "repeated_aug=2"]) == 0
+    assert (tmp_path / "pt" / "figures" / "reconstruction-epoch001.png").is_file()
+    assert steps[2] == (4, 2)  # 8 pool videos, 2 per batch
+    assert main(_finetune_args(data, tmp_path / "bad", "--set", "repeated_aug=3")) == 2

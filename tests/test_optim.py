@@ -1,3 +1,5 @@
+import copy
+
 import numpy as np
 import pytest
 import torch
@@ -62,3 +64,21 @@ def test_set_lr_applies_the_layer_scale():
     lrs = sorted({round(g["lr"], 12) for g in opt.param_groups})
     assert lrs[0] == pytest.approx(1e-3 * 0.75 ** 5) and lrs[-1] == pytest.approx(1e-3)
     assert isinstance(opt, torch.optim.AdamW)
+
+
+def test_adamw_is_fused_on_cpu_and_matches_the_default_step():
+    torch.manual_seed(0)
+    model = maedfer.create_model("lgi_former_tiny")
+    groups = param_groups(model, 0.05, 0.75)
+    fused = build_optimizer(groups, 1e-3, (0.9, 0.999))
+    assert fused.defaults["fused"] is True
+    reference = copy.deepcopy(model)
+    plain = torch.optim.AdamW([{**{k: v for k, v in g.items() if k != "names"},
+                                "params": [dict(reference.named_parameters())[n] for n in g["names"]]}
+                               for g in groups], lr=1e-3, betas=(0.9, 0.999))
+    for m, opt in ((model, fused), (reference, plain)):
+        for p in m.parameters():
+            p.grad = torch.ones_like(p) * 0.01
+        opt.step()
+    for (name, a), b in zip(model.named_parameters(), reference.parameters()):
+        assert torch.allclose(a, b, atol=1e-6), name

@@ -5,6 +5,11 @@ which DataLoader seeds per worker). An unreadable item raises a one-line
 :class:`~maedfer.data.readers.VideoReadError` naming the file; with ``on_error="skip"``
 (training only) it is replaced by the next readable item, reported once with a warning,
 and counted in ``dataset.skipped``.
+
+Repeated augmentation (``repeats=K``, VideoMAE's ``num_sample``): a training item decodes its
+video once and cuts K clips from it, each with its own frame sampling and augmentation, and
+returns them stacked; :func:`repeat_collate` makes a batch of clips of them. Decoding, the
+costly part of an mp4 pool, is then paid once per K clips.
 """
 from __future__ import annotations
 
@@ -15,7 +20,7 @@ from typing import Callable, Sequence
 
 import numpy as np
 import torch
-from torch.utils.data import Dataset
+from torch.utils.data import Dataset, default_collate
 
 from .annotations import Item, read_annotations
 from .readers import VideoReadError, open_clip
@@ -23,6 +28,25 @@ from .sampling import View, eval_views, pretrain_indices, train_indices
 
 log = logging.getLogger(__name__)
 Transform = Callable[[torch.Tensor], torch.Tensor]
+
+
+def repeat_collate(batch: list) -> list[torch.Tensor]:
+    """Collate items of K stacked clips each into batches of clips: (B, K, ...) -> (B*K, ...)."""
+    return [t.flatten(0, 1) for t in default_collate(batch)]
+
+
+def _read_repeats(reader, index_lists: list[list[int]]) -> list[torch.Tensor]:
+    """The frames of several samplings of one clip, decoded in one pass over their union."""
+    union = sorted({i for indices in index_lists for i in indices})
+    frames = reader.read(union)
+    where = {i: n for n, i in enumerate(union)}
+    return [frames[[where[i] for i in indices]] for indices in index_lists]
+
+
+def _check_repeats(repeats: int) -> int:
+    if isinstance(repeats, bool) or not isinstance(repeats, int) or repeats < 1:
+        raise ValueError(f"repeats must be a whole number >= 1, got {repeats!r}")
+    return repeats
 
 
 def _rng() -> np.random.Generator:
@@ -40,6 +64,7 @@ class _SkippingDataset(Dataset, abc.ABC):
         self.skipped: dict[str, str] = {}  # path -> problem, for the summary
         self.seed: int | None = None
         self.epoch = 0
+        self.repeats = 1  # clips per item (repeated augmentation)
 
     def set_seed(self, seed: int | None) -> None:
         """With a seed, an item's random sampling and augmentation depend only on
@@ -90,9 +115,11 @@ class ClipDataset(_SkippingDataset):
     def __init__(self, annotations: str | os.PathLike | Sequence[Item], transform: Transform,
                  mode: str = "train", num_frames: int = 16, sampling_rate: int = 4, num_clips: int = 2,
                  num_crops: int = 2, num_classes: int | None = None, root: str | os.PathLike | None = None,
-                 strip_prefix: str | None = None, on_error: str = "raise") -> None:
+                 strip_prefix: str | None = None, on_error: str = "raise", repeats: int = 1) -> None:
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
+        if mode == "test" and repeats != 1:
+            raise ValueError("repeats (repeated augmentation) is for training; the test protocol has its views")
         if mode == "test" and on_error == "skip":
             raise ValueError("on_error='skip' would silently change the test set; run 'maedfer check-data' "
                              "on the annotation file and fix or drop the bad items instead")
@@ -102,6 +129,7 @@ class ClipDataset(_SkippingDataset):
         self.transform, self.mode = transform, mode
         self.num_frames, self.sampling_rate = num_frames, sampling_rate
         self.num_clips, self.num_crops = num_clips, num_crops
+        self.repeats = _check_repeats(repeats)
 
     @property
     def views_per_item(self) -> int:
@@ -120,8 +148,14 @@ class ClipDataset(_SkippingDataset):
         item = self.items[item_index]
         with open_clip(item.path, image_repeat=self.num_frames) as reader:
             if self.mode == "train":
-                frames = reader.read(train_indices(len(reader), _rng(), self.num_frames, self.sampling_rate))
-                return self.transform(frames), item.label
+                if self.repeats == 1:
+                    frames = reader.read(train_indices(len(reader), _rng(), self.num_frames, self.sampling_rate))
+                    return self.transform(frames), item.label
+                rng = _rng()
+                samplings = [train_indices(len(reader), rng, self.num_frames, self.sampling_rate)
+                             for _ in range(self.repeats)]
+                clips = torch.stack([self.transform(f) for f in _read_repeats(reader, samplings)])
+                return clips, torch.full((self.repeats,), item.label, dtype=torch.long)
             view: View = eval_views(len(reader), self.num_frames, self.sampling_rate,
                                     self.num_clips, self.num_crops)[view_index]
             frames = reader.read(list(view.indices))
@@ -131,19 +165,26 @@ class ClipDataset(_SkippingDataset):
 class VideoDataset(_SkippingDataset):
     """Unlabelled videos for pre-training: one clip per video per epoch (16 frames, stride
     4 by default) and, if a mask generator is given, a fresh mask per clip.
-    Returns (clip (C, T, H, W), mask (N,)) or just the clip."""
+    Returns (clip (C, T, H, W), mask (N,)) or just the clip; with ``repeats`` K, K of each
+    stacked."""
 
     def __init__(self, annotations: str | os.PathLike | Sequence[Item], transform: Transform,
                  num_frames: int = 16, stride: int = 4, masking: Callable[[], torch.Tensor] | None = None,
                  root: str | os.PathLike | None = None, strip_prefix: str | None = None,
-                 on_error: str = "raise") -> None:
+                 on_error: str = "raise", repeats: int = 1) -> None:
         if isinstance(annotations, (str, os.PathLike)):
             annotations = read_annotations(annotations, root=root, strip_prefix=strip_prefix)
         super().__init__(annotations, on_error)
         self.transform, self.num_frames, self.stride, self.masking = transform, num_frames, stride, masking
+        self.repeats = _check_repeats(repeats)
 
     def load(self, index: int):
         with open_clip(self.items[index].path, image_repeat=self.num_frames) as reader:
-            frames = reader.read(pretrain_indices(len(reader), _rng(), self.num_frames, self.stride))
-        clip = self.transform(frames)
-        return clip if self.masking is None else (clip, self.masking())
+            rng = _rng()
+            samplings = [pretrain_indices(len(reader), rng, self.num_frames, self.stride) for _ in range(self.repeats)]
+            frames = _read_repeats(reader, samplings) if self.repeats > 1 else [reader.read(samplings[0])]
+        clips = [self.transform(f) for f in frames]
+        if self.repeats == 1:
+            return clips[0] if self.masking is None else (clips[0], self.masking())
+        clip = torch.stack(clips)
+        return clip if self.masking is None else (clip, torch.stack([self.masking() for _ in clips]))

@@ -63,7 +63,7 @@ def finetune(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
                                         scale=tuple(config["rrc_scale"]), flip=config["flip"], erasing=config["reprob"]),
                         mode="train", num_frames=config["num_frames"], sampling_rate=config["sampling_rate"],
                         num_classes=info.num_classes, root=config["root"], strip_prefix=config["strip_prefix"],
-                        on_error=config["on_error"])
+                        on_error=config["on_error"], repeats=config["repeated_aug"])
     test = eval_dataset(config, config["test"]) if config["test"] else None
     mixing = config["mixup"] > 0 or config["cutmix"] > 0
     mixup = Mixup(info.num_classes, config["mixup"], config["cutmix"], config["mixup_prob"],

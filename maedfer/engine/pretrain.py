@@ -30,7 +30,8 @@ def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
         load_checkpoint(model, config["init"])
     pool = VideoDataset(config["data"], pretrain_transform(config["input_size"], config["voxceleb_crop"]),
                         num_frames=config["num_frames"], stride=config["stride"], masking=model.masking,
-                        root=config["root"], strip_prefix=config["strip_prefix"], on_error=config["on_error"])
+                        root=config["root"], strip_prefix=config["strip_prefix"], on_error=config["on_error"],
+                        repeats=config["repeated_aug"])
 
     def step(wrapped, batch):
         x, mask = batch[0].to(dist.device, non_blocking=True), batch[1].to(dist.device, non_blocking=True)
@@ -49,6 +50,8 @@ def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
         if figure_clip is None:
             pool.set_epoch(0)
             figure_clip, figure_mask = pool[0]
+            if pool.repeats > 1:  # K clips of the video: show the first
+                figure_clip, figure_mask = figure_clip[0], figure_mask[0]
         save_reconstruction_figure(model, figure_clip.to(dist.device), figure_mask.to(dist.device),
                                    out / "figures" / f"reconstruction-epoch{epoch + 1:03d}.png",
                                    title=f"epoch {epoch + 1}")

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
 from ..config import save_config
+from ..data.datasets import repeat_collate
 from ..errors import from_workers
 from ..files import atomic_copy, output_dir
 from ..precision import autocast, check_precision
@@ -100,8 +101,13 @@ class Trainer:
         self.module = model
         if dist.world_size > 1:
             self.model = DistributedDataParallel(self.model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
-        self.batch_size, self.accum = config["batch_size"], config["accum_steps"]
-        total_batch = self.batch_size * self.accum * dist.world_size
+        # batch_size counts clips; with repeated augmentation (K clips per decoded video) the
+        # loader takes batch_size / K videos and repeat_collate makes the clip batch of them.
+        self.repeats = getattr(dataset, "repeats", 1)
+        if config["batch_size"] % self.repeats:
+            raise ValueError(f"batch_size {config['batch_size']} is not a multiple of repeated_aug {self.repeats}")
+        self.batch_size, self.accum = config["batch_size"] // self.repeats, config["accum_steps"]
+        total_batch = config["batch_size"] * self.accum * dist.world_size
         self.lr = config["lr"] * total_batch / 256  # the original's linear scaling rule
         self.min_lr = config["min_lr"] * total_batch / 256
         groups = param_groups(self.module, config["weight_decay"], config.get("layer_decay"))
@@ -114,7 +120,8 @@ class Trainer:
         self.batches_per_epoch = self.steps_per_epoch * self.accum
         if self.steps_per_epoch == 0:
             raise ValueError(f"{len(dataset)} training clips give no full step of {total_batch} clips "
-                             f"({dist.world_size} process(es) x batch {self.batch_size} x accumulation {self.accum})")
+                             f"({dist.world_size} process(es) x batch {config['batch_size']} x accumulation "
+                             f"{self.accum})")
         self.schedule = cosine_schedule(self.lr, self.min_lr, config["epochs"], self.steps_per_epoch,
                                         config["warmup_epochs"])
         dataset.set_seed(config["seed"])
@@ -130,7 +137,8 @@ class Trainer:
         generator = torch.Generator().manual_seed(self.config["seed"] * 1000 + epoch)
         return DataLoader(self.dataset, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
                           drop_last=True, pin_memory=self.dist.device.type == "cuda",
-                          persistent_workers=False, generator=generator)
+                          persistent_workers=False, generator=generator,
+                          collate_fn=repeat_collate if self.repeats > 1 else None)
 
     def _save(self, name: str, epoch: int, batch: int, **extra) -> None:
         if self.dist.is_main:
