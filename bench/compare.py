@@ -17,7 +17,7 @@ measured large-matmul rate in that precision.
 
     python bench/compare.py                             # batch 1 and 8, fp32 and bf16 (~10 min, 2 cores)
     python bench/compare.py --batch-sizes 1 --repeats 2 --no-train
-    python bench/compare.py --device cuda --dtypes bf16 fp16
+    python bench/compare.py --device cuda --dtypes bf16 fp16 --compile   # + torch.compile'd LGI, SDPA kernels
 """
 from __future__ import annotations
 
@@ -136,6 +136,51 @@ def forward_table(args, device: torch.device) -> None:
         print(f"{'':<6}matmul rate {dtype_name}: {rate:.0f} GFLOP/s")
 
 
+def sdpa_kernels(model, x: torch.Tensor) -> str:
+    """Whether every attention of ``model`` runs in a fused SDPA kernel (flash or memory-
+    efficient) on the GPU: run it with the math fallback forbidden."""
+    from torch.nn.attention import SDPBackend, sdpa_kernel
+
+    try:
+        with torch.inference_mode(), sdpa_kernel([SDPBackend.FLASH_ATTENTION, SDPBackend.EFFICIENT_ATTENTION]):
+            model(x)
+        with torch.inference_mode(), sdpa_kernel([SDPBackend.FLASH_ATTENTION]):
+            model(x)
+        return "flash"
+    except RuntimeError as e:
+        return "memory-efficient" if "flash" in str(e).lower() else f"math fallback ({str(e).splitlines()[0][:80]})"
+
+
+def compile_table(args, device: torch.device) -> None:
+    """torch.compile on and off for lgi_former_base at the largest batch, per precision."""
+    batch = max(args.batch_sizes)
+    print(f"\ntorch.compile, lgi_former_base, batch {batch}, ms per clip")
+    print(f"{'dtype':<6}{'eager':>9}{'compiled':>10}{'speed-up':>10}{'compile s':>11}{'attention kernel':>20}")
+    for dtype_name in args.dtypes:
+        torch.manual_seed(0)
+        model = maedfer.create_model("lgi_former_base", drop_path_rate=0.0).eval().to(device, DTYPES[dtype_name])
+        x = torch.randn(batch, *model.input_shape, device=device, dtype=DTYPES[dtype_name])
+        kernel = sdpa_kernels(model, x) if device.type == "cuda" else "cpu"
+        start = time.perf_counter()
+        try:
+            compiled = torch.compile(model)
+            with torch.inference_mode():
+                compiled(x)
+            sync(device)
+        except Exception as e:  # no compiler, an unsupported op: eager is the fallback
+            print(f"{dtype_name:<6}compile failed ({type(e).__name__}: {str(e).splitlines()[0][:80]}); eager only")
+            continue
+        seconds = time.perf_counter() - start
+
+        def run(m):
+            with torch.inference_mode():
+                return m(x)
+
+        t = interleaved({"eager": lambda: run(model), "compiled": lambda: run(compiled)}, args.repeats, device)
+        print(f"{dtype_name:<6}{1e3 * t['eager'] / batch:>9.2f}{1e3 * t['compiled'] / batch:>10.2f}"
+              f"{t['eager'] / t['compiled']:>9.2f}x{seconds:>11.0f}{kernel:>20}", flush=True)
+
+
 def train_table(args, device: torch.device) -> None:
     print(f"\ntraining step (batch {args.train_batch}: forward + backward + AdamW), ms per step")
     print(f"{'step':<14}{'dtype':>6}{'official':>11}{'maedfer':>10}{'speed-up':>10}")
@@ -185,6 +230,7 @@ def main() -> None:
     parser.add_argument("--train-batch", type=int, default=2, help="batch of the training steps")
     parser.add_argument("--no-train", action="store_true", help="forward passes only")
     parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--compile", action="store_true", help="also time torch.compile'd lgi_former_base")
     args = parser.parse_args()
     device = torch.device(args.device)
     use_device(device)
@@ -192,6 +238,8 @@ def main() -> None:
         f"CPU, {torch.get_num_threads()} threads, capability {torch.backends.cpu.get_cpu_capability()}"
     print(f"torch {torch.__version__}, {where}")
     forward_table(args, device)
+    if args.compile:
+        compile_table(args, device)
     if not args.no_train:
         train_table(args, device)
 

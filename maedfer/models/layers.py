@@ -130,7 +130,7 @@ class GeneralAttention(nn.Module):
         one GEMM instead of two. Without autograd (inference) the concatenation is kept and
         rebuilt only when a parameter changes (its version counter, dtype or storage)."""
         params = (self.q.weight, self.kv.weight, self.q_bias, self.v_bias)
-        if torch.is_grad_enabled():
+        if torch.is_grad_enabled() or torch.compiler.is_compiling():  # compiled: the compiler folds it
             return self._concat()
         key = tuple((p._version, p.data_ptr(), p.dtype, p.device) for p in params)
         if getattr(self, "_fused_key", None) != key:
