@@ -71,6 +71,11 @@ def official_vit(model, x):
     return model.head(model.fc_norm(h.mean(1)))
 
 
+def _ms(value: float) -> str:
+    """Milliseconds with 3-4 significant digits (CPU clips take ~1000 ms, GPU ones ~1)."""
+    return f"{value:.1f}" if value >= 10 else f"{value:.3f}"
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -129,10 +134,10 @@ def forward_table(args, device: torch.device) -> None:
                              "maedfer ViT": lambda: run_ours(vit)}, args.repeats, device)
             ms = {k: 1e3 * v / batch for k, v in t.items()}
             limit = 1e3 * gflop["lgi"] / rate
-            print(f"{dtype_name:<6}{batch:>6}{ms['official LGI']:>14.1f}{ms['maedfer LGI']:>13.1f}"
-                  f"{ms['official ViT']:>14.1f}{ms['maedfer ViT']:>13.1f}"
+            print(f"{dtype_name:<6}{batch:>6}{_ms(ms['official LGI']):>14}{_ms(ms['maedfer LGI']):>13}"
+                  f"{_ms(ms['official ViT']):>14}{_ms(ms['maedfer ViT']):>13}"
                   f"{ms['official LGI'] / ms['maedfer LGI']:>13.2f}x{ms['maedfer LGI'] / ms['maedfer ViT']:>9.2f}"
-                  f"{limit:>11.1f}{ms['maedfer LGI'] / limit:>11.2f}", flush=True)
+                  f"{_ms(limit):>11}{ms['maedfer LGI'] / limit:>11.2f}", flush=True)
         print(f"{'':<6}matmul rate {dtype_name}: {rate:.0f} GFLOP/s")
 
 
@@ -177,7 +182,7 @@ def compile_table(args, device: torch.device) -> None:
                 return m(x)
 
         t = interleaved({"eager": lambda: run(model), "compiled": lambda: run(compiled)}, args.repeats, device)
-        print(f"{dtype_name:<6}{1e3 * t['eager'] / batch:>9.2f}{1e3 * t['compiled'] / batch:>10.2f}"
+        print(f"{dtype_name:<6}{_ms(1e3 * t['eager'] / batch):>9}{_ms(1e3 * t['compiled'] / batch):>10}"
               f"{t['eager'] / t['compiled']:>9.2f}x{seconds:>11.0f}{kernel:>20}", flush=True)
 
 
