@@ -31,20 +31,26 @@ def make_clips(root: Path, n: int, frames: int, size: int) -> tuple[list[Item], 
     return folders, videos
 
 
-def clips_per_second(items: list[Item], workers: int, clips: int, size: int) -> float:
-    dataset = ClipDataset(items, train_transform(size), mode="train")
-    loader = DataLoader(dataset, batch_size=8, shuffle=True, num_workers=workers, drop_last=True,
-                        persistent_workers=workers > 0)
+def loader_clips_per_second(loader: DataLoader, clips: int) -> float:
+    """Clips/s a loader delivers over ``clips`` clips (epochs repeat as needed), not counting
+    the first batch, which includes the workers' start-up."""
     seen, start = 0, None
     while seen < clips:
         for batch, _ in loader:
-            if start is None:  # skip the first batch: worker start-up
+            if start is None:
                 start = time.perf_counter()
                 continue
             seen += batch.shape[0]
             if seen >= clips:
                 break
     return seen / (time.perf_counter() - start)
+
+
+def clips_per_second(items: list[Item], workers: int, clips: int, size: int) -> float:
+    dataset = ClipDataset(items, train_transform(size), mode="train")
+    loader = DataLoader(dataset, batch_size=8, shuffle=True, num_workers=workers, drop_last=True,
+                        persistent_workers=workers > 0)
+    return loader_clips_per_second(loader, clips)
 
 
 def main() -> None:

@@ -23,22 +23,15 @@ from maedfer.data.synth import SynthConfig, generate
 from maedfer.data.transforms import pretrain_transform
 from maedfer.engine.optim import build_optimizer, param_groups
 
+from data import loader_clips_per_second  # bench/data.py (this folder is on sys.path when run as a script)
+
 
 def loader_rate(pool: Path, masking, repeats: int, batch: int, workers: int, clips: int) -> float:
     dataset = VideoDataset(pool, pretrain_transform(80, voxceleb_crop=False), stride=2, masking=masking,
                            repeats=repeats)
     loader = DataLoader(dataset, batch_size=batch // repeats, shuffle=True, num_workers=workers, drop_last=True,
                         persistent_workers=True, collate_fn=repeat_collate if repeats > 1 else None)
-    seen, start = 0, None
-    while seen < clips:
-        for x, _ in loader:
-            if start is None:  # the first batch includes the workers' start-up
-                start = time.perf_counter()
-                continue
-            seen += x.shape[0]
-            if seen >= clips:
-                break
-    return seen / (time.perf_counter() - start)
+    return loader_clips_per_second(loader, clips)
 
 
 def model_rate(batch: int, steps: int) -> float:
