@@ -35,7 +35,10 @@ def one_line(error: BaseException) -> str:
         text = last.split(": ", 1)[1] if ": " in last else last  # drop "package.module.ErrorType: "
     text = " ".join(part.strip() for part in text.splitlines() if part.strip())
     # File names with bytes that are not UTF-8 (kept as surrogates) print as \xNN escapes.
-    return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    try:
+        return text.encode("utf-8", "surrogateescape").decode("utf-8", "backslashreplace")
+    except UnicodeEncodeError:  # other lone surrogates
+        return text.encode("utf-8", "backslashreplace").decode("utf-8")
 
 
 def from_workers(batches: Iterator[T]) -> Iterator[T]:

@@ -409,3 +409,15 @@ def test_opencv_without_haar_cascades_is_one_line(monkeypatch):
     monkeypatch.delattr(cv2, "CascadeClassifier")
     with pytest.raises(MaedferError, match=r"OpenCV .* has no Haar face cascades \(5.x dropped them\)"):
         HaarFaceDetector()
+
+
+def test_one_line_messages():
+    from maedfer.errors import one_line
+
+    worker = ("Caught VideoReadError in DataLoader worker process 1.\nOriginal Traceback (most recent call last):\n"
+              '  File "x.py", line 3, in load\n    raise VideoReadError(m)\n'
+              "maedfer.data.readers.VideoReadError: clip.mp4: no such file or folder\n")
+    assert one_line(ValueError(worker)) == "clip.mp4: no such file or folder"
+    assert one_line(FileNotFoundError(2, "No such file or directory", "a.csv")) == "a.csv: No such file or directory"
+    assert one_line(ValueError("caf\udce9: two\nlines")) == "caf\\xe9: two lines"
+    assert one_line(ValueError("lone \ud800")) == "lone \\ud800"
