@@ -200,7 +200,7 @@ class VideoReader(FrameReader):
             i = bisect.bisect_left(self._pts, frame.pts)
             if i < len(self._pts) and self._pts[i] == frame.pts:
                 return i
-            # a time between packets' times: the nearest frame
+            # a time between two frames' times (no such packet): the next frame
             return min(max(i, 0), len(self._pts) - 1)
         start = self._stream.start_time or 0
         return int(round(float((frame.pts - start) * self._stream.time_base) * self.fps))
