@@ -22,6 +22,7 @@ import torch
 from torch import nn
 
 from .errors import MaedferError
+from .files import atomic_write
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -111,8 +112,6 @@ def choose_precision(model: nn.Module, device: torch.device, name: str = "") -> 
     if isinstance(cache, dict):
         cache[key] = {"precision": choice, "reason": reason}
         try:
-            from .files import atomic_write
-
             text = json.dumps(cache, indent=1).encode()
             atomic_write(path, lambda f: f.write(text))
         except (OSError, MaedferError):

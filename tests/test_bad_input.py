@@ -421,3 +421,18 @@ def test_one_line_messages():
     assert one_line(FileNotFoundError(2, "No such file or directory", "a.csv")) == "a.csv: No such file or directory"
     assert one_line(ValueError("caf\udce9: two\nlines")) == "caf\\xe9: two lines"
     assert one_line(ValueError("lone \ud800")) == "lone \\ud800"
+
+
+def test_non_finite_model_outputs_are_reported_not_written(world, tmp_path, capsys, monkeypatch):
+    """Weights that are finite can still overflow (fp16): the prediction says so in one line
+    and writes no JSON with NaN in it."""
+    from maedfer.inference.predictor import NonFiniteOutputError
+
+    predictor = maedfer.load(world.classifier, precision="fp32")
+    monkeypatch.setattr(predictor.model, "forward", lambda x: torch.full((x.shape[0], 7), float("nan")))
+    with pytest.raises(NonFiniteOutputError, match=r"face.mp4: the model's outputs are not finite"):
+        predictor.predict(world.video, crop="full")
+    monkeypatch.setattr(maedfer.inference, "load", lambda *a, **k: predictor)
+    assert main(["predict", str(world.video), "--checkpoint", str(world.classifier), "--crop", "full",
+                 "--out", str(tmp_path / "p")]) == 2
+    assert "outputs are not finite" in capsys.readouterr().err and not list((tmp_path / "p").glob("*.json"))
