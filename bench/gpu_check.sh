@@ -4,8 +4,9 @@
 #   - the CUDA-marked tests (pytest -m cuda);
 #   - one fine-tuning run (a few steps, the official recipe with Mixup/CutMix, then the
 #     multi-view test) of lgi_former_base and one pre-training run of mae_dfer_base, each in
-#     bf16 and in fp16, through the `maedfer` commands;
-#   - `maedfer evaluate` and `maedfer predict --device cuda --annotate` on a real face video;
+#     bf16 and in fp16, through the `maedfer` commands, and fine-tuning with repeated augmentation;
+#   - `maedfer evaluate` and `maedfer predict --device cuda --annotate` on a real face video
+#     (precision auto: timed on the GPU, then the model converted);
 #   - `torchrun --nproc_per_node=2` fine-tuning where two GPUs exist.
 # Prints a pass/fail table; each check's log is in WORKDIR/<check>.log. Exit status 1 if a
 # check failed.
@@ -44,6 +45,8 @@ for precision in bf16 fp16; do
     --set voxceleb_crop=False --set epochs=1 --set warmup_epochs=0 --set batch_size=4 --set workers=2 \
     --set "precision=$precision" --set "output_dir=$work/pt-$precision" --overwrite
 done
+check finetune-repeated-aug 300 "$py" -m maedfer finetune --preset dfew "${tiny_run[@]}" --set precision=bf16 \
+  --set repeated_aug=2 --set "output_dir=$work/ft-repeated" --overwrite
 check evaluate-cuda 300 "$py" -m maedfer evaluate "$work/ft-bf16/checkpoint-last.pth" --test "$data/test.csv" \
   --out "$work/eval" --overwrite
 check face-video 60 "$py" - "$work/face.mp4" <<'EOF'
