@@ -67,3 +67,30 @@ def test_precision_names_and_devices():
     assert resolve_device("cpu") == torch.device("cpu")
     with pytest.raises(MaedferError, match="only cpu and cuda devices are supported"):
         resolve_device("meta")
+
+
+class _SlowFirstCall(torch.nn.Module):
+    """Pays a one-off cost on its first call in each copy (like CUDA's lazy set-up), then
+    runs faster in bf16 than in fp32."""
+
+    input_shape = (3, 2, 4, 4)
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.weight = torch.nn.Parameter(torch.ones(1))
+        self.calls = 0
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        import time
+
+        self.calls += 1
+        time.sleep(0.3 if self.calls == 1 else 0.01 if x.dtype == torch.bfloat16 else 0.03)
+        return x * self.weight
+
+
+def test_one_off_first_call_costs_do_not_decide(tmp_path, monkeypatch):
+    """Seen on an H200: the bf16 copy's first call took 347 ms (set-up), the next ones less
+    than fp32's 14 ms; timing the warm-up call had picked fp32."""
+    monkeypatch.setenv("MAEDFER_HOME", str(tmp_path))
+    choice, reason = choose_precision(_SlowFirstCall(), torch.device("cpu"), "slow-first-call")
+    assert choice == "bf16", reason
