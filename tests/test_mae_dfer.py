@@ -86,8 +86,11 @@ def test_loss_weights_appearance_by_lambda():
     torch.testing.assert_close(loss, 0.3 * app + 0.7 * mot)
     official = maedfer.create_model("mae_dfer_tiny")  # lambda 0.5 = one MSE over both halves
     torch.testing.assert_close(official.loss(pred, target)[0], F.mse_loss(pred, target))
+    # beside each part: the score of predicting zero on the same batch
+    torch.testing.assert_close(parts["motion_zero"], target[..., 192:].pow(2).mean())
+    torch.testing.assert_close(model.loss(torch.zeros_like(pred), target)[1]["motion"], parts["motion_zero"])
     pixel = maedfer.create_model("mae_dfer_tiny", target="pixel")
-    assert set(pixel.loss(pred, target)[1]) == {"loss"}
+    assert set(pixel.loss(pred, target)[1]) == {"loss", "pixel_zero"}
 
 
 def test_bad_settings_are_rejected():

@@ -135,16 +135,19 @@ class MAEDFER(nn.Module):
         return target[mask].view(b, -1, target.shape[-1])
 
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
-        """The training loss and its parts (detached), computed in float32."""
+        """The training loss and its parts (detached), computed in float32. Beside each part,
+        ``*_zero`` is the score of predicting zero on the same batch (the mean squared
+        target): a part that stays at its zero score has learned nothing."""
         pred = pred.float()
         if self.target == "pixel":
             loss = F.mse_loss(pred, target)
-            return loss, {"loss": loss.detach()}
+            return loss, {"loss": loss.detach(), "pixel_zero": target.pow(2).mean()}
         half = target.shape[-1] // 2
         appearance = F.mse_loss(pred[..., :half], target[..., :half])
         motion = F.mse_loss(pred[..., half:], target[..., half:])
         loss = self.appearance_weight * appearance + (1 - self.appearance_weight) * motion
-        return loss, {"loss": loss.detach(), "appearance": appearance.detach(), "motion": motion.detach()}
+        return loss, {"loss": loss.detach(), "appearance": appearance.detach(), "motion": motion.detach(),
+                      "appearance_zero": target[..., :half].pow(2).mean(), "motion_zero": target[..., half:].pow(2).mean()}
 
     def example_inputs(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(batch_size, *self.input_shape), self.masking(batch_size)
