@@ -120,6 +120,16 @@ def _is_pretraining_state(state: Mapping[str, torch.Tensor]) -> bool:
     return any(k.startswith(("encoder.", "decoder.", "backbone.")) for k in state)
 
 
+def require_classifier(state: Mapping[str, torch.Tensor], source: str) -> None:
+    """A fine-tuned classifier's weights, or a CheckpointError naming ``source``: pre-training
+    files (encoder + decoder) and files without a head are refused."""
+    if _is_pretraining_state(state):
+        raise CheckpointError(f"{source}: not a fine-tuned classifier: a pre-training (MAE-DFER encoder + decoder) "
+                              "checkpoint has no classifier; fine-tune it first (maedfer finetune --set init=...)")
+    if "head.weight" not in state:
+        raise CheckpointError(f"{source}: not a fine-tuned classifier: no classifier head (head.weight) in it")
+
+
 def _encoder_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]:
     """Official rule: strip ``backbone.``/``encoder.``, drop what only pre-training uses."""
     out = {}

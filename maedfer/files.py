@@ -71,23 +71,33 @@ def refuse_existing(path: str | os.PathLike, overwrite: bool, what: str = "outpu
     return path
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
-    """Write a file through ``write(f)`` into a temporary file beside ``path``, flushed to
-    disk, then renamed into place: a crash never leaves a torn file, and readers see either
-    the old file or the new one."""
+def atomic_output(path: str | os.PathLike, write: Callable[[Path], None]) -> Path:
+    """Make the file ``path`` through ``write(temporary_path)`` (for writers that take a
+    path) beside it, then rename it into place: a crash never leaves a torn file, and
+    readers see either the old file or the new one."""
     path = Path(path)
     output_dir(path.parent)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=f".tmp{path.suffix}", dir=path.parent)
+    os.close(fd)
     try:
-        with os.fdopen(fd, "wb") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
+        write(Path(tmp))
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
     return path
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
+    """:func:`atomic_output` for writers that take an open binary file; flushed to disk
+    before the rename."""
+    def through_file(tmp: Path) -> None:
+        with open(tmp, "wb") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+
+    return atomic_output(path, through_file)
 
 
 def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:

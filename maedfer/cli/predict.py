@@ -27,7 +27,7 @@ def _predictor_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
     p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
-                   help="auto: bf16 on GPUs and on CPUs with native bf16 (AMX/AVX512-BF16), else fp32; "
+                   help="auto: the faster of fp32 and bf16, timed once per machine and model and cached; "
                         "fp16 needs a GPU")
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
     p.add_argument("--margin", type=float, default=0.3, help="face crop: box side grown by this fraction")
@@ -112,9 +112,9 @@ def _outputs(args: argparse.Namespace, out: Path) -> list[dict[str, Path]]:
 
 def run_predict(args: argparse.Namespace) -> int:
     from ..inference.outputs import annotate_video, plot_timeline
+    from ..inference.predictor import check_stride
 
-    if args.stride < 1:
-        raise MaedferError(f"--stride must be at least 1, got {args.stride}")
+    check_stride(args.stride)  # before the model loads
     out = output_dir(args.out, "--out folder")
     plans = _outputs(args, out)
     predictor = _load(args)

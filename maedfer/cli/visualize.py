@@ -38,12 +38,14 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.set_defaults(run=run_embed)
 
 
-def _refuse_outputs(args: argparse.Namespace, *paths: Path) -> None:
-    for path in paths:
-        if path.suffix.lower() != ".png" and path == paths[0]:
-            raise MaedferError(f"--out {path}: the picture is a PNG; give a .png file name")
-        if same_file(path, args.checkpoint) or same_file(path, getattr(args, "video", None) or
-                                                          getattr(args, "annotations", "")):
+def _refuse_outputs(args: argparse.Namespace, picture: Path, *others: Path) -> None:
+    """The PNG ``picture`` and the ``others`` written beside it: none may replace an input or,
+    without --overwrite, an existing file."""
+    if picture.suffix.lower() != ".png":
+        raise MaedferError(f"--out {picture}: the picture is a PNG; give a .png file name")
+    inputs = (args.checkpoint, getattr(args, "video", None) or args.annotations)
+    for path in (picture, *others):
+        if any(same_file(path, i) for i in inputs):
             raise MaedferError(f"{path}: this output would replace an input; choose another --out")
         refuse_existing(path, args.overwrite, "output")
         output_dir(path.parent)

@@ -14,7 +14,7 @@ from torch import nn
 from torch.utils.data import DataLoader, DistributedSampler
 from tqdm import tqdm
 
-from ..checkpoint import CheckpointError, read_checkpoint, state_dict_of
+from ..checkpoint import CheckpointError, read_checkpoint, require_classifier, state_dict_of
 from ..config import resolve_config, save_config
 from ..data.catalog import dataset_info
 from ..data.datasets import ClipDataset
@@ -112,10 +112,7 @@ def evaluation_config(checkpoint: str, preset: str | None = None, yaml_file: str
     model and data settings are reused unless a preset or YAML file is given; ``overrides``
     win over both. Pre-training checkpoints are refused (they have no classifier)."""
     saved = read_checkpoint(checkpoint)
-    state = state_dict_of(saved, checkpoint)
-    if any(k.startswith(("encoder.", "decoder.")) for k in state) or "head.weight" not in state:
-        raise CheckpointError(f"{checkpoint}: not a fine-tuned classifier (a pre-training checkpoint has no head); "
-                              "fine-tune it first with maedfer finetune --set init=...")
+    require_classifier(state_dict_of(saved, checkpoint), checkpoint)
     run = saved.get("config")
     if run is not None and not isinstance(run, dict):
         raise CheckpointError(f"{checkpoint}: its 'config' entry is a {type(run).__name__}, not a mapping")

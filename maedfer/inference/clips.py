@@ -15,6 +15,7 @@ import torch
 from tqdm import tqdm
 
 from ..data.readers import ArrayReader, FrameReader, VideoReadError, open_clip
+from ..errors import MaedferError
 from .faces import FaceDetector, FaceTrack, HaarFaceDetector, crop_face, smooth_track, track_faces
 
 Source = Union[str, os.PathLike, np.ndarray, torch.Tensor]
@@ -60,7 +61,7 @@ def sample_faces(source: Source, sampling_rate: int, size: int, crop: str = "fac
     """Crops of the main face (or every face) at every ``sampling_rate``-th frame.
     ``timings`` collects seconds spent in 'decode', 'detect' and 'crop'."""
     if crop not in CROPS:
-        raise ValueError(f"crop must be one of {', '.join(CROPS)}, got {crop!r}")
+        raise MaedferError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
     timings = {} if timings is None else timings
     with open_source(source, image_repeat=16 * sampling_rate) as reader:
         total = -(-len(reader) // sampling_rate)

@@ -17,7 +17,7 @@ import torch
 from torch import nn
 
 from ..errors import MaedferError
-from ..files import output_dir, refuse_existing, same_file
+from ..files import atomic_output, refuse_existing, same_file
 from .loading import ClassifierSpec, load_classifier
 
 FORMATS = ("onnx", "safetensors")
@@ -76,12 +76,5 @@ def export(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike | Non
         raise MaedferError(f"{out}: the export would replace its own input checkpoint; choose another --out")
     refuse_existing(out, overwrite, "export file")
     model, spec = load_classifier(checkpoint, dataset)
-    output_dir(out.parent)
     write = export_onnx if fmt == "onnx" else export_safetensors
-    tmp = out.with_name(f".{out.name}.partial{out.suffix}")
-    try:
-        write(model, spec, tmp)
-        os.replace(tmp, out)
-    finally:
-        tmp.unlink(missing_ok=True)
-    return out
+    return atomic_output(out, lambda tmp: write(model, spec, tmp))

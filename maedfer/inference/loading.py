@@ -18,7 +18,7 @@ from typing import Any
 
 from torch import nn
 
-from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, state_dict_of
+from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, require_classifier, state_dict_of
 from ..config import PRESETS
 from ..data.catalog import LABELLED, dataset_info
 from ..errors import MaedferError
@@ -98,14 +98,6 @@ def _classes(dataset: str | None, source: str, num_classes: int) -> tuple[str, .
     return classes
 
 
-def _refuse_pretraining(state: dict, source: str) -> None:
-    if any(k.startswith(("encoder.", "decoder.")) for k in state):
-        raise CheckpointError(f"{source}: a pre-training (MAE-DFER encoder + decoder) checkpoint has no classifier; "
-                              f"fine-tune it first (maedfer finetune --set init=...)")
-    if "head.weight" not in state:
-        raise CheckpointError(f"{source}: no classifier head (head.weight) in the checkpoint")
-
-
 def _from_safetensors(path: Path, checkpoint: dict, dataset: str | None) -> tuple[nn.Module, ClassifierSpec]:
     meta = checkpoint["metadata"]
     if "maedfer" not in meta:
@@ -115,7 +107,7 @@ def _from_safetensors(path: Path, checkpoint: dict, dataset: str | None) -> tupl
         spec = ClassifierSpec(**{**asdict(spec), "classes": _classes(dataset, str(path), len(spec.classes)),
                                  "dataset": dataset})
     state = state_dict_of(checkpoint, str(path))
-    _refuse_pretraining(state, str(path))
+    require_classifier(state, str(path))
     if state["head.weight"].shape[0] != len(spec.classes):
         raise CheckpointError(f"{path}: the classifier has {state['head.weight'].shape[0]} classes but the metadata "
                               f"names {len(spec.classes)}")
@@ -134,7 +126,7 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
         return model.eval(), spec
     source = str(path)
     state = state_dict_of(checkpoint, source)
-    _refuse_pretraining(state, source)
+    require_classifier(state, source)
     num_classes = state["head.weight"].shape[0]
     if checkpoint.get("format") == "maedfer" and checkpoint.get("model_name"):
         run = checkpoint.get("config") or {}

@@ -23,7 +23,7 @@ from tqdm import tqdm
 from ..data.transforms import eval_transform
 from ..errors import MaedferError
 from ..precision import DTYPES, check_precision, choose_precision, resolve_device
-from .clips import CROPS, SampledFaces, Source, sample_faces
+from .clips import SampledFaces, Source, sample_faces
 from .faces import Box, FaceDetector, FaceTrack, HaarFaceDetector
 from .loading import ClassifierSpec, load_classifier
 
@@ -105,6 +105,13 @@ class VideoPrediction:
         return path
 
 
+def check_stride(stride: int) -> int:
+    """The step between windows, checked where it enters (CLI and API alike)."""
+    if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
+        raise MaedferError(f"--stride must be at least 1 (a whole number), got {stride!r}")
+    return stride
+
+
 def window_starts(length: int, num_frames: int, stride: int) -> list[int]:
     """Starts of windows of ``num_frames`` over ``length`` sampled frames, every ``stride``,
     plus one ending at the last frame so the tail is covered. Shorter inputs get one window
@@ -155,10 +162,7 @@ class Predictor:
         ``all_faces``) in a video file, frame folder, image, or (T, H, W, 3) uint8 frames.
         ``stride`` is the step between windows in sampled frames (8: half a window);
         ``crop="full"`` skips face detection for frames that are already face crops."""
-        if isinstance(stride, bool) or not isinstance(stride, int) or stride < 1:
-            raise MaedferError(f"--stride must be a whole number >= 1, got {stride!r}")
-        if crop not in CROPS:
-            raise MaedferError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
+        check_stride(stride)
         if crop == "face" and self.detector is None:
             self.detector = HaarFaceDetector()  # built once per predictor, not per video
         timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
