@@ -71,6 +71,39 @@ def test_pretrain_writes_checkpoints_and_reconstruction_figures(data, tmp_path):
     assert main(_finetune_args(data, ft, "--set", f"init={out / 'checkpoint-last.pth'}", "--set", "epochs=1")) == 0
 
 
+def test_a_saved_checkpoint_rescored_on_its_batch_finds_the_logged_losses(data, tmp_path):
+    """The logged losses are what the saved weights score on the batch they were logged on,
+    read here without the trainer: the data do not depend on how the dataset is read."""
+    from torch.utils.data import DistributedSampler
+
+    from maedfer.checkpoint import load_checkpoint
+    from maedfer.data.datasets import VideoDataset
+    from maedfer.data.transforms import pretrain_transform
+    from maedfer.registry import create_model
+
+    out = tmp_path / "pt"
+    # 8 videos, batch 8: one step per epoch, so epoch 2 logs the loss of epoch 1's weights on one batch
+    assert main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
+                 "--set", f"output_dir={out}", "--set", "epochs=2", "--set", "batch_size=8", "--set", "workers=0",
+                 "--set", "warmup_epochs=0.5", "--set", "save_every=1", "--set", "seed=3"]) == 0
+    logged = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()][1]
+
+    model = create_model("mae_dfer_tiny")
+    load_checkpoint(model, out / "checkpoint-epoch001.pth")
+    pool = VideoDataset(str(data / "pretrain.csv"), pretrain_transform(80, False), num_frames=16, stride=2,
+                        masking=model.masking)
+    pool.set_seed(3)
+    pool.set_epoch(1)
+    sampler = DistributedSampler(pool, num_replicas=1, rank=0, shuffle=True, seed=3, drop_last=True)
+    sampler.set_epoch(1)
+    x, mask = (torch.stack(t) for t in zip(*(pool[i] for i in sampler)))
+    with torch.no_grad():
+        _, parts = model.train().loss(model(x, mask), model.targets(x, mask))
+    for k in ("loss", "appearance", "motion", "appearance_zero", "motion_zero"):
+        assert parts[k].item() == pytest.approx(logged[f"train_{k}"], rel=1e-4), k
+    assert logged["train_motion_ratio"] == pytest.approx(logged["train_motion"] / logged["train_motion_zero"])
+
+
 def test_cv_reports_mean_and_std(data, tmp_path, capsys):
     out = tmp_path / "cv"
     argv = ["cv", "--preset", "synth-tiny", "--splits", str(data), "--set", f"output_dir={out}",
@@ -174,15 +207,33 @@ def test_bad_configs_are_one_line_errors(tmp_path, capsys):
 def test_demo_quick(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "0"]) == 0
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
-    assert set(summary["results"]) == {"pretrained", "scratch"} and summary["quick"] is True
-    assert all(0 <= r["uar"] <= 100 for r in summary["results"].values())
+    assert summary["quick"] is True and sorted(summary["seeds"]) == ["0", "1"]
+    agg = summary["summary"]
+    for name in ("pretrained", "scratch"):
+        per_seed = [summary["seeds"][s]["finetune"][name]["uar"] for s in ("0", "1")]
+        assert agg["finetune"][name]["uar"]["per_seed"] == per_seed
+        assert agg["finetune"][name]["uar"]["mean"] == pytest.approx(sum(per_seed) / 2)
+        assert all(0 <= u <= 100 for u in per_seed)
+    gaps = [summary["seeds"][s]["finetune"]["pretrained"]["uar"] - summary["seeds"][s]["finetune"]["scratch"]["uar"]
+            for s in ("0", "1")]
+    assert agg["uar_gap"]["per_seed"] == pytest.approx(gaps)
+    assert agg["pretrained_wins_every_seed"] == all(g > 0 for g in gaps)
+    assert set(agg["probe"]) == {"MAE-DFER (appearance + motion)", "appearance only (lambda 1)", "random initialisation"}
+    # the pre-training figures are the last epoch of each seed's own log
+    log = [json.loads(l) for l in (tmp_path / "demo" / "seed1" / "pretrain" / "metrics.jsonl").read_text().splitlines()]
+    assert summary["seeds"]["1"]["pretrain_last_epoch"]["motion_ratio"] == log[-1]["train_motion_ratio"]
+    # the appearance-only run is what it says
+    config = read_checkpoint(tmp_path / "demo" / "seed0" / "pretrain-appearance" / "checkpoint-last.pth")["config"]
+    assert config["model_overrides"]["appearance_weight"] == 1.0 and config["seed"] == 0
     assert (tmp_path / "demo" / "demo.png").stat().st_size > 5000
-    assert (tmp_path / "demo" / "pretrain" / "checkpoint-last.pth").exists()
+    table = (tmp_path / "demo" / "demo.md").read_text()
+    assert "| MAE-DFER pre-training |" in table and "| random initialisation |" in table
     out = capsys.readouterr().out
-    assert "fine-tuned from" in out and "pretrained" in out and "scratch" in out
-    # running it again resumes the finished runs and reports the same table
+    assert "mean ± std over seeds 0 / 1" in out and "| scratch (control) |" in out
+    # running it again resumes the finished runs and reports the same tables
     assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "0"]) == 0
-    assert json.loads((tmp_path / "demo" / "demo.json").read_text())["results"] == summary["results"]
+    assert json.loads((tmp_path / "demo" / "demo.json").read_text())["summary"] == summary["summary"]
+    assert (tmp_path / "demo" / "demo.md").read_text() == table
 
 
 def test_gradient_accumulation_equals_the_larger_batch(data, tmp_path):

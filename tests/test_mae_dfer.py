@@ -90,7 +90,7 @@ def test_loss_weights_appearance_by_lambda():
     torch.testing.assert_close(parts["motion_zero"], target[..., 192:].pow(2).mean())
     torch.testing.assert_close(model.loss(torch.zeros_like(pred), target)[1]["motion"], parts["motion_zero"])
     pixel = maedfer.create_model("mae_dfer_tiny", target="pixel")
-    assert set(pixel.loss(pred, target)[1]) == {"loss", "pixel_zero"}
+    assert set(pixel.loss(pred, target)[1]) == {"loss", "pixel", "pixel_zero"}
 
 
 def test_bad_settings_are_rejected():
@@ -118,3 +118,23 @@ def test_training_learns_predictable_content():
         loss.backward()
         opt.step()
     assert loss.item() < 0.1
+
+
+def test_vit_encoder_variant_pretrains_and_initialises_vit_tiny():
+    from maedfer.checkpoint import load_checkpoint
+
+    torch.manual_seed(0)
+    model = maedfer.create_model("mae_dfer_vit_tiny")
+    x, mask = model.example_inputs(2)
+    pred = model(x, mask)
+    assert pred.shape == (2, 720, 384)  # the same objective and decoder as MAE-DFER
+    loss, _ = model.loss(pred, model.targets(x, mask))
+    loss.backward()
+    assert model.encoder.patch_embed.proj.weight.grad.abs().sum() > 0
+    vit = maedfer.create_model("vit_tiny")
+    result = load_checkpoint(vit, {"model": model.state_dict()})
+    assert result.rule == "pretrained-encoder" and result.fresh_keys == ["fc_norm.weight", "fc_norm.bias",
+                                                                         "head.weight", "head.bias"]
+    torch.testing.assert_close(vit.blocks[3].attn.proj.weight, model.encoder.blocks[3].attn.proj.weight)
+    with pytest.raises(ValueError, match="unknown encoder 'cnn'; expected one of lgi_former, vit"):
+        maedfer.create_model("mae_dfer_tiny", encoder="cnn")

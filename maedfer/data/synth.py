@@ -34,15 +34,17 @@ from .catalog import dataset_info
 from .writers import write_frames, write_video
 
 CLASSES = dataset_info("dfew").classes
-SYNTH_VERSION = 1
+SYNTH_VERSION = 2  # 2: 1.5x larger expressions, stronger shading, head shake/nod, less sensor noise
 
 # Apex change of each facial parameter per class (intensity 1). Surprise/fear and
 # angry/disgust share their apex on purpose: only their dynamics differ.
-_SURPRISE_FACE = dict(brow_raise=0.14, eye_open=1.0, mouth_open=0.2, mouth_width=-0.08)
-_ANGRY_FACE = dict(brow_raise=-0.09, brow_tilt=-0.7, eye_open=0.2, mouth_width=-0.1, lip=0.03)
+# Version 2 made every change 1.5x larger: at 80x80 pixels the version-1 expressions moved
+# brows and mouth corners by about a pixel between sampled frames, less than the head.
+_SURPRISE_FACE = dict(brow_raise=0.21, eye_open=1.5, mouth_open=0.3, mouth_width=-0.12)
+_ANGRY_FACE = dict(brow_raise=-0.135, brow_tilt=-1.05, eye_open=0.3, mouth_width=-0.15, lip=0.045)
 APEX: dict[str, dict[str, float]] = {
-    "happy": dict(mouth_curve=0.17, mouth_width=0.09, eye_open=-0.5),
-    "sad": dict(mouth_curve=-0.14, brow_tilt=0.55, brow_raise=0.03, eye_open=-0.3),
+    "happy": dict(mouth_curve=0.255, mouth_width=0.135, eye_open=-0.75),
+    "sad": dict(mouth_curve=-0.21, brow_tilt=0.825, brow_raise=0.045, eye_open=-0.45),
     "neutral": {},
     "angry": _ANGRY_FACE,
     "surprise": _SURPRISE_FACE,
@@ -135,8 +137,12 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
                 blink[start + j] = min(blink[start + j], f)
     blink = blink[:, None, None]
     # Face-cropped like the DFER datasets: the face fills most of the frame.
-    cx = _smooth_path(rng, T, 0.06)[:, None, None] + rng.normal(0, 0.03)
-    cy = _smooth_path(rng, T, 0.05)[:, None, None] + 0.08 + rng.normal(0, 0.03)
+    # slow wandering plus a head shake / nod, which moves the whole face by 1-3 pixels between
+    # sampled frames: motion that the rest of the clip predicts, as in talking-head videos
+    t = np.arange(T)
+    bob = [rng.uniform(0.0, 0.06) * np.sin(2 * np.pi * t / rng.uniform(10, 24) + rng.uniform(0, 6.3)) for _ in (0, 1)]
+    cx = (_smooth_path(rng, T, 0.06) + bob[0])[:, None, None] + rng.normal(0, 0.03)
+    cy = (_smooth_path(rng, T, 0.05) + bob[1])[:, None, None] + 0.08 + rng.normal(0, 0.03)
     angle = (_smooth_path(rng, T, 0.15) + rng.normal(0, 0.05))[:, None, None]
     scale = (rng.uniform(1.35, 1.55) * (1 + _smooth_path(rng, T, 0.05)))[:, None, None]
 
@@ -150,10 +156,10 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
     # background: a colour gradient plus static clutter, drifting slowly
     img = np.empty((T, size, size, 3))
     base = rng.uniform(0.1, 0.9, 3)
-    tilt = rng.normal(0, 0.25, 3)
+    tilt = rng.normal(0, 0.4, 3)
     for c in range(3):
         img[..., c] = base[c] + tilt[c] * (x * rng.normal() + y * rng.normal())
-    drift = np.arange(T)[:, None, None] * rng.normal(0, 0.004, 2)[:, None, None, None]
+    drift = np.arange(T)[:, None, None] * rng.normal(0, 0.01, 2)[:, None, None, None]
     for _ in range(rng.integers(3, 8)):
         px, py, r = rng.uniform(-1, 1), rng.uniform(-1, 1), rng.uniform(0.08, 0.35)
         colour = rng.uniform(0, 1, 3)
@@ -165,7 +171,7 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
 
     iden = identity
     face = (u / iden.face_w) ** 2 + (v / iden.face_h) ** 2 < 1
-    shading = 1 - 0.35 * ((u / iden.face_w) ** 2 + (v / iden.face_h) ** 2)
+    shading = 1 - 0.5 * ((u / iden.face_w) ** 2 + (v / iden.face_h) ** 2)
     skin = np.array(iden.skin)
     img[face] = (skin[None] * shading[face][:, None])
     hair = face & (v < iden.hairline + 0.08 * np.cos(u * 6))
@@ -198,7 +204,7 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
     # lighting drift and a moving light direction, then sensor noise
     light = 1 + _smooth_path(rng, T, 0.25)[:, None, None] + 0.25 * (
         x * np.cos(np.linspace(0, rng.uniform(-1, 1), T))[:, None, None] * rng.uniform(0, 1))
-    img = img * light[..., None] + rng.normal(0, rng.uniform(0.01, 0.04), img.shape)
+    img = img * light[..., None] + rng.normal(0, rng.uniform(0.0, 0.004), img.shape)
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
 

@@ -1,115 +1,269 @@
-"""``maedfer demo``: the whole method on the built-in synthetic data, on a laptop CPU.
+"""``maedfer demo``: the paper's claims on the built-in synthetic data, on a laptop CPU,
+over several seeds.
 
-1. generate the synthetic dataset (labelled clips + an unlabelled mp4 pool);
-2. pre-train a tiny MAE-DFER on the unlabelled pool;
-3. fine-tune its encoder on the labelled train split;
-4. fine-tune the same model from scratch (the control), same recipe and seed;
-5. test both (multi-view), print a table and write plots.
+1. generate the synthetic dataset once (labelled clips + an unlabelled mp4 pool);
+2. per seed (the seed changes the pre-training masks, the fine-tuning order and the head's
+   initialisation; the data stay fixed):
+   a. pre-train a tiny MAE-DFER on the unlabelled pool (appearance + motion, lambda 0.5),
+      and, with the first seed, once more with the appearance-only target (lambda 1) for
+      the probe;
+   b. fine-tune the pre-trained encoder on the labelled train split, and the same model
+      from scratch (the control), same recipe;
+   c. k-NN and linear probes of frozen features: pre-trained, appearance-only, random;
+3. tables (mean +- std over seeds, and per seed) printed and written to ``demo.json`` and
+   ``demo.md``, and ``demo.png``.
 """
 from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
+
+import numpy as np
 
 from ..config import resolve_config
 from ..data.synth import SynthConfig, generate
 from ..errors import MaedferError
-from ..files import output_dir
+from ..files import atomic_write, output_dir
 from ..visualize.figures import pyplot, save_figure
 from .distributed import Dist
 from .finetune import finetune
 from .pretrain import pretrain
+from .probe import probe
 
-# Sized to finish in about 13 minutes on 2 CPU cores; --quick is for tests (about a minute).
-FULL = dict(synth=SynthConfig(clips_per_class=40, pool_size=160, frames=32, pool_frames=48, size=112),
-            pretrain_epochs=32, finetune_epochs=16, batch_size=16)
-QUICK = dict(synth=SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48, identities=2),
-             pretrain_epochs=1, finetune_epochs=1, batch_size=4)
+
+@dataclass(frozen=True)
+class DemoPlan:
+    synth: SynthConfig
+    seeds: tuple[int, ...]
+    pretrain: dict = field(default_factory=dict)  # overrides of the synth-tiny-pretrain preset
+    finetune: dict = field(default_factory=dict)  # overrides of the synth-tiny preset
+
+
+# Sized to finish within 15 minutes on 2 CPU cores (fp32); --quick is for tests. The
+# label-scarce regime: 12 people's clips (84) are labelled, 28 people's (196) test.
+FULL = DemoPlan(synth=SynthConfig(clips_per_class=40, pool_size=160, frames=32, pool_frames=48, size=112,
+                                  test_fraction=0.7),
+                seeds=(0, 1, 2),
+                pretrain=dict(epochs=10, warmup_epochs=1.0, batch_size=8, lr=6.4e-2, min_lr=6.4e-4),
+                finetune=dict(epochs=10, warmup_epochs=1.0, batch_size=8))
+QUICK = DemoPlan(synth=SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48, identities=2),
+                 seeds=(0, 1), pretrain=dict(epochs=1, warmup_epochs=0.5, batch_size=4),
+                 finetune=dict(epochs=1, warmup_epochs=0.5, batch_size=4))
+
+
+def with_model_overrides(settings: dict, **overrides) -> dict:
+    """``settings`` with ``overrides`` added to (not replacing) its model_overrides."""
+    return dict(settings, model_overrides={**settings.get("model_overrides", {}), **overrides})
+
+
+# The pre-trained encoders the probe reads, by name: (run folder, lambda) or None for random.
+PROBED = {"MAE-DFER (appearance + motion)": "pretrain", "appearance only (lambda 1)": "pretrain-appearance",
+          "random initialisation": None}
+
+
+def _check_same_demo(out: Path, plan: DemoPlan, quick: bool) -> bool:
+    """A second run in the same folder continues the first (every stage resumes), so it must
+    be the same demo. Returns whether the data are already there."""
+    made = out / "data" / "synth.json"
+    if not made.is_file():
+        return False
+    try:
+        same = json.loads(made.read_text()).get("config") == asdict(plan.synth)
+    except (ValueError, AttributeError):
+        same = False
+    if not same:
+        raise MaedferError(f"{out}: holds a different demo ({'the full one' if quick else 'a --quick one'} "
+                           f"or damaged data); give another --out or delete the folder")
+    return True
+
+
+def _last_record(run: Path) -> dict:
+    lines = (run / "metrics.jsonl").read_text().splitlines()
+    return json.loads(lines[-1])
+
+
+def pretrain_stage(run: Path, data: Path, seed: int, settings: dict, dist: Dist, workers: int,
+                   figures: bool = False) -> dict:
+    """Pre-train on ``data``'s unlabelled pool (``settings``: overrides of the
+    synth-tiny-pretrain preset); resumes an earlier run. Returns the last epoch's record."""
+    cfg = resolve_config("pretrain", "synth-tiny-pretrain", overrides=dict(
+        settings, workers=workers, seed=seed, data=str(data / "pretrain.csv"), output_dir=str(run),
+        save_every=settings["epochs"], figure_every=settings["epochs"] if figures else 0))
+    pretrain(cfg, dist, resume="auto")
+    return _last_record(run)
+
+
+def finetune_stage(run: Path, data: Path, seed: int, settings: dict, init: Path | None, dist: Dist,
+                   workers: int) -> dict:
+    """Fine-tune (``settings``: overrides of the synth-tiny preset) from ``init`` or from
+    scratch, test with 2 temporal views; resumes an earlier run. Returns UAR and WAR."""
+    cfg = resolve_config("finetune", "synth-tiny", overrides=dict(
+        settings, workers=workers, seed=seed, train=str(data / "train.csv"), test=str(data / "test.csv"),
+        init=str(init) if init else None, output_dir=str(run), eval_every=settings["epochs"],
+        save_every=settings["epochs"], test_clips=2, test_crops=1))
+    record = finetune(cfg, dist, resume="auto")
+    return {"uar": record["uar"], "war": record["war"]}
+
+
+def probe_stage(data: Path, seed: int, batch_size: int, init: Path | None, dist: Dist, workers: int,
+                model: str = "mae_dfer_tiny") -> dict:
+    """k-NN and linear probes of the frozen encoder of the pre-training checkpoint ``init``
+    (None: a randomly initialised ``model``)."""
+    cfg = resolve_config("finetune", "synth-tiny", overrides=dict(
+        workers=workers, seed=seed, batch_size=batch_size, test_clips=2, test_crops=1))
+    return probe(cfg, init, str(data / "train.csv"), str(data / "test.csv"), model=model, workers=workers,
+                 device=dist.device)
+
+
+def run_seed(out: Path, data: Path, plan: DemoPlan, seed: int, dist: Dist, workers: int,
+             appearance_only: bool) -> dict:
+    """Everything of one seed, in ``out``: the pre-training (and with ``appearance_only`` a
+    second one with lambda 1, for the probe), two fine-tunings, the probes. Each stage
+    resumes where an earlier run stopped."""
+    minutes: dict[str, float] = {}
+    t = time.perf_counter()
+    pre = pretrain_stage(out / "pretrain", data, seed, plan.pretrain, dist, workers, figures=True)
+    minutes["pretrain"] = (time.perf_counter() - t) / 60
+    if appearance_only:
+        t = time.perf_counter()
+        pretrain_stage(out / "pretrain-appearance", data, seed, with_model_overrides(plan.pretrain, appearance_weight=1.0),
+                       dist, workers)
+        minutes["pretrain_appearance"] = (time.perf_counter() - t) / 60
+    finetuned = {}
+    for name, init in (("pretrained", out / "pretrain" / "checkpoint-last.pth"), ("scratch", None)):
+        t = time.perf_counter()
+        finetuned[name] = finetune_stage(out / f"finetune-{name}", data, seed, plan.finetune, init, dist, workers)
+        minutes[f"finetune_{name}"] = (time.perf_counter() - t) / 60
+    t = time.perf_counter()
+    probes = {name: probe_stage(data, seed, plan.finetune["batch_size"],
+                                out / run / "checkpoint-last.pth" if run else None, dist, workers)
+              for name, run in PROBED.items() if appearance_only or run != "pretrain-appearance"}
+    minutes["probe"] = (time.perf_counter() - t) / 60
+    return {"finetune": finetuned, "probe": probes, "minutes": minutes,
+            "pretrain_last_epoch": {k: pre[f"train_{k}"] for k in
+                                    ("appearance", "appearance_zero", "appearance_ratio", "motion", "motion_zero",
+                                     "motion_ratio")}}
+
+
+def _mean_std(values: list[float]) -> dict:
+    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+            "per_seed": [float(v) for v in values]}
+
+
+def summarise(seeds: dict[int, dict]) -> dict:
+    """Mean, std (over seeds, ddof 1) and per-seed values of every figure of the tables."""
+    runs = list(seeds.values())
+    gap = [r["finetune"]["pretrained"]["uar"] - r["finetune"]["scratch"]["uar"] for r in runs]
+    return {
+        "finetune": {name: {m: _mean_std([r["finetune"][name][m] for r in runs]) for m in ("uar", "war")}
+                     for name in ("pretrained", "scratch")},
+        "uar_gap": _mean_std(gap),
+        "pretrained_wins_every_seed": all(g > 0 for g in gap),
+        "probe": {name: {m: _mean_std([r["probe"][name][m] for r in runs if name in r["probe"]])
+                         for m in runs[0]["probe"][name]} for name in PROBED},
+        "pretrain_last_epoch": {k: _mean_std([r["pretrain_last_epoch"][k] for r in runs])
+                                for k in runs[0]["pretrain_last_epoch"]},
+    }
+
+
+def _pm(s: dict) -> str:
+    return f"{s['mean']:.1f} ± {s['std']:.1f}"
+
+
+def tables(summary: dict, seeds: list[int]) -> str:
+    """The demo's result tables, in Markdown (printed as they are)."""
+    each = " / ".join(str(s) for s in seeds)
+    f, p, pre = summary["finetune"], summary["probe"], summary["pretrain_last_epoch"]
+    lines = [f"Fine-tuned lgi_former_tiny, test UAR / WAR in % (mean ± std over seeds {each}; chance 14.3)", "",
+             f"| fine-tuned from | UAR | WAR | UAR per seed ({each}) |", "|---|---|---|---|"]
+    for name, label in (("pretrained", "MAE-DFER pre-training"), ("scratch", "scratch (control)")):
+        lines.append(f"| {label} | {_pm(f[name]['uar'])} | {_pm(f[name]['war'])} | "
+                     + " / ".join(f"{v:.1f}" for v in f[name]["uar"]["per_seed"]) + " |")
+    g = summary["uar_gap"]
+    lines += [f"| gap (pre-trained − scratch) | {_pm(g)} | | "
+              + " / ".join(f"{v:+.1f}" for v in g["per_seed"]) + " |", "",
+              "Frozen-feature probes of the encoder, test UAR in % (no fine-tuning)", "",
+              "| encoder | k-NN | linear probe |", "|---|---|---|"]
+    for name in PROBED:
+        seen = len(p[name]["knn_uar"]["per_seed"])
+        label = name if seen == len(seeds) else f"{name}, seed {seeds[0]} only"
+        lines.append(f"| {label} | {_pm(p[name]['knn_uar'])} | {_pm(p[name]['linear_uar'])} |")
+    lines += ["", "Pre-training, last epoch: loss ÷ loss of predicting zero on the same batches (< 1: learned)",
+              "", "| part | loss | zero prediction | ratio |", "|---|---|---|---|"]
+    for part in ("appearance", "motion"):
+        lines.append(f"| {part} | {pre[part]['mean']:.3f} | {pre[part + '_zero']['mean']:.3f} | "
+                     f"{pre[part + '_ratio']['mean']:.3f} ± {pre[part + '_ratio']['std']:.3f} |")
+    return "\n".join(lines) + "\n"
 
 
 def run_demo(out: str | Path, dist: Dist, quick: bool = False, workers: int = 2) -> dict:
     plan = QUICK if quick else FULL
     out = output_dir(out, "demo folder")
-    timings: dict[str, float] = {}
     start = time.perf_counter()
     data = out / "data"
-    # A second run in the same folder continues the first (every stage resumes), so it
-    # must be the same demo: the quick one and the full one need their own folders.
-    made = data / "synth.json"
-    if made.is_file():
-        try:
-            same = json.loads(made.read_text()).get("config") == asdict(plan["synth"])
-        except (ValueError, AttributeError):
-            same = False
-        if not same:
-            raise MaedferError(f"{out}: holds a different demo ({'the full one' if quick else 'a --quick one'} "
-                               f"or damaged data); give another --out or delete the folder")
-    else:
-        generate(data, plan["synth"], workers=workers if not quick else 0, progress=True, overwrite=True)
-    timings["data"] = time.perf_counter() - start
-
-    common = dict(workers=workers if not quick else 0, batch_size=plan["batch_size"])
-    t = time.perf_counter()
-    pre_cfg = resolve_config("pretrain", "synth-tiny-pretrain", overrides=dict(
-        common, data=str(data / "pretrain.csv"), output_dir=str(out / "pretrain"), epochs=plan["pretrain_epochs"],
-        warmup_epochs=min(2.0, plan["pretrain_epochs"] / 2), save_every=plan["pretrain_epochs"]))
-    pretrain(pre_cfg, dist, resume="auto")
-    timings["pretrain"] = time.perf_counter() - t
-
-    results = {}
-    for name, init in (("pretrained", str(out / "pretrain" / "checkpoint-last.pth")), ("scratch", None)):
-        t = time.perf_counter()
-        cfg = resolve_config("finetune", "synth-tiny", overrides=dict(
-            common, train=str(data / "train.csv"), test=str(data / "test.csv"), init=init,
-            output_dir=str(out / f"finetune-{name}"), epochs=plan["finetune_epochs"],
-            warmup_epochs=min(2.0, plan["finetune_epochs"] / 2), eval_every=plan["finetune_epochs"],
-            save_every=plan["finetune_epochs"], test_clips=2, test_crops=1))
-        record = finetune(cfg, dist, resume="auto")
-        timings[f"finetune_{name}"] = time.perf_counter() - t
-        results[name] = {"uar": record["uar"], "war": record["war"]}
-    timings["total"] = time.perf_counter() - start
-
-    summary = {"results": results, "minutes": {k: v / 60 for k, v in timings.items()}, "quick": quick}
+    if not _check_same_demo(out, plan, quick):
+        generate(data, plan.synth, workers=workers if not quick else 0, progress=True, overwrite=True)
+    minutes = {"data": (time.perf_counter() - start) / 60}
+    seeds = {}
+    for seed in plan.seeds:
+        if dist.is_main:
+            print(f"--- seed {seed} ({plan.seeds.index(seed) + 1} of {len(plan.seeds)}) ---", flush=True)
+        # The appearance-only pre-training (for the probe) runs with the first seed only: a
+        # second pre-training per seed would not fit the 15 minutes.
+        seeds[seed] = run_seed(out / f"seed{seed}", data, plan, seed, dist, workers if not quick else 0,
+                               appearance_only=seed == plan.seeds[0])
+    minutes["total"] = (time.perf_counter() - start) / 60
+    summary = {"summary": summarise(seeds), "seeds": seeds, "minutes": minutes, "quick": quick}
     if dist.is_main:
-        (out / "demo.json").write_text(json.dumps(summary, indent=2))
-        plot_demo(out, results)
+        text = tables(summary["summary"], list(plan.seeds))
+        atomic_write(out / "demo.json", lambda f: f.write(json.dumps(summary, indent=2).encode()))
+        atomic_write(out / "demo.md", lambda f: f.write(text.encode()))
+        plot_demo(out, summary)
         print()
-        print(f"{'fine-tuned from':<18}{'UAR':>8}{'WAR':>8}")
-        for name, r in results.items():
-            print(f"{name:<18}{r['uar']:8.2f}{r['war']:8.2f}")
-        print("minutes: " + ", ".join(f"{k} {v / 60:.1f}" for k, v in timings.items()))
-        print(f"plots and runs in {out}")
+        print(text)
+        print(f"minutes: data {minutes['data']:.1f}, total {minutes['total']:.1f}; tables in {out / 'demo.md'}, "
+              f"reconstructions in {out / f'seed{plan.seeds[0]}' / 'pretrain' / 'figures'}")
     return summary
 
 
-def plot_demo(out: Path, results: dict) -> None:
-    """demo.png: UAR/WAR of both runs, and their training loss per epoch."""
+def plot_demo(out: Path, summary: dict) -> None:
+    """demo.png: fine-tuning UAR (mean, std and each seed), the probes, and the pre-training
+    losses relative to predicting zero, per epoch and seed."""
     plt = pyplot()
-
-    fig, (bars, curves) = plt.subplots(1, 2, figsize=(9, 3.5))
-    names = list(results)
-    for i, metric in enumerate(("uar", "war")):
-        bars.bar([j + 0.38 * i for j in range(len(names))], [results[n][metric] for n in names], width=0.36,
-                 label=metric.upper())
-    bars.set_xticks([j + 0.19 for j in range(len(names))], names)
-    bars.axhline(100 / 7, color="grey", linestyle=":", label="chance")
-    bars.set_ylabel("%")
-    bars.legend()
-    bars.set_title("test, synthetic set")
-    for name in names:
-        log = out / f"finetune-{name}" / "metrics.jsonl"
+    agg, seeds = summary["summary"], summary["seeds"]
+    fig, (ft, pr, curves) = plt.subplots(1, 3, figsize=(13, 3.8))
+    for j, name in enumerate(("pretrained", "scratch")):
+        uar = agg["finetune"][name]["uar"]
+        ft.bar(j, uar["mean"], yerr=uar["std"], width=0.6, capsize=4, color=f"C{j}", alpha=0.7)
+        ft.scatter([j] * len(uar["per_seed"]), uar["per_seed"], color="black", s=12, zorder=3)
+    ft.set_xticks([0, 1], ["pre-trained", "scratch"])
+    ft.axhline(100 / 7, color="grey", linestyle=":", label="chance")
+    ft.set_ylabel("test UAR (%)")
+    ft.set_title(f"fine-tuned ({len(seeds)} seeds)")
+    ft.legend()
+    names = list(PROBED)
+    for i, metric in enumerate(("knn_uar", "linear_uar")):
+        xs = [j + 0.38 * i for j in range(len(names))]
+        stats = [agg["probe"][n][metric] for n in names]
+        pr.bar(xs, [s["mean"] for s in stats], yerr=[s["std"] for s in stats], width=0.36, capsize=3,
+               label="k-NN" if i == 0 else "linear")
+    pr.set_xticks([j + 0.19 for j in range(len(names))], ["MAE-DFER", "appearance\nonly", "random"])
+    pr.axhline(100 / 7, color="grey", linestyle=":")
+    pr.set_title("frozen-feature probes")
+    pr.legend()
+    for k, seed in enumerate(seeds):
+        log = out / f"seed{seed}" / "pretrain" / "metrics.jsonl"
         rows = [json.loads(line) for line in log.read_text().splitlines()]
-        curves.plot([r["epoch"] for r in rows], [r["train_loss"] for r in rows], marker="o", label=name)
-    pre = out / "pretrain" / "metrics.jsonl"
-    if pre.exists():
-        rows = [json.loads(line) for line in pre.read_text().splitlines()]
-        twin = curves.twinx()
-        twin.plot([r["epoch"] for r in rows], [r["train_loss"] for r in rows], color="grey", linestyle="--",
-                  label="pre-training loss")
-        twin.set_ylabel("pre-training loss", color="grey")
-    curves.set_xlabel("epoch")
-    curves.set_ylabel("fine-tuning loss")
+        epochs = [r["epoch"] for r in rows]
+        curves.plot(epochs, [r["train_motion_ratio"] for r in rows], color="C3", alpha=0.8,
+                    label="motion" if k == 0 else None)
+        curves.plot(epochs, [r["train_appearance_ratio"] for r in rows], color="C0", alpha=0.8,
+                    label="appearance" if k == 0 else None)
+    curves.axhline(1.0, color="grey", linestyle=":")
+    curves.set_xlabel("pre-training epoch")
+    curves.set_ylabel("loss / zero-prediction loss")
+    curves.set_title("pre-training: learned below 1")
     curves.legend()
     save_figure(fig, out / "demo.png")

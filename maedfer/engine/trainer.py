@@ -205,6 +205,9 @@ class Trainer:
             record = {"epoch": epoch + 1, "lr": float(self.schedule[(epoch + 1) * self.steps_per_epoch - 1]),
                       **{f"train_{k}": all_reduce_mean(v.item() / max(count, 1), dist.device) for k, v in sums.items()},
                       "epoch_minutes": (time.perf_counter() - started) / 60}
+            # A loss part against predicting zero on the same batches: below 1 means learned.
+            for k in [k for k in sums if f"{k}_zero" in sums]:
+                record[f"train_{k}_ratio"] = record[f"train_{k}"] / max(record[f"train_{k}_zero"], 1e-12)
             extra = epoch_end(epoch) if epoch_end is not None else None
             record.update(extra or {})
             improved = bool(extra and "uar" in extra and (best is None or extra["uar"] > best))

@@ -41,6 +41,11 @@ register_model(
     "MAE-DFER for CPU work and tests: lgi_former_tiny encoder, decoder 96x2",
     **_TINY_INPUT, encoder_embed_dim=128, encoder_depth=4, encoder_num_heads=4, region_size=(2, 5, 10),
     decoder_embed_dim=96, decoder_depth=2, decoder_num_heads=3)
+register_model(
+    "mae_dfer_vit_tiny", MAEDFER,
+    "MAE-DFER's objective with a ViT encoder (joint attention; fine-tunes vit_tiny): the LGI-vs-ViT ablation",
+    **_TINY_INPUT, encoder="vit", encoder_embed_dim=128, encoder_depth=4, encoder_num_heads=4,
+    region_size=(2, 5, 10), decoder_embed_dim=96, decoder_depth=2, decoder_num_heads=3)
 
 __all__ = ["LGIBackbone", "LGIBlock", "LGIEncoder", "LGIFormer", "MAEDFER", "PartWindowMasking",
            "TubeMasking", "VisionTransformer", "WindowMasking", "make_masking"]

@@ -14,11 +14,43 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
-from .layers import Block, LayerNorm, init_weights, sinusoid_table
+from .layers import Block, LayerNorm, PatchEmbed3d, init_weights, sinusoid_table
 from .lgi_former import LGIEncoder
 from .masking import WindowMasking, make_masking
+from .regions import token_grid
 
 TARGETS = ("pixel_motion", "pixel")
+ENCODERS = ("lgi_former", "vit")
+
+
+class ViTEncoder(nn.Module):
+    """VideoMAE's encoder, the paper's baseline: joint space-time self-attention over all
+    visible tokens, then a final LayerNorm. Its parameter names are those of
+    :class:`~maedfer.models.vit.VisionTransformer`, which it initialises for fine-tuning."""
+
+    def __init__(self, img_size: int, num_frames: int, tubelet_size: int, patch_size: int, in_chans: int,
+                 embed_dim: int, depth: int, num_heads: int, mlp_ratio: float) -> None:
+        super().__init__()
+        if embed_dim % num_heads:
+            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
+        self.input_shape = (in_chans, num_frames, img_size, img_size)
+        self.tubelet_size, self.patch_size = tubelet_size, patch_size
+        self.grid = token_grid(num_frames, img_size, tubelet_size, patch_size)
+        self.patch_embed = PatchEmbed3d(in_chans, embed_dim, tubelet_size, patch_size)
+        num_tokens = self.grid[0] * self.grid[1] * self.grid[2]
+        self.register_buffer("pos_embed", sinusoid_table(num_tokens, embed_dim), persistent=False)
+        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
+        self.norm = LayerNorm(embed_dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoded visible tokens (B, M, C) in raster order and their raster indices (B, M)."""
+        tokens = self.patch_embed(x) + self.pos_embed.to(x.dtype)
+        b, _, c = tokens.shape
+        visible = tokens[~mask].view(b, -1, c)
+        order = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, :visible.shape[1]]
+        for blk in self.blocks:
+            visible = blk(visible)
+        return self.norm(visible), order
 
 
 class MAEDecoder(nn.Module):
@@ -44,6 +76,8 @@ class MAEDFER(nn.Module):
     appearance-only ablation). ``appearance_weight`` is the paper's lambda.
     ``official_decoder_pos`` reproduces the original's permuted decoder positions of
     visible tokens (40 of the 80 get another token's position), needed only to reproduce official pre-training outputs.
+    ``encoder``: ``"lgi_former"`` (MAE-DFER) or ``"vit"`` (VideoMAE's joint attention, the
+    paper's baseline, for the LGI-Former-vs-ViT comparison under the same objective).
     """
 
     def __init__(self, img_size: int = 160, num_frames: int = 16, tubelet_size: int = 2,
@@ -53,7 +87,7 @@ class MAEDFER(nn.Module):
                  local_global_step: bool = True, decoder_embed_dim: int = 384, decoder_depth: int = 4,
                  decoder_num_heads: int = 6, target: str = "pixel_motion", appearance_weight: float = 0.5,
                  mask_type: str = "part_window", mask_ratio: float = 0.9,
-                 official_decoder_pos: bool = False,
+                 official_decoder_pos: bool = False, encoder: str = "lgi_former",
                  norm_mean: tuple[float, float, float] = IMAGENET_MEAN,
                  norm_std: tuple[float, float, float] = IMAGENET_STD) -> None:
         super().__init__()
@@ -65,11 +99,14 @@ class MAEDFER(nn.Module):
             raise ValueError(f"appearance_weight (lambda) must lie in [0, 1], got {appearance_weight}")
         self.target, self.appearance_weight = target, appearance_weight
         self.official_decoder_pos = official_decoder_pos
-        self.encoder = LGIEncoder(img_size=img_size, num_frames=num_frames, tubelet_size=tubelet_size,
-                                  patch_size=patch_size, in_chans=in_chans, embed_dim=encoder_embed_dim,
-                                  depth=encoder_depth, num_heads=encoder_num_heads, mlp_ratio=mlp_ratio,
-                                  region_size=region_size, global_step=global_step,
-                                  local_global_step=local_global_step)
+        if encoder not in ENCODERS:
+            raise ValueError(f"unknown encoder {encoder!r}; expected one of {', '.join(ENCODERS)}")
+        shape = dict(img_size=img_size, num_frames=num_frames, tubelet_size=tubelet_size, patch_size=patch_size,
+                     in_chans=in_chans, embed_dim=encoder_embed_dim, depth=encoder_depth,
+                     num_heads=encoder_num_heads, mlp_ratio=mlp_ratio)
+        self.encoder: LGIEncoder | ViTEncoder = (
+            LGIEncoder(**shape, region_size=region_size, global_step=global_step, local_global_step=local_global_step)
+            if encoder == "lgi_former" else ViTEncoder(**shape))
         self.input_shape = self.encoder.input_shape
         grid = self.encoder.grid
         self.masking: WindowMasking = make_masking(mask_type, grid, mask_ratio, window=tuple(region_size[1:]))
@@ -93,8 +130,9 @@ class MAEDFER(nn.Module):
         init_weights(self.encoder, "pretrain")
         init_weights(self.decoder, "pretrain")
         # encoder_to_decoder keeps PyTorch's default init, as in the original.
-        for p in (self.encoder.lg_region_tokens, self.mask_token):
-            nn.init.trunc_normal_(p, std=0.02, a=-0.02, b=0.02)
+        for p in (getattr(self.encoder, "lg_region_tokens", None), self.mask_token):
+            if p is not None:
+                nn.init.trunc_normal_(p, std=0.02, a=-0.02, b=0.02)
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Predictions (B, N_masked, target_dim) for the masked tokens in raster order."""
@@ -141,7 +179,7 @@ class MAEDFER(nn.Module):
         pred = pred.float()
         if self.target == "pixel":
             loss = F.mse_loss(pred, target)
-            return loss, {"loss": loss.detach(), "pixel_zero": target.pow(2).mean()}
+            return loss, {"loss": loss.detach(), "pixel": loss.detach(), "pixel_zero": target.pow(2).mean()}
         half = target.shape[-1] // 2
         appearance = F.mse_loss(pred[..., :half], target[..., :half])
         motion = F.mse_loss(pred[..., half:], target[..., half:])
