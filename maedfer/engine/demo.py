@@ -47,7 +47,7 @@ FULL = DemoPlan(synth=SynthConfig(clips_per_class=40, pool_size=160, frames=32, 
                                   test_fraction=0.7),
                 seeds=(0, 1, 2),
                 pretrain=dict(epochs=10, warmup_epochs=1.0, batch_size=8, lr=6.4e-2, min_lr=6.4e-4),
-                finetune=dict(epochs=10, warmup_epochs=1.0, batch_size=8))
+                finetune=dict(epochs=8, warmup_epochs=1.0, batch_size=8))
 QUICK = DemoPlan(synth=SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48, identities=2),
                  seeds=(0, 1), pretrain=dict(epochs=1, warmup_epochs=0.5, batch_size=4),
                  finetune=dict(epochs=1, warmup_epochs=0.5, batch_size=4))
@@ -112,7 +112,7 @@ def probe_stage(data: Path, seed: int, batch_size: int, init: Path | None, dist:
     """k-NN and linear probes of the frozen encoder of the pre-training checkpoint ``init``
     (None: a randomly initialised ``model``)."""
     cfg = resolve_config("finetune", "synth-tiny", overrides=dict(
-        workers=workers, seed=seed, batch_size=batch_size, test_clips=2, test_crops=1))
+        workers=workers, seed=seed, batch_size=batch_size, test_clips=1, test_crops=1))
     return probe(cfg, init, str(data / "train.csv"), str(data / "test.csv"), model=model, workers=workers,
                  device=dist.device)
 
