@@ -44,7 +44,7 @@ def test_info_mae_dfer_base(capsys):
 def test_models_lists_the_registry(capsys):
     code, out, _ = _run(capsys, "models", "mae*")
     assert code == 0
-    assert [line.split()[0] for line in out.strip().splitlines()] == ["mae_dfer_base", "mae_dfer_tiny"]
+    assert [line.split()[0] for line in out.strip().splitlines()] == ["mae_dfer_base", "mae_dfer_tiny", "mae_dfer_vit_tiny"]
 
 
 @pytest.mark.parametrize("argv,message", [

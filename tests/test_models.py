@@ -13,7 +13,7 @@ from maedfer.models.cost import count_parameters
 # (name, output shape for a batch of 2) for every registered model.
 EXPECTED_OUTPUTS = {
     "lgi_former_base": (2, 7), "lgi_former_tiny": (2, 7), "vit_base": (2, 7), "vit_tiny": (2, 7),
-    "mae_dfer_base": (2, 720, 1536), "mae_dfer_tiny": (2, 720, 384),
+    "mae_dfer_base": (2, 720, 1536), "mae_dfer_tiny": (2, 720, 384), "mae_dfer_vit_tiny": (2, 720, 384),
 }
 
 
