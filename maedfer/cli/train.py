@@ -45,8 +45,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     e.add_argument("--overwrite", action="store_true", help="replace an earlier evaluation in that folder")
     e.set_defaults(run=run_evaluate)
 
-    d = sub.add_parser("demo", help="the whole method on built-in synthetic data: pre-train, fine-tune, "
-                                    "compare with training from scratch (~13 min on 2 CPU cores)")
+    d = sub.add_parser("demo", help="the whole method on built-in synthetic data, 3 seeds: pre-train, fine-tune, "
+                                    "compare with training from scratch, probe the frozen encoders "
+                                    "(~13 min on 2 CPU cores)")
     d.add_argument("--out", default="runs/demo", help="folder for the data, runs, table and plots")
     d.add_argument("--quick", action="store_true", help="a tiny version that takes about a minute (for tests)")
     d.add_argument("--workers", type=int, default=2, help="data loading / rendering processes")
