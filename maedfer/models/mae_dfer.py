@@ -14,43 +14,13 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
-from .layers import Block, LayerNorm, PatchEmbed3d, init_weights, sinusoid_table
+from .layers import Block, LayerNorm, init_weights, sinusoid_table
 from .lgi_former import LGIEncoder
 from .masking import WindowMasking, make_masking
-from .regions import token_grid
+from .vit import ViTEncoder
 
 TARGETS = ("pixel_motion", "pixel")
 ENCODERS = ("lgi_former", "vit")
-
-
-class ViTEncoder(nn.Module):
-    """VideoMAE's encoder, the paper's baseline: joint space-time self-attention over all
-    visible tokens, then a final LayerNorm. Its parameter names are those of
-    :class:`~maedfer.models.vit.VisionTransformer`, which it initialises for fine-tuning."""
-
-    def __init__(self, img_size: int, num_frames: int, tubelet_size: int, patch_size: int, in_chans: int,
-                 embed_dim: int, depth: int, num_heads: int, mlp_ratio: float) -> None:
-        super().__init__()
-        if embed_dim % num_heads:
-            raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
-        self.input_shape = (in_chans, num_frames, img_size, img_size)
-        self.tubelet_size, self.patch_size = tubelet_size, patch_size
-        self.grid = token_grid(num_frames, img_size, tubelet_size, patch_size)
-        self.patch_embed = PatchEmbed3d(in_chans, embed_dim, tubelet_size, patch_size)
-        num_tokens = self.grid[0] * self.grid[1] * self.grid[2]
-        self.register_buffer("pos_embed", sinusoid_table(num_tokens, embed_dim), persistent=False)
-        self.blocks = nn.ModuleList(Block(embed_dim, num_heads, mlp_ratio) for _ in range(depth))
-        self.norm = LayerNorm(embed_dim)
-
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
-        """Encoded visible tokens (B, M, C) in raster order and their raster indices (B, M)."""
-        tokens = self.patch_embed(x) + self.pos_embed.to(x.dtype)
-        b, _, c = tokens.shape
-        visible = tokens[~mask].view(b, -1, c)
-        order = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, :visible.shape[1]]
-        for blk in self.blocks:
-            visible = blk(visible)
-        return self.norm(visible), order
 
 
 class MAEDecoder(nn.Module):

@@ -8,18 +8,22 @@ from .layers import Block, LayerNorm, PatchEmbed3d, drop_path_rates, init_weight
 from .regions import token_grid
 
 
-class VisionTransformer(nn.Module):
-    """Full self-attention over all tubelet tokens, mean pooling -> LayerNorm -> head."""
+class ViTBackbone(nn.Module):
+    """Tubelet embedding, fixed sinusoid positions and joint space-time attention blocks.
+
+    Shared by the classifier (:class:`VisionTransformer`) and the pre-training encoder
+    (:class:`ViTEncoder`); subclasses add their own output layers, so that an encoder's
+    weights initialise the classifier under the same names.
+    """
 
     def __init__(self, img_size: int = 160, num_frames: int = 16, tubelet_size: int = 2,
-                 patch_size: int = 16, in_chans: int = 3, num_classes: int = 7, embed_dim: int = 768,
-                 depth: int = 12, num_heads: int = 12, mlp_ratio: float = 4.0,
-                 drop_path_rate: float = 0.0, init_scale: float = 0.001) -> None:
+                 patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768, depth: int = 12,
+                 num_heads: int = 12, mlp_ratio: float = 4.0, drop_path_rate: float = 0.0) -> None:
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
         self.input_shape = (in_chans, num_frames, img_size, img_size)
-        self.num_classes, self.embed_dim = num_classes, embed_dim
+        self.tubelet_size, self.patch_size, self.embed_dim = tubelet_size, patch_size, embed_dim
         self.grid = token_grid(num_frames, img_size, tubelet_size, patch_size)
         num_tokens = self.grid[0] * self.grid[1] * self.grid[2]
         self.patch_embed = PatchEmbed3d(in_chans, embed_dim, tubelet_size, patch_size)
@@ -27,8 +31,24 @@ class VisionTransformer(nn.Module):
         self.blocks = nn.ModuleList(
             Block(embed_dim, num_heads, mlp_ratio, dp) for dp in drop_path_rates(drop_path_rate, depth)
         )
-        self.fc_norm = LayerNorm(embed_dim)
-        self.head = nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+
+    def embed(self, x: torch.Tensor) -> torch.Tensor:
+        """Tokens (B, N, C) of a clip batch (B, C, T, H, W) in raster order, with positions."""
+        if x.ndim != 5 or tuple(x.shape[1:]) != self.input_shape:
+            c, t, h, w = self.input_shape
+            raise ValueError(f"{type(self).__name__} expects clips of shape (B, {c}, {t}, {h}, {w}), "
+                             f"got {tuple(x.shape)}")
+        return self.patch_embed(x) + self.pos_embed.to(x.dtype)
+
+
+class VisionTransformer(ViTBackbone):
+    """Full self-attention over all tubelet tokens, mean pooling -> LayerNorm -> head."""
+
+    def __init__(self, num_classes: int = 7, init_scale: float = 0.001, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.num_classes = num_classes
+        self.fc_norm = LayerNorm(self.embed_dim)
+        self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
         init_weights(self, "finetune")
         if num_classes > 0:
             with torch.no_grad():
@@ -36,11 +56,7 @@ class VisionTransformer(nn.Module):
                 self.head.bias.mul_(init_scale)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
-        if x.ndim != 5 or tuple(x.shape[1:]) != self.input_shape:
-            c, t, h, w = self.input_shape
-            raise ValueError(f"VisionTransformer expects clips of shape (B, {c}, {t}, {h}, {w}), "
-                             f"got {tuple(x.shape)}")
-        h = self.patch_embed(x) + self.pos_embed.to(x.dtype)
+        h = self.embed(x)
         for blk in self.blocks:
             h = blk(h)
         return self.fc_norm(h.mean(dim=1))
@@ -50,3 +66,22 @@ class VisionTransformer(nn.Module):
 
     def example_inputs(self, batch_size: int = 1) -> tuple[torch.Tensor]:
         return (torch.randn(batch_size, *self.input_shape),)
+
+
+class ViTEncoder(ViTBackbone):
+    """VideoMAE's pre-training encoder, the paper's baseline: joint attention over the
+    visible tokens only, then a final LayerNorm."""
+
+    def __init__(self, **kwargs) -> None:
+        super().__init__(**kwargs)
+        self.norm = LayerNorm(self.embed_dim)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Encoded visible tokens (B, M, C) in raster order and their raster indices (B, M)."""
+        tokens = self.embed(x)
+        b, _, c = tokens.shape
+        visible = tokens[~mask].view(b, -1, c)
+        order = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, :visible.shape[1]]
+        for blk in self.blocks:
+            visible = blk(visible)
+        return self.norm(visible), order
