@@ -30,7 +30,8 @@ import torch
 
 from maedfer.config import PRESETS
 from maedfer.data.synth import SynthConfig, generate
-from maedfer.engine.demo import FULL, QUICK, finetune_stage, pretrain_stage, probe_stage, with_model_overrides
+from maedfer.engine.demo import (FULL, QUICK, finetune_stage, mean_std, plus_minus, pretrain_stage, probe_stage,
+                                 with_model_overrides)
 from maedfer.engine.distributed import Dist
 from maedfer.precision import time_forward
 from maedfer.registry import create_model
@@ -91,8 +92,8 @@ def forward_ms(model_name: str, overrides: dict, device: torch.device, batch: in
 def verdict(official: list[float], variant: list[float], paper: str) -> str:
     """Whether the miniature shows the paper's direction: differences within the seeds'
     spread (the larger std) count as no clear difference."""
-    diff = float(np.mean(official) - np.mean(variant))
-    spread = max(float(np.std(official, ddof=1)), float(np.std(variant, ddof=1))) if len(official) > 1 else 0.0
+    a, b = mean_std(official), mean_std(variant)
+    diff, spread = a["mean"] - b["mean"], max(a["std"], b["std"])
     if paper.startswith("about equal"):
         return "agrees" if abs(diff) <= spread else ("disagrees: ViT better" if diff < 0 else "disagrees: LGI better")
     if abs(diff) <= spread:
@@ -161,7 +162,7 @@ def main() -> None:
     for name in names:
         r = runs[name]
         stats = {m: [r[s][m] for s in seeds] for m in ("uar", "linear_uar", "knn_uar", "motion_ratio")}
-        pm = {m: f"{np.mean(v):.1f} ± {np.std(v, ddof=1) if len(v) > 1 else 0.0:.1f}" for m, v in stats.items()}
+        pm = {m: plus_minus(mean_std(v)) for m, v in stats.items()}
         paper = VARIANTS[name]["paper"]
         if name == OFFICIAL:
             seen = "—"

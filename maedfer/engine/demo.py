@@ -58,7 +58,8 @@ def with_model_overrides(settings: dict, **overrides) -> dict:
     return dict(settings, model_overrides={**settings.get("model_overrides", {}), **overrides})
 
 
-# The pre-trained encoders the probe reads, by name: (run folder, lambda) or None for random.
+# The encoders the probe reads, by name: the pre-training run folder of a seed, or None for
+# random weights.
 PROBED = {"MAE-DFER (appearance + motion)": "pretrain", "appearance only (lambda 1)": "pretrain-appearance",
           "random initialisation": None}
 
@@ -79,11 +80,6 @@ def _check_same_demo(out: Path, plan: DemoPlan, quick: bool) -> bool:
     return True
 
 
-def _last_record(run: Path) -> dict:
-    lines = (run / "metrics.jsonl").read_text().splitlines()
-    return json.loads(lines[-1])
-
-
 def pretrain_stage(run: Path, data: Path, seed: int, settings: dict, dist: Dist, workers: int,
                    figures: bool = False) -> dict:
     """Pre-train on ``data``'s unlabelled pool (``settings``: overrides of the
@@ -91,8 +87,7 @@ def pretrain_stage(run: Path, data: Path, seed: int, settings: dict, dist: Dist,
     cfg = resolve_config("pretrain", "synth-tiny-pretrain", overrides=dict(
         settings, workers=workers, seed=seed, data=str(data / "pretrain.csv"), output_dir=str(run),
         save_every=settings["epochs"], figure_every=settings["epochs"] if figures else 0))
-    pretrain(cfg, dist, resume="auto")
-    return _last_record(run)
+    return pretrain(cfg, dist, resume="auto")
 
 
 def finetune_stage(run: Path, data: Path, seed: int, settings: dict, init: Path | None, dist: Dist,
@@ -107,14 +102,12 @@ def finetune_stage(run: Path, data: Path, seed: int, settings: dict, init: Path 
     return {"uar": record["uar"], "war": record["war"]}
 
 
-def probe_stage(data: Path, seed: int, batch_size: int, init: Path | None, dist: Dist, workers: int,
-                model: str = "mae_dfer_tiny") -> dict:
+def probe_stage(data: Path, seed: int, batch_size: int, init: Path | None, dist: Dist, workers: int) -> dict:
     """k-NN and linear probes of the frozen encoder of the pre-training checkpoint ``init``
-    (None: a randomly initialised ``model``)."""
+    (None: a randomly initialised mae_dfer_tiny)."""
     cfg = resolve_config("finetune", "synth-tiny", overrides=dict(
         workers=workers, seed=seed, batch_size=batch_size, test_clips=1, test_crops=1))
-    return probe(cfg, init, str(data / "train.csv"), str(data / "test.csv"), model=model, workers=workers,
-                 device=dist.device)
+    return probe(cfg, init, str(data / "train.csv"), str(data / "test.csv"), workers=workers, device=dist.device)
 
 
 def run_seed(out: Path, data: Path, plan: DemoPlan, seed: int, dist: Dist, workers: int,
@@ -147,7 +140,8 @@ def run_seed(out: Path, data: Path, plan: DemoPlan, seed: int, dist: Dist, worke
                                      "motion_ratio")}}
 
 
-def _mean_std(values: list[float]) -> dict:
+def mean_std(values: list[float]) -> dict:
+    """Mean, standard deviation over seeds (ddof 1; 0 for one seed) and the values."""
     return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
             "per_seed": [float(v) for v in values]}
 
@@ -157,18 +151,19 @@ def summarise(seeds: dict[int, dict]) -> dict:
     runs = list(seeds.values())
     gap = [r["finetune"]["pretrained"]["uar"] - r["finetune"]["scratch"]["uar"] for r in runs]
     return {
-        "finetune": {name: {m: _mean_std([r["finetune"][name][m] for r in runs]) for m in ("uar", "war")}
+        "finetune": {name: {m: mean_std([r["finetune"][name][m] for r in runs]) for m in ("uar", "war")}
                      for name in ("pretrained", "scratch")},
-        "uar_gap": _mean_std(gap),
+        "uar_gap": mean_std(gap),
         "pretrained_wins_every_seed": all(g > 0 for g in gap),
-        "probe": {name: {m: _mean_std([r["probe"][name][m] for r in runs if name in r["probe"]])
+        "probe": {name: {m: mean_std([r["probe"][name][m] for r in runs if name in r["probe"]])
                          for m in runs[0]["probe"][name]} for name in PROBED},
-        "pretrain_last_epoch": {k: _mean_std([r["pretrain_last_epoch"][k] for r in runs])
+        "pretrain_last_epoch": {k: mean_std([r["pretrain_last_epoch"][k] for r in runs])
                                 for k in runs[0]["pretrain_last_epoch"]},
     }
 
 
-def _pm(s: dict) -> str:
+def plus_minus(s: dict) -> str:
+    """``mean ± std`` of a :func:`mean_std` result, one decimal."""
     return f"{s['mean']:.1f} ± {s['std']:.1f}"
 
 
@@ -179,17 +174,17 @@ def tables(summary: dict, seeds: list[int]) -> str:
     lines = [f"Fine-tuned lgi_former_tiny, test UAR / WAR in % (mean ± std over seeds {each}; chance 14.3)", "",
              f"| fine-tuned from | UAR | WAR | UAR per seed ({each}) |", "|---|---|---|---|"]
     for name, label in (("pretrained", "MAE-DFER pre-training"), ("scratch", "scratch (control)")):
-        lines.append(f"| {label} | {_pm(f[name]['uar'])} | {_pm(f[name]['war'])} | "
+        lines.append(f"| {label} | {plus_minus(f[name]['uar'])} | {plus_minus(f[name]['war'])} | "
                      + " / ".join(f"{v:.1f}" for v in f[name]["uar"]["per_seed"]) + " |")
     g = summary["uar_gap"]
-    lines += [f"| gap (pre-trained − scratch) | {_pm(g)} | | "
+    lines += [f"| gap (pre-trained − scratch) | {plus_minus(g)} | | "
               + " / ".join(f"{v:+.1f}" for v in g["per_seed"]) + " |", "",
               "Frozen-feature probes of the encoder, test UAR in % (no fine-tuning)", "",
               "| encoder | k-NN | linear probe |", "|---|---|---|"]
     for name in PROBED:
         seen = len(p[name]["knn_uar"]["per_seed"])
         label = name if seen == len(seeds) else f"{name}, seed {seeds[0]} only"
-        lines.append(f"| {label} | {_pm(p[name]['knn_uar'])} | {_pm(p[name]['linear_uar'])} |")
+        lines.append(f"| {label} | {plus_minus(p[name]['knn_uar'])} | {plus_minus(p[name]['linear_uar'])} |")
     lines += ["", "Pre-training, last epoch: loss ÷ loss of predicting zero on the same batches (< 1: learned)",
               "", "| part | loss | zero prediction | ratio |", "|---|---|---|---|"]
     for part in ("appearance", "motion"):
