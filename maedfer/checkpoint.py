@@ -151,14 +151,11 @@ def check_finite(state: Mapping[str, torch.Tensor], source: str) -> None:
                               "the run that wrote it diverged or the file is damaged")
 
 
-def load_checkpoint(model: nn.Module, source: CheckpointSource, name: str | None = None) -> LoadResult:
-    """Load weights into ``model`` from a checkpoint file, a checkpoint dict or a state dict.
-    ``name``: what error messages call a dict source (its file), default ``<state dict>``."""
-    if isinstance(source, Mapping):
-        name, checkpoint = name or "<state dict>", source
-    else:
-        name, checkpoint = str(source), read_checkpoint(source)
-    state = state_dict_of(checkpoint, name)
+def fitted_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str
+                 ) -> tuple[dict[str, torch.Tensor], str]:
+    """``state`` as it loads into ``model`` and the rule used, or a CheckpointError naming
+    every key that is missing, extra or of another shape. Touches no weights of ``model``
+    (it may live on the meta device)."""
     expected = model.state_dict()
     allowed_missing: tuple[str, ...] = ()
     rule = "strict"
@@ -175,8 +172,19 @@ def load_checkpoint(model: nn.Module, source: CheckpointSource, name: str | None
                     (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
                     if v]
         raise CheckpointError(f"{name}: does not fit model {model_name}: {'; '.join(problems)}")
+    return dict(state), rule
+
+
+def load_checkpoint(model: nn.Module, source: CheckpointSource, name: str | None = None) -> LoadResult:
+    """Load weights into ``model`` from a checkpoint file, a checkpoint dict or a state dict.
+    ``name``: what error messages call a dict source (its file), default ``<state dict>``."""
+    if isinstance(source, Mapping):
+        name, checkpoint = name or "<state dict>", source
+    else:
+        name, checkpoint = str(source), read_checkpoint(source)
+    state, rule = fitted_state(model, state_dict_of(checkpoint, name), name)
     check_finite(state, name)
-    fresh = [k for k in expected if k not in state]
+    fresh = [k for k in model.state_dict() if k not in state]
     model.load_state_dict(state, strict=not fresh)
     return LoadResult(name, rule, fresh)
 

@@ -106,6 +106,11 @@ def atomic_copy(src: str | os.PathLike, dst: str | os.PathLike) -> Path:
         return atomic_write(dst, lambda out: shutil.copyfileobj(f, out))
 
 
+def cache_dir() -> Path:
+    """maedfer's cache folder: ``$MAEDFER_HOME``, default ``~/.cache/maedfer``."""
+    return Path(os.environ.get("MAEDFER_HOME") or Path.home() / ".cache" / "maedfer")
+
+
 def same_file(a: str | os.PathLike, b: str | os.PathLike) -> bool:
     """Whether two paths name the same existing file (links and relative paths resolved)."""
     try:

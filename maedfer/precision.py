@@ -22,7 +22,7 @@ import torch
 from torch import nn
 
 from .errors import MaedferError
-from .files import atomic_write
+from .files import atomic_write, cache_dir
 
 PRECISIONS = ("fp32", "bf16", "fp16")
 DTYPES = {"fp32": torch.float32, "bf16": torch.bfloat16, "fp16": torch.float16}
@@ -44,11 +44,6 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
         return contextlib.nullcontext()
     dtype = torch.bfloat16 if precision == "bf16" else torch.float16
     return torch.autocast(device.type, dtype=dtype)
-
-
-def cache_dir() -> Path:
-    """maedfer's cache folder: ``$MAEDFER_HOME``, default ``~/.cache/maedfer``."""
-    return Path(os.environ.get("MAEDFER_HOME") or Path.home() / ".cache" / "maedfer")
 
 
 def _machine(device: torch.device) -> str:

@@ -9,7 +9,8 @@ import torch
 
 import maedfer
 from maedfer.errors import MaedferError
-from maedfer.precision import autocast, cache_dir, check_precision, choose_precision, resolve_device
+from maedfer.files import cache_dir
+from maedfer.precision import autocast, check_precision, choose_precision, resolve_device
 
 
 def test_auto_precision_is_measured_then_cached(tmp_path, monkeypatch):

@@ -9,10 +9,10 @@ import sys
 from typing import NoReturn
 
 from ..errors import one_line
-from . import data, info, predict, train, visualize
+from . import data, hub, info, predict, train, visualize
 
 
-COMMANDS = (info, data, train, predict, visualize)
+COMMANDS = (info, data, train, predict, visualize, hub)
 
 
 class _Parser(argparse.ArgumentParser):

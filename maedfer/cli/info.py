@@ -15,8 +15,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                    help="override a model setting, e.g. --set num_classes=11 (repeatable)")
     p.set_defaults(run=run_info)
-    m = sub.add_parser("models", help="list the registered models")
-    m.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'lgi*'")
+    m = sub.add_parser("models", help="list the registered models (--released: the official checkpoints)")
+    m.add_argument("pattern", nargs="?", default="*", help="shell-style filter, e.g. 'lgi*' or 'dfew*'")
+    m.add_argument("--released", action="store_true",
+                   help="list the officially released MAE-DFER checkpoints that 'maedfer download' fetches")
     m.set_defaults(run=run_models)
 
 
@@ -55,8 +57,28 @@ def run_info(args: argparse.Namespace) -> int:
 
 
 def run_models(args: argparse.Namespace) -> int:
+    if args.released:
+        return _print_released(args.pattern)
     names = list_models(args.pattern)
     width = max((len(n) for n in names), default=0)
     for name in names:
         print(f"{name:<{width}}  {model_entry(name).description}")
+    return 0
+
+
+def _print_released(pattern: str) -> int:
+    import fnmatch
+
+    from ..hub import ALIASES, RELEASED, released_path
+
+    print(f"{'name':<19}{'dataset':<10}{'classes':>8}{'rate':>6}{'UAR':>7}{'WAR':>7}  cached  model")
+    for m in RELEASED.values():
+        if not fnmatch.fnmatch(m.name, pattern):
+            continue
+        score = lambda v: f"{v:7.2f}" if v is not None else f"{'-':>7}"  # noqa: E731
+        cached = "yes" if released_path(m).is_file() else "no"
+        print(f"{m.name:<19}{m.dataset:<10}{m.num_classes or '-':>8}{m.sampling_rate:>6}{score(m.uar)}{score(m.war)}"
+              f"  {cached:<6}  {m.model_name}{'  (' + m.note + ')' if m.note else ''}")
+    print("aliases: " + ", ".join(f"{a} = {n}" for a, n in ALIASES.items()) + ". Scores: the original README's, "
+          "for these files. Download: maedfer download NAME (needs pip install 'maedfer[hub]')")
     return 0

@@ -4,7 +4,9 @@
   its run config (dataset, so the label names; frames, sampling rate, input size);
 - a ``.safetensors`` file written by ``maedfer export``: the same facts in its metadata;
 - an official fine-tuned MAE-DFER checkpoint: an LGI-Former-B whose class count is read
-  from the head; label names from ``dataset`` (or the checkpoint's ``args.data_set``).
+  from the head; label names from ``dataset`` (or the checkpoint's ``args.data_set``);
+- a released model's name (``dfew``, ``mafw-fold2``, ...: fetched into the cache) or a Hub
+  repository (``hf://OWNER/NAME``), resolved to one of the files above.
 
 Pre-training checkpoints are refused: they have no classifier head.
 """
@@ -118,8 +120,13 @@ def _from_safetensors(path: Path, checkpoint: dict, dataset: str | None) -> tupl
 
 def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tuple[nn.Module, ClassifierSpec]:
     """The classifier in ``path`` (weights loaded, eval mode) and its :class:`ClassifierSpec`.
-    ``dataset`` names the label set; it is required only for files that do not carry it."""
-    path = Path(path)
+    ``dataset`` names the label set; it is required only for files that do not carry it.
+    ``path`` may also name a released model (``dfew``) or a Hub repository (``hf://OWNER/NAME``):
+    see :func:`maedfer.hub.resolve_checkpoint`."""
+    from ..hub import resolve_checkpoint
+
+    path, released_dataset = resolve_checkpoint(path)
+    dataset = dataset or released_dataset
     checkpoint = read_checkpoint(path)
     if path.suffix == ".safetensors":
         model, spec = _from_safetensors(path, checkpoint, dataset)
@@ -163,8 +170,11 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
 def load_pretraining_model(path: str | os.PathLike) -> tuple[nn.Module, int]:
     """A pre-trained MAE-DFER (encoder + decoder, eval mode) and the frame stride it was
     pre-trained with, from a maedfer or an official pre-training checkpoint. The official
-    model runs with ``official_decoder_pos`` (its decoder was trained with those positions)."""
-    path = Path(path)
+    model runs with ``official_decoder_pos`` (its decoder was trained with those positions).
+    ``path`` may be a released name (``voxceleb2``)."""
+    from ..hub import resolve_checkpoint
+
+    path = resolve_checkpoint(path)[0]
     checkpoint = read_checkpoint(path)
     state = state_dict_of(checkpoint, str(path))
     if not any(k.startswith("decoder.") for k in state):

@@ -185,7 +185,7 @@ class PatchEmbed3d(nn.Module):
 
 def drop_path_rates(max_rate: float, depth: int) -> list[float]:
     """Stochastic-depth rate per block, linearly spaced from 0 to ``max_rate``."""
-    return [float(r) for r in torch.linspace(0, max_rate, depth)]
+    return [float(r) for r in torch.linspace(0, max_rate, depth, device="cpu")]  # cpu: also when built on the meta device
 
 
 def init_weights(module: nn.Module, scheme: str) -> None:
