@@ -31,6 +31,9 @@ def _predictor_args(p: argparse.ArgumentParser) -> None:
                         "fp16 needs a GPU")
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
     p.add_argument("--margin", type=float, default=0.3, help="face crop: box side grown by this fraction")
+    p.add_argument("--detector", default="haar", metavar="haar|yunet|MODULE:CALLABLE",
+                   help="face detector: haar (default, no download), yunet (OpenCV's CNN, 227 KB downloaded once; "
+                        "pip install 'maedfer[hub]'), or your own callable frame -> list of Box")
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
@@ -43,6 +46,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--crop", choices=("face", "full"), default="face",
                    help="face: detect and follow the face; full: the frames are already face crops")
     p.add_argument("--all-faces", action="store_true", help="predict every face that stays in view, with ids")
+    p.add_argument("--detect-every", type=int, default=4, metavar="N",
+                   help="run the face detector on every N-th sampled frame while faces stay put (1-8; 1: all)")
     p.add_argument("--out", default="predictions", help="folder for <name>.json and <name>.csv")
     p.add_argument("--plot", action="store_true", help="also write <name>_timeline.png")
     p.add_argument("--annotate", action="store_true", help="also write <name>_annotated.mp4 with boxes and labels")
@@ -68,7 +73,7 @@ def _load(args: argparse.Namespace):
     from ..inference import load
 
     return load(args.checkpoint, dataset=args.dataset, device=args.device, precision=args.precision,
-                batch_size=args.batch_size, margin=args.margin)
+                batch_size=args.batch_size, margin=args.margin, detector=args.detector)
 
 
 def _unique_stems(paths: list[str]) -> list[str]:
@@ -115,6 +120,9 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..inference.predictor import check_stride
 
     check_stride(args.stride)  # before the model loads
+    if not 1 <= args.detect_every <= 8:
+        raise MaedferError(f"--detect-every must be from 1 to 8 (the tracker bridges at most 8 frames), "
+                           f"got {args.detect_every}")
     out = output_dir(args.out, "--out folder")
     plans = _outputs(args, out)
     predictor = _load(args)
@@ -127,7 +135,7 @@ def run_predict(args: argparse.Namespace) -> int:
         # in one line and the others still run.
         try:
             result = predictor.predict(video, stride=args.stride, crop=args.crop, all_faces=args.all_faces,
-                                       progress=True)
+                                       progress=True, detect_every=args.detect_every)
             written = [result.save_json(plan["json"]), result.save_csv(plan["csv"])]
             if "timeline" in plan:
                 written.append(plot_timeline(result, plan["timeline"]))
@@ -146,11 +154,17 @@ def _print_table(result) -> None:
     seconds = result.num_frames / result.fps
     t = result.timings
     print(f"{result.source}: {result.num_frames} frames, {seconds:.1f} s; decode {t['decode']:.2f} s, "
-          f"detect {t['detect']:.2f} s, crop {t['crop']:.2f} s, model {t['model']:.2f} s")
+          f"detect {t['detect']:.2f} s ({result.looked} of {result.sampled} sampled frames), crop {t['crop']:.2f} s, "
+          f"model {t['model']:.2f} s; a face in {100 * result.coverage:.0f} % of the video")
+    for warning in result.warnings:
+        print(f"  warning: {warning}")
     short = [c[:8] for c in result.classes]
     for face in result.faces:
+        seen = "" if face.confidence is None else (
+            f"  [in view {100 * face.coverage:.0f} %: " + ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in face.segments)
+            + f"; detector score {face.confidence:.2f}]")
         print(f"  face {face.id}: {face.label}  " + "  ".join(f"{c} {face.probabilities[c]:.2f}"
-                                                          for c in result.classes))
+                                                          for c in result.classes) + seen)
         print("    " + f"{'from':>7}{'to':>7}  {'label':<10}" + "".join(f"{s:>9}" for s in short))
         for w in face.windows:
             print("    " + f"{w.start_time:7.2f}{w.end_time:7.2f}  {result.classes[w.top]:<10}"

@@ -5,17 +5,15 @@ turned into one: detect faces, link the detections into tracks, fill gaps and sm
 boxes over time (a jittering crop looks like facial motion to a model trained on motion),
 then crop a square with a margin around the face.
 
-Any callable ``frame (H, W, 3) uint8 RGB -> list[Box]`` is a detector; the default is
-OpenCV's Haar cascade, whose weights ship inside the ``opencv-python-headless`` wheel.
+Detectors live in :mod:`.detectors`; :mod:`.clips` decides on which frames they run.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Callable, Sequence
+from typing import Sequence
 
 import numpy as np
 
-from ..errors import MaedferError
 
 
 @dataclass(frozen=True)
@@ -42,54 +40,22 @@ class Box:
         return Box(self.x0 * factor, self.y0 * factor, self.x1 * factor, self.y1 * factor, self.score)
 
 
-FaceDetector = Callable[[np.ndarray], list[Box]]
-
-
-class HaarFaceDetector:
-    """OpenCV's frontal-face Haar cascade. Frames are converted to grey, histogram-equalised
-    and, when large, shrunk to ``max_side`` pixels first (detection cost grows with the
-    area; faces in DFER-style videos are large)."""
-
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", scale_factor: float = 1.1,
-                 min_neighbors: int = 5, min_size: float = 0.1, max_side: int = 640) -> None:
-        try:
-            import cv2
-        except ImportError:  # a dependency; only a broken install gets here
-            raise MaedferError("face detection needs OpenCV: pip install 'opencv-python-headless>=4.9,<5'") from None
-        self._cv2 = cv2
-        if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 dropped the Haar cascades
-            raise MaedferError(f"OpenCV {cv2.__version__} has no Haar face cascades (5.x dropped them); install "
-                               "'opencv-python-headless>=4.9,<5' or pass a detector of your own")
-        self.classifier = cv2.CascadeClassifier(cv2.data.haarcascades + cascade)
-        if self.classifier.empty():
-            raise MaedferError(f"OpenCV could not load the face cascade {cascade!r}")
-        self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
-        self.min_size, self.max_side = min_size, max_side
-
-    def __call__(self, frame: np.ndarray) -> list[Box]:
-        cv2 = self._cv2
-        grey = cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY)
-        h, w = grey.shape
-        shrink = min(1.0, self.max_side / max(h, w))
-        if shrink < 1.0:
-            grey = cv2.resize(grey, (round(w * shrink), round(h * shrink)), interpolation=cv2.INTER_AREA)
-        grey = cv2.equalizeHist(grey)
-        side = max(12, int(self.min_size * min(grey.shape)))
-        rects, _, weights = self.classifier.detectMultiScale3(
-            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(side, side),
-            outputRejectLevels=True)
-        return [Box(x, y, x + bw, y + bh, float(s)).scaled(1 / shrink)
-                for (x, y, bw, bh), s in zip(np.asarray(rects).reshape(-1, 4).tolist(), np.ravel(weights))]
-
-
 @dataclass
 class FaceTrack:
     """One face followed through a video: its detections by frame position (positions
-    index the frames the detector saw) and, after :func:`smooth_track`, a square box
-    for every position from its first to its last detection."""
+    index the sampled frames) and, after :func:`smooth_track`, a square box for every
+    position of its segments: the runs of positions where it is in view (a face that
+    leaves for longer than the tracker's gap comes back as a new segment of the same
+    track, not as boxes invented across the gap)."""
     id: int
     detections: dict[int, Box] = field(default_factory=dict)
     boxes: dict[int, Box] = field(default_factory=dict)
+    segments: list[tuple[int, int]] = field(default_factory=list)  # (first, last) positions, inclusive
+
+    @property
+    def confidence(self) -> float:
+        """The detector's median score over the track's detections."""
+        return float(np.median([b.score for b in self.detections.values()])) if self.detections else float("nan")
 
     @property
     def first(self) -> int:
@@ -104,16 +70,21 @@ class FaceTrack:
         return float(np.mean([b.area for b in self.detections.values()]))
 
 
-def track_faces(detections: Sequence[list[Box]], iou_threshold: float = 0.3, max_gap: int = 8,
-                min_detections: int = 3, min_fraction: float = 0.1) -> list[FaceTrack]:
+def track_faces(detections: Sequence[list[Box] | None], iou_threshold: float = 0.3, max_gap: int = 8,
+                min_detections: int = 3, min_fraction: float = 0.1, rejoin_iou: float = 0.2) -> list[FaceTrack]:
     """Link per-frame detections into tracks: each detection joins the live track whose last
     box overlaps it most (IoU >= ``iou_threshold``), else starts a new track; a track not
-    seen for ``max_gap`` frames ends. Tracks with fewer than ``min_detections`` detections
-    or ``min_fraction`` of the frames are dropped (a Haar cascade's false positives rarely
-    persist). Tracks come back ordered by importance: most detections, then larger faces."""
+    seen for ``max_gap`` positions ends. ``None`` marks a frame the detector did not look
+    at (it neither continues nor ends a track). A track that starts after another ended,
+    where that one was last seen (IoU >= ``rejoin_iou``), is the same face back in view and
+    joins it. Tracks with fewer than ``min_detections`` detections or ``min_fraction`` of
+    the frames looked at are dropped (a Haar cascade's false positives rarely persist).
+    Tracks come back ordered by importance: most detections, then larger faces."""
     tracks: list[FaceTrack] = []
     live: list[FaceTrack] = []
     for pos, boxes in enumerate(detections):
+        if boxes is None:
+            continue
         live = [t for t in live if pos - t.last <= max_gap]
         taken: set[int] = set()
         for box in sorted(boxes, key=lambda b: -b.area):
@@ -128,8 +99,10 @@ def track_faces(detections: Sequence[list[Box]], iou_threshold: float = 0.3, max
                 live.append(best)
             best.detections[pos] = box
             taken.add(best.id)
-    # A clip of fewer sampled frames than min_detections keeps a face seen in all of them.
-    keep = min(max(min_detections, int(np.ceil(min_fraction * len(detections)))), len(detections))
+    tracks = _rejoin(tracks, rejoin_iou)
+    looked = sum(d is not None for d in detections)
+    # A clip of fewer looked-at frames than min_detections keeps a face seen in all of them.
+    keep = min(max(min_detections, int(np.ceil(min_fraction * looked))), looked)
     tracks = [t for t in tracks if len(t.detections) >= keep]
     tracks.sort(key=lambda t: (-len(t.detections), -t.mean_area))
     for i, t in enumerate(tracks):
@@ -137,24 +110,44 @@ def track_faces(detections: Sequence[list[Box]], iou_threshold: float = 0.3, max
     return tracks
 
 
-def smooth_track(track: FaceTrack, margin: float = 0.3, window: int = 5) -> FaceTrack:
-    """Square boxes for every position of the track: centre and side linearly interpolated
-    across missed detections, then a centred moving average over ``window`` positions.
-    The side is the larger box side grown by ``margin`` (0.3: 15 % on each side)."""
-    positions = np.arange(track.first, track.last + 1)
+def _rejoin(tracks: list[FaceTrack], min_iou: float) -> list[FaceTrack]:
+    """Merge each track into an earlier one that had ended before it began, where the
+    earlier one's last box overlaps its first box most."""
+    merged: list[FaceTrack] = []
+    for t in sorted(tracks, key=lambda t: t.first):
+        start = t.detections[t.first]
+        ended = [m for m in merged if m.last < t.first]
+        best = max(ended, key=lambda m: m.detections[m.last].iou(start), default=None)
+        if best is not None and best.detections[best.last].iou(start) >= min_iou:
+            best.detections.update(t.detections)
+        else:
+            merged.append(t)
+    return merged
+
+
+def smooth_track(track: FaceTrack, margin: float = 0.3, window: int = 5, max_gap: int = 8) -> FaceTrack:
+    """Square boxes for every position of the track's segments (runs of detections at most
+    ``max_gap`` positions apart): centre and side linearly interpolated across missed
+    detections, then a centred moving average over ``window`` positions. The side is the
+    larger box side grown by ``margin`` (0.3: 15 % on each side)."""
     known = np.array(sorted(track.detections))
-    boxes = [track.detections[p] for p in known]
-    values = np.array([[(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, max(b.x1 - b.x0, b.y1 - b.y0)] for b in boxes])
-    filled = np.stack([np.interp(positions, known, values[:, k]) for k in range(3)], axis=1)
-    if window > 1 and len(filled) > 1:
-        half = window // 2
-        padded = np.pad(filled, ((half, half), (0, 0)), mode="edge")
-        kernel = np.ones(window) / window
-        filled = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(3)], axis=1)
+    breaks = np.flatnonzero(np.diff(known) > max_gap)
+    track.segments = [(int(run[0]), int(run[-1])) for run in np.split(known, breaks + 1)]
     track.boxes = {}
-    for p, (cx, cy, side) in zip(positions.tolist(), filled):
-        s = side * (1 + margin) / 2
-        track.boxes[p] = Box(float(cx - s), float(cy - s), float(cx + s), float(cy + s))
+    for first, last in track.segments:
+        run = known[(known >= first) & (known <= last)]
+        positions = np.arange(first, last + 1)
+        values = np.array([[(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, max(b.x1 - b.x0, b.y1 - b.y0)]
+                           for b in (track.detections[p] for p in run)])
+        filled = np.stack([np.interp(positions, run, values[:, k]) for k in range(3)], axis=1)
+        if window > 1 and len(filled) > 1:
+            half = window // 2
+            padded = np.pad(filled, ((half, half), (0, 0)), mode="edge")
+            kernel = np.ones(window) / window
+            filled = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(3)], axis=1)
+        for p, (cx, cy, side) in zip(positions.tolist(), filled):
+            s = side * (1 + margin) / 2
+            track.boxes[p] = Box(float(cx - s), float(cy - s), float(cx + s), float(cy + s))
     return track
 
 

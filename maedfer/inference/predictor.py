@@ -24,7 +24,8 @@ from ..data.transforms import eval_transform
 from ..errors import MaedferError
 from ..precision import DTYPES, check_precision, choose_precision, resolve_device
 from .clips import SampledFaces, Source, sample_faces
-from .faces import Box, FaceDetector, FaceTrack, HaarFaceDetector
+from .detectors import FaceDetector, make_detector
+from .faces import Box, FaceTrack
 from .loading import ClassifierSpec, load_classifier
 
 
@@ -54,6 +55,14 @@ class FacePrediction:
     windows: list[Window]
     boxes: dict[int, Box] = field(default_factory=dict)  # video frame -> smoothed square crop box
     detections: int = 0  # frames in which the detector found this face
+    coverage: float = 1.0  # share of the sampled frames where this face is tracked
+    segments: list[tuple[float, float]] = field(default_factory=list)  # seconds in view: (start, end)
+    confidence: float | None = None  # the detector's median score on this face (None: no detector)
+
+
+# Below this share of the video with a tracked face, predict warns: the label describes
+# only part of the video.
+MIN_COVERAGE = 0.5
 
 
 @dataclass
@@ -64,6 +73,10 @@ class VideoPrediction:
     classes: tuple[str, ...]
     faces: list[FacePrediction]
     timings: dict  # seconds spent decoding, detecting, cropping, in the model; the precision and why
+    coverage: float = 1.0  # share of the sampled frames where any reported face is tracked
+    sampled: int = 0  # frames the model's sampling takes from the video
+    looked: int = 0  # of those, frames the face detector looked at
+    warnings: list[str] = field(default_factory=list)
 
     @property
     def label(self) -> str:
@@ -78,8 +91,13 @@ class VideoPrediction:
     def to_dict(self) -> dict:
         return {
             "source": self.source, "fps": self.fps, "num_frames": self.num_frames, "classes": list(self.classes),
-            "label": self.label, "probabilities": self.probabilities, "timings": self.timings,
+            "label": self.label, "probabilities": self.probabilities, "coverage": round(self.coverage, 4),
+            "sampled_frames": self.sampled, "detector_frames": self.looked, "warnings": self.warnings,
+            "timings": self.timings,
             "faces": [{"id": f.id, "label": f.label, "probabilities": f.probabilities, "detections": f.detections,
+                       "coverage": round(f.coverage, 4), "confidence": f.confidence,
+                       "segments": [list(seg) for seg in f.segments],
+                       "gaps": [[a[1], b[0]] for a, b in zip(f.segments, f.segments[1:])],
                        "windows": [vars(w) for w in f.windows],
                        "boxes": {str(k): [round(b.x0, 1), round(b.y0, 1), round(b.x1, 1), round(b.y1, 1)]
                                  for k, b in f.boxes.items()}}
@@ -92,16 +110,20 @@ class VideoPrediction:
         return path
 
     def save_csv(self, path: str | os.PathLike) -> Path:
-        """One row per face and window."""
+        """One row per face and window, in time order; where a face is out of view between
+        two of its segments, a row labelled ``no face`` with empty probabilities."""
         path = Path(path)
         with path.open("w", newline="") as f:
             writer = csv.writer(f)
             writer.writerow(["face", "start_frame", "end_frame", "start_s", "end_s", "label", *self.classes])
             for face in self.faces:
-                for w in face.windows:
-                    writer.writerow([face.id, w.start_frame, w.end_frame, f"{w.start_time:.3f}", f"{w.end_time:.3f}",
-                                     self.classes[w.top],
-                                     *(f"{p:.5f}" for p in w.probabilities)])
+                rows = [(w.start_time, [face.id, w.start_frame, w.end_frame, f"{w.start_time:.3f}",
+                                        f"{w.end_time:.3f}", self.classes[w.top],
+                                        *(f"{p:.5f}" for p in w.probabilities)]) for w in face.windows]
+                rows += [(a, [face.id, round(a * self.fps), round(b * self.fps) - 1, f"{a:.3f}", f"{b:.3f}",
+                              "no face", *[""] * len(self.classes)])
+                         for (_, a), (b, _) in zip(face.segments, face.segments[1:])]
+                writer.writerows(row for _, row in sorted(rows, key=lambda r: r[0]))
         return path
 
 
@@ -128,7 +150,7 @@ class Predictor:
     """A fine-tuned classifier ready for raw videos."""
 
     def __init__(self, model: torch.nn.Module, spec: ClassifierSpec, device: str | torch.device | None = None,
-                 precision: str = "auto", detector: FaceDetector | None = None, batch_size: int = 8,
+                 precision: str = "auto", detector: FaceDetector | str | None = None, batch_size: int = 8,
                  margin: float = 0.3) -> None:
         self.device = resolve_device(device)
         check_precision(precision, self.device, allow_auto=True)
@@ -148,7 +170,7 @@ class Predictor:
         # in bf16 on a 2-core AVX512-BF16 CPU).
         self.dtype = DTYPES[self.precision]
         self.model, self.spec = model.to(self.dtype), spec
-        self.detector = detector
+        self.detector = make_detector(detector) if isinstance(detector, str) else detector
         self.batch_size, self.margin = batch_size, margin
         self.transform = eval_transform(spec.input_size)
 
@@ -157,37 +179,62 @@ class Predictor:
         return self.spec.classes
 
     def predict(self, source: Source, stride: int = 8, crop: str = "face", all_faces: bool = False,
-                progress: bool = False) -> VideoPrediction:
+                progress: bool = False, detect_every: int = 4) -> VideoPrediction:
         """Predict the emotion over time of the main face (or of every face with
         ``all_faces``) in a video file, frame folder, image, or (T, H, W, 3) uint8 frames.
         ``stride`` is the step between windows in sampled frames (8: half a window);
-        ``crop="full"`` skips face detection for frames that are already face crops."""
+        ``crop="full"`` skips face detection for frames that are already face crops;
+        ``detect_every``: the detector looks at every n-th sampled frame where faces stay put."""
         check_stride(stride)
         if crop == "face" and self.detector is None:
-            self.detector = HaarFaceDetector()  # built once per predictor, not per video
+            self.detector = make_detector("haar")  # built once per predictor, not per video
         timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
         sampled = sample_faces(source, self.spec.sampling_rate, self.spec.input_size, crop, self.detector,
-                               self.margin, all_faces, timings, progress)
+                               self.margin, all_faces, timings, progress, detect_every)
         faces = [self._classify(track, sampled, stride, timings, progress) for track in sampled.tracks]
         timings = {k: round(v, 4) for k, v in timings.items()}
-        return VideoPrediction(str(sampled.path), sampled.fps, sampled.num_frames, self.classes, faces,
-                               {**timings, "precision": self.precision, "precision_reason": self.precision_reason})
+        covered = set().union(*(sampled.positions(t) for t in sampled.tracks))
+        result = VideoPrediction(str(sampled.path), sampled.fps, sampled.num_frames, self.classes, faces,
+                                 {**timings, "precision": self.precision, "precision_reason": self.precision_reason},
+                                 coverage=len(covered) / max(1, len(sampled.frame_ids)),
+                                 sampled=len(sampled.frame_ids), looked=sampled.looked)
+        result.warnings = self._warnings(result, crop)
+        return result
+
+    def _warnings(self, result: VideoPrediction, crop: str) -> list[str]:
+        if crop == "full":
+            return []
+        out = []
+        main = result.faces[0]
+        if main.coverage < MIN_COVERAGE:
+            out.append(f"the face is tracked in only {100 * main.coverage:.0f} % of the video; the label describes "
+                       f"{', '.join(f'{a:.1f}-{b:.1f} s' for a, b in main.segments)}")
+        low = getattr(self.detector, "low_confidence", None)
+        for face in result.faces:
+            if low is not None and face.confidence is not None and face.confidence < low:
+                out.append(f"face {face.id}: the detector is unsure it is a human face (median score "
+                           f"{face.confidence:.2f} < {low}); a drawing, an animal or a pattern?")
+        return out
 
     @torch.no_grad()
     def _classify(self, track: FaceTrack, sampled: SampledFaces, stride: int, timings: dict, progress: bool
                   ) -> FacePrediction:
         t0 = time.perf_counter()
         clip = sampled.crops[track.id]
-        first = track.first if track.detections else 0
-        ids = sampled.frame_ids[first:first + len(clip)]
+        positions = sampled.positions(track)
+        row = {pos: i for i, pos in enumerate(positions)}
+        runs = track.segments or [(0, len(sampled.frame_ids) - 1)]
         n = self.spec.num_frames
-        starts = window_starts(len(clip), n, stride)
+        windows_at: list[tuple[int, int]] = []  # (first row, last row) in clip, per window
+        for first, last in runs:
+            a, b = row[first], row[last]
+            windows_at += [(a + s, min(a + s + n, b + 1) - 1) for s in window_starts(b - a + 1, n, stride)]
         probs = []
-        batches = range(0, len(starts), self.batch_size)
-        for b in tqdm(batches, desc=f"predicting face {track.id}", unit="batch", disable=not progress, leave=False):
+        batches = range(0, len(windows_at), self.batch_size)
+        for k in tqdm(batches, desc=f"predicting face {track.id}", unit="batch", disable=not progress, leave=False):
             batch = []
-            for s in starts[b:b + self.batch_size]:
-                index = [min(s + i, len(clip) - 1) for i in range(n)]
+            for a, b in windows_at[k:k + self.batch_size]:
+                index = [min(a + i, b) for i in range(n)]  # a short segment repeats its last frame
                 batch.append(self.transform(clip[index]))
             logits = self.model(torch.stack(batch).to(self.device, self.dtype))
             probs.append(logits.float().softmax(-1).cpu())
@@ -195,24 +242,31 @@ class Predictor:
         if not np.isfinite(p).all():
             raise NonFiniteOutputError(f"{sampled.path}: the model's outputs are not finite (NaN or infinity) for "
                                        f"face {track.id}; its weights are broken or {self.precision} overflowed")
+        ids = [sampled.frame_ids[pos] for pos in positions]
         windows = []
-        for s, row in zip(starts, p):
-            a, b = ids[s], ids[min(s + n, len(ids)) - 1]
-            windows.append(Window(a, b, round(a / sampled.fps, 3), round((b + 1) / sampled.fps, 3),
-                                  [round(float(v), 5) for v in row]))
+        for (a, b), values in zip(windows_at, p):
+            first, last = ids[a], ids[b]
+            windows.append(Window(first, last, round(first / sampled.fps, 3), round((last + 1) / sampled.fps, 3),
+                                  [round(float(v), 5) for v in values]))
         mean = p.mean(0)
         timings["model"] += time.perf_counter() - t0
         boxes = {sampled.frame_ids[pos]: box for pos, box in track.boxes.items()}
+        rate = self.spec.sampling_rate
+        segments = [(round(sampled.frame_ids[a] / sampled.fps, 3),
+                     round(min(sampled.frame_ids[b] + rate, sampled.num_frames) / sampled.fps, 3)) for a, b in runs]
+        confidence = round(track.confidence, 3) if track.detections else None
         return FacePrediction(track.id, self.classes[int(mean.argmax())],
                               {c: round(float(v), 5) for c, v in zip(self.classes, mean)}, windows, boxes,
-                              len(track.detections))
+                              len(track.detections), sampled.coverage(track), segments, confidence)
 
 
 def load(checkpoint: str | os.PathLike, dataset: str | None = None, device: str | torch.device | None = None,
          precision: str = "auto", batch_size: int = 8, margin: float = 0.3,
-         detector: FaceDetector | None = None) -> Predictor:
+         detector: FaceDetector | str | None = None) -> Predictor:
     """A :class:`Predictor` for a fine-tuned checkpoint (maedfer's, an official MAE-DFER one,
-    or an exported ``.safetensors``). ``dataset`` names the labels of files that lack them."""
+    an exported ``.safetensors``), a released model's name (``"dfew"``) or a Hub repository
+    (``"hf://OWNER/NAME"``). ``dataset`` names the labels of files that lack them;
+    ``detector``: ``"haar"`` (default), ``"yunet"``, ``"module:callable"`` or a callable."""
     model, spec = load_classifier(checkpoint, dataset)
     return Predictor(model, spec, device=device, precision=precision, detector=detector, batch_size=batch_size,
                      margin=margin)
