@@ -5,6 +5,8 @@ import argparse
 import sys
 from pathlib import Path
 
+import numpy as np
+
 from ..data.catalog import LABELLED
 from ..data.readers import IMAGE_SUFFIXES
 from ..errors import MaedferError, one_line
@@ -38,7 +40,11 @@ def _predictor_args(p: argparse.ArgumentParser) -> None:
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="emotion over time in your own videos (faces found, cropped, tracked)")
-    p.add_argument("videos", nargs="+", metavar="VIDEO", help="video files, frame folders or images")
+    p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, frame folders or images")
+    p.add_argument("--live", metavar="SOURCE", help="a live source instead of files: a camera index (0), an "
+                                                  "RTSP/HTTP stream URL, or a video file played at its own rate")
+    p.add_argument("--show", action="store_true", help="--live: show the stream with the current emotion in a window")
+    p.add_argument("--seconds", type=float, help="--live: stop after this many seconds (default: at the end or Ctrl-C)")
     _predictor_args(p)
     p.add_argument("--stride", type=int, default=8,
                    help="step between windows, in model frames (each = sampling-rate video frames); "
@@ -50,7 +56,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
                    help="run the face detector on every N-th sampled frame while faces stay put (1-8; 1: all)")
     p.add_argument("--out", default="predictions", help="folder for <name>.json and <name>.csv")
     p.add_argument("--plot", action="store_true", help="also write <name>_timeline.png")
-    p.add_argument("--annotate", action="store_true", help="also write <name>_annotated.mp4 with boxes and labels")
+    p.add_argument("--annotate", action="store_true", help="also write <name>_annotated.mp4 with boxes and labels "
+                                                           "(--live: live_annotated.mp4 in --out)")
     p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
     p.set_defaults(run=run_predict)
 
@@ -119,6 +126,13 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..inference.outputs import annotate_video, plot_timeline
     from ..inference.predictor import check_stride
 
+    if bool(args.live) == bool(args.videos):
+        raise MaedferError("give video files, or --live SOURCE, not both" if args.live else
+                           "give at least one video file, frame folder or image, or --live SOURCE")
+    if not args.live and (args.show or args.seconds is not None):
+        raise MaedferError("--show and --seconds are for --live")
+    if args.live:
+        return run_live_cli(args)
     check_stride(args.stride)  # before the model loads
     if not 1 <= args.detect_every <= 8:
         raise MaedferError(f"--detect-every must be from 1 to 8 (the tracker bridges at most 8 frames), "
@@ -148,6 +162,87 @@ def run_predict(args: argparse.Namespace) -> int:
         _print_table(result)
         print(f"  -> {', '.join(str(p) for p in written)}")
     return 2 if failed else 0
+
+
+def run_live_cli(args: argparse.Namespace) -> int:
+    """``predict --live``: a line per label; a window with --show; a recording with --annotate."""
+    from ..inference.live import run_live
+    from ..inference.outputs import draw_face
+
+    from ..inference.predictor import check_stride
+
+    check_stride(args.stride)
+    if args.seconds is not None and not args.seconds > 0:
+        raise MaedferError(f"--seconds must be positive, got {args.seconds}")
+    recording = None
+    if args.annotate:
+        recording = refuse_existing(output_dir(args.out, "--out folder") / "live_annotated.mp4", args.overwrite,
+                                    "output of an earlier run")
+    display = _window() if args.show else None
+    predictor = _load(args)
+    print(f"{predictor.spec.model_name}: {', '.join(predictor.classes)}; {predictor.spec.num_frames} frames every "
+          f"{predictor.spec.sampling_rate}, a label every {args.stride} model frames; Ctrl-C stops")
+    writer, fps = None, 25.0
+
+    def on_label(label) -> None:
+        top = sorted(label.probabilities.items(), key=lambda kv: -kv[1])[:3]
+        print(f"{label.time:8.2f} s  {label.label:<10} " + "  ".join(f"{c} {p:.2f}" for c, p in top)
+              + f"   latency {1000 * label.latency:.0f} ms", flush=True)
+
+    def on_frame(frame, box, label) -> None:
+        nonlocal writer
+        if box is not None and label is not None:
+            frame = draw_face(frame.copy(), box, f"{label.label} {label.probabilities[label.label]:.2f}",
+                              predictor.classes.index(label.label))
+        if display is not None:
+            display(frame)
+        if recording is not None:
+            from ..data.writers import VideoWriter
+
+            h, w = frame.shape[0] - frame.shape[0] % 2, frame.shape[1] - frame.shape[1] % 2
+            if writer is None:  # the analysed frames: one every sampling_rate source frames
+                writer = VideoWriter(recording, w, h, fps / predictor.spec.sampling_rate)
+            writer.write(np.ascontiguousarray(frame[:h, :w]))
+
+    from ..inference.live import open_capture
+
+    fps = open_capture(args.live)[1] or 25.0  # checked before the model's first window, and for the recording
+    try:
+        stats = run_live(predictor, args.live, stride=args.stride, detect_every=args.detect_every,
+                         seconds=args.seconds, on_label=on_label, on_frame=on_frame if display or recording else None)
+    finally:
+        if writer is not None:
+            writer.close()
+    print(stats.summary())
+    if recording is not None and writer is not None:
+        print(f"  -> {recording}")
+    return 0
+
+
+def _window():
+    """A window that shows frames (matplotlib: OpenCV's wheel here has no GUI)."""
+    import matplotlib
+
+    try:
+        matplotlib.use("TkAgg", force=True)
+        import matplotlib.pyplot as plt
+
+        fig = plt.figure("maedfer live")
+    except Exception as e:  # no display, no Tk
+        raise MaedferError(f"--show needs a screen ({str(e).splitlines()[0][:100]}); use --annotate to record "
+                           f"the stream instead") from None
+    state = {}
+
+    def show(frame) -> None:
+        if "image" not in state:
+            state["image"] = plt.imshow(frame)
+            plt.axis("off")
+        else:
+            state["image"].set_data(frame)
+        fig.canvas.draw_idle()
+        plt.pause(0.001)
+
+    return show
 
 
 def _print_table(result) -> None:

@@ -69,11 +69,21 @@ def _label_at(face: FacePrediction, frame: int, fps: float, classes: tuple[str, 
     return classes[w.top], w.probabilities[w.top]
 
 
-def annotate_video(source: str | os.PathLike, prediction: VideoPrediction, path: str | os.PathLike,
-                   progress: bool = False) -> Path:
-    """A copy of the video with each face's box and its current label drawn on every frame."""
+def draw_face(frame: np.ndarray, box: Box, text: str, colour_index: int) -> np.ndarray:
+    """A face's box and its label drawn onto ``frame`` (in place), in the class's colour."""
     import cv2
 
+    colour = _COLOURS[colour_index % len(_COLOURS)]
+    x, y = int(box.x0), int(box.y0)
+    cv2.rectangle(frame, (x, y), (int(box.x1), int(box.y1)), colour, 2)
+    cv2.putText(frame, text, (max(0, x), max(16, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+    return frame
+
+
+def annotate_video(source: str | os.PathLike, prediction: VideoPrediction, path: str | os.PathLike,
+                   progress: bool = False) -> Path:
+    """A copy of the video with each face's box and its current label drawn on every frame
+    where the face is in view (nothing where it is not)."""
     tracks = []
     for face in prediction.faces:
         known = np.array(sorted(face.boxes))
@@ -94,11 +104,8 @@ def annotate_video(source: str | os.PathLike, prediction: VideoPrediction, path:
                     if current is None or box is None:  # out of view here: nothing drawn, no stale label
                         continue
                     label, p = current
-                    colour = _COLOURS[prediction.classes.index(label) % len(_COLOURS)]
-                    x, y = int(box.x0), int(box.y0)
-                    cv2.rectangle(frame, (x, y), (int(box.x1), int(box.y1)), colour, 2)
                     text = f"{face.id}: {label} {p:.2f}" if len(tracks) > 1 else f"{label} {p:.2f}"
-                    cv2.putText(frame, text, (max(0, x), max(16, y - 6)), cv2.FONT_HERSHEY_SIMPLEX, 0.6, colour, 2)
+                    draw_face(frame, box, text, prediction.classes.index(label))
                 writer.write(frame)
         finally:
             if writer is not None:
