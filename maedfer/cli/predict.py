@@ -75,6 +75,13 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-mb", type=float, default=100.0, help="largest accepted upload, in MB")
     s.set_defaults(run=run_serve)
 
+    a = sub.add_parser("app", help="a web page: upload a video or use the webcam, see the emotion over time "
+                                   "(pip install 'maedfer[app]')")
+    _predictor_args(a)
+    a.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
+    a.add_argument("--port", type=int, default=7860, help="port to listen on (1-65535)")
+    a.set_defaults(run=run_app)
+
 
 def _load(args: argparse.Namespace):
     from ..inference import load
@@ -296,4 +303,17 @@ def run_serve(args: argparse.Namespace) -> int:
     _check_address(args.host, args.port)  # before the model loads, not after
     predictor = _load(args)
     serve(predictor, host=args.host, port=args.port, max_bytes=int(args.max_mb * (1 << 20)))
+    return 0
+
+
+def run_app(args: argparse.Namespace) -> int:
+    from ..inference.app import _gradio, launch
+
+    if not 0 < args.port < 65536:
+        raise MaedferError(f"--port must be from 1 to 65535, got {args.port}")
+    _gradio()  # installed? before the model loads
+    _check_address(args.host, args.port)
+    predictor = _load(args)
+    print(f"open http://{args.host}:{args.port} in a browser; Ctrl-C stops")
+    launch(predictor, args.host, args.port)
     return 0
