@@ -12,8 +12,12 @@ Per detector: recall (photos whose face was found, with IoU >= 0.3 where the box
 known), false positives (boxes on pictures without a face), ms per frame; on the videos
 the share of frames with a detection when every frame is looked at, the share covered by
 the tracked face with predict's sparse detection (every 4th frame, re-detection when lost),
-and how many frames that looked at. YuNet needs its ONNX file in the cache (maedfer
-download happens on first use; offline it is reported as not measured).
+and how many frames that looked at. A group photo of six people (``t1.jpg`` of the
+insightface wheel, fetched from PyPI with ``pip download``, read from the wheel, not copied:
+its licence does not allow redistribution) is scored by hand-marked face centres, for the
+detector alone and for predict's still-image search (upright and tilted 20 degrees either way).
+YuNet needs its ONNX file in the cache (downloaded on first use; offline it is reported as
+not measured).
 """
 from __future__ import annotations
 
@@ -59,6 +63,38 @@ def videos() -> dict[str, list[tuple[int, np.ndarray]]]:
     return out
 
 
+# Face centres in t1.jpg (1280x886), marked by hand: six people around a card table.
+GROUP_FACES = [(105, 320), (320, 200), (520, 335), (800, 400), (960, 130), (1175, 330)]
+
+
+def group_photo() -> np.ndarray | None:
+    """t1.jpg of the insightface 2.1 wheel, cached under $MAEDFER_HOME/bench; None offline."""
+    import subprocess
+    import sys
+    import zipfile
+
+    from PIL import Image
+
+    from maedfer.files import cache_dir
+
+    folder = cache_dir() / "bench"
+    wheel = folder / "insightface-2.1-py3-none-any.whl"
+    if not wheel.exists():
+        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder),
+                               "insightface==2.1"], capture_output=True)
+        if done.returncode != 0:
+            return None
+    with zipfile.ZipFile(wheel) as z, z.open("insightface/data/images/t1.jpg") as f:
+        return np.array(Image.open(f).convert("RGB"))
+
+
+def group_score(boxes) -> tuple[int, int]:
+    """(faces whose centre lies in a box, boxes on no face)."""
+    inside = lambda b, c: b.x0 <= c[0] <= b.x1 and b.y0 <= c[1] <= b.y1  # noqa: E731
+    found = sum(any(inside(b, c) for b in boxes) for c in GROUP_FACES)
+    return found, sum(not any(inside(b, c) for c in GROUP_FACES) for b in boxes)
+
+
 def timed(detect, image: np.ndarray, repeats: int) -> tuple[list, float]:
     best = float("inf")
     for _ in range(repeats):
@@ -77,6 +113,7 @@ def main() -> None:
     args = parser.parse_args()
     faces, empty = photos()
     clips = videos()
+    group = group_photo()
     rows = []
     for name in args.detectors:
         try:
@@ -96,6 +133,12 @@ def main() -> None:
             ms.append(t)
         row = {"detector": name, "recall": f"{found}/{len(faces)}", "false boxes": f"{false} on {len(empty)}",
                "ms/photo": f"{np.median(ms):.1f}"}
+        if group is not None:
+            alone = group_score(detect(group))
+            _, detections, _ = find_faces(iter([(0, group)]), detect, still=True)
+            searched = group_score(detections[0])
+            row["group photo (6 faces)"] = (f"alone {alone[0]} found, {alone[1]} false; still-image search "
+                                            f"{searched[0]} found, {searched[1]} false")
         for video, frames in clips.items():
             t = time.perf_counter()
             dense = [bool(detect(f)) for _, f in frames]

@@ -97,7 +97,8 @@ def test_a_still_image_is_looked_at_once(classifier, tmp_path):
         return detect(frame)
 
     result = maedfer.load(classifier, detector=counting, precision="fp32").predict(tmp_path / "grace.jpg")
-    assert len(calls) == 1 and result.looked == 1 and result.sampled == 16 and result.coverage == 1.0
+    # one look at the picture (upright and tilted either way: 3 detector calls), not 16
+    assert len(calls) == 3 and result.looked == 1 and result.sampled == 16 and result.coverage == 1.0
 
 
 def test_a_cartoon_face_is_reported_as_unsure(classifier):
@@ -148,3 +149,64 @@ def test_cli_detector_options_are_checked(classifier, tmp_path, capsys):
     assert "--detect-every must be from 1 to 8" in capsys.readouterr().err
     assert main(["predict", str(video), "--checkpoint", str(classifier), "--detector", "bogus"]) == 2
     assert "--detector 'bogus': expected haar, yunet" in capsys.readouterr().err
+
+
+class FakeYuNet(__import__("torch").nn.Module):
+    """YuNet's interface as cv2.FaceDetectorYN reads it (BGR 0-255 in; per stride 8/16/32
+    outputs cls, obj [1, N, 1], bbox [1, N, 4], kps [1, N, 10]), with a trivial 'face':
+    a bright 32x32 cell of the stride-32 grid scores its brightness. The real weights
+    cannot be downloaded here; this checks maedfer's side of the interface."""
+
+    def forward(self, x):
+        import torch
+        import torch.nn.functional as F
+
+        grey = x.mean(1, keepdim=True) / 255.0
+        outs = {}
+        for s in (8, 16, 32):
+            flat = F.avg_pool2d(grey, s).flatten(2).transpose(1, 2)
+            score = flat if s == 32 else flat * 0
+            half = flat * 0 + 0.5  # box centred on its cell, exp(0) x 32 wide
+            outs.update({f"cls_{s}": score, f"obj_{s}": score,
+                         f"bbox_{s}": torch.cat([half, half, flat * 0, flat * 0], -1),
+                         f"kps_{s}": torch.cat([half] * 10, -1)})
+        return tuple(outs[f"{k}_{s}"] for k in ("cls", "obj", "bbox", "kps") for s in (8, 16, 32))
+
+
+@pytest.mark.filterwarnings("ignore::DeprecationWarning")
+def test_the_yunet_wrapper_reads_opencvs_face_detector_yn(tmp_path):
+    import torch
+
+    from maedfer.inference import YuNetFaceDetector
+
+    names = [f"{k}_{s}" for k in ("cls", "obj", "bbox", "kps") for s in (8, 16, 32)]
+    torch.onnx.export(FakeYuNet(), (torch.zeros(1, 3, 320, 320),), str(tmp_path / "fake.onnx"), input_names=["input"],
+                      output_names=names, dynamic_axes={"input": {2: "h", 3: "w"}, **{n: {1: "n"} for n in names}},
+                      opset_version=17, dynamo=False)
+    detect = YuNetFaceDetector(tmp_path / "fake.onnx")
+    frame = np.zeros((200, 300, 3), np.uint8)
+    frame[32:64, 64:96] = 255
+    assert detect(frame) == [Box(64.0, 32.0, 96.0, 64.0, 1.0)]
+    big = np.zeros((720, 1280, 3), np.uint8)  # shrunk to 640 wide for the network, boxes scaled back
+    big[64:128, 128:192] = 255
+    assert detect(big) == [Box(128.0, 64.0, 192.0, 128.0, 1.0)]
+    assert detect(np.zeros((100, 100, 3), np.uint8)) == []
+    (tmp_path / "broken.onnx").write_text("not a network")
+    with pytest.raises(MaedferError, match="broken.onnx: OpenCV cannot load it as a YuNet model"):
+        YuNetFaceDetector(tmp_path / "broken.onnx")
+
+
+def test_a_photo_of_a_tilted_head_is_found(classifier, tmp_path):
+    from PIL import Image
+
+    image = astronaut()
+    h, w = image.shape[:2]
+    tilted = cv2.warpAffine(image, cv2.getRotationMatrix2D((w / 2, h / 2), 25, 1.0), (w, h))
+    assert HaarFaceDetector()(tilted) == []  # the cascade alone misses it
+    Image.fromarray(tilted).save(tmp_path / "tilted.png")
+    result = maedfer.load(classifier, precision="fp32").predict(tmp_path / "tilted.png")
+    box = next(iter(result.faces[0].boxes.values()))
+    # the face's centre: the upright photo's face centre (224, 113), turned by 25 degrees
+    cx, cy = cv2.getRotationMatrix2D((w / 2, h / 2), 25, 1.0) @ np.array([224.5, 113.5, 1.0])
+    assert abs((box.x0 + box.x1) / 2 - cx) < 15 and abs((box.y0 + box.y1) / 2 - cy) < 15
+    assert result.looked == 1 and len(result.faces) == 1

@@ -10,7 +10,8 @@ between as interpolated. Where they moved, appeared or vanished, it looks at the
 between too, and keeps looking at every frame until the picture is stable again. A face
 that the detector loses is searched for around its last box at once (also tilted by 20
 degrees either way, which the frontal cascade needs for a head tilted to the shoulder),
-instead of waiting for it to come back. A still image is looked at once.
+instead of waiting for it to come back. A still image is looked at once, upright and tilted
+(a group photo has heads tilted every way).
 """
 from __future__ import annotations
 
@@ -89,29 +90,49 @@ def _unmatched(before: list[Box], now: list[Box]) -> list[Box]:
     return [b for b in before if not any(near(b, n) for n in now)]
 
 
-def _search_near(detector: FaceDetector, frame: np.ndarray, box: Box, angles=(0.0, -20.0, 20.0)) -> list[Box]:
-    """Faces in the region around ``box`` (twice its side), upright or tilted by
-    ``angles`` degrees: the first angle that finds one wins. Boxes in frame pixels."""
+def _turned(detector: FaceDetector, image: np.ndarray, angle: float) -> list[Box]:
+    """Faces in ``image`` turned by ``angle`` degrees (about its centre), as upright boxes
+    of the same size around their centres turned back, in ``image``'s pixels."""
     import cv2
 
+    if angle == 0:
+        return list(detector(image))
+    h, w = image.shape[:2]
+    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
+    found = detector(cv2.warpAffine(image, turn, (w, h), borderMode=cv2.BORDER_REPLICATE))
+    back = cv2.invertAffineTransform(turn)
+    out = []
+    for b in found:
+        cx, cy = back @ np.array([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, 1.0])
+        half_w, half_h = (b.x1 - b.x0) / 2, (b.y1 - b.y0) / 2
+        out.append(Box(cx - half_w, cy - half_h, cx + half_w, cy + half_h, b.score))
+    return out
+
+
+def _merge(boxes: list[Box], more: list[Box]) -> list[Box]:
+    """``boxes`` plus those of ``more`` that overlap none of them (IoU < 0.3)."""
+    out = list(boxes)
+    for b in more:
+        if max((o.iou(b) for o in out), default=0.0) < 0.3:
+            out.append(b)
+    return out
+
+
+TILTS = (-20.0, 20.0)  # degrees: a head tilted to the shoulder, which the frontal cascade misses
+
+
+def _search_near(detector: FaceDetector, frame: np.ndarray, box: Box) -> list[Box]:
+    """Faces in the region around ``box`` (twice its side), upright or tilted: the first
+    angle that finds one wins. Boxes in frame pixels."""
     cx, cy, side = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, 2 * max(box.x1 - box.x0, box.y1 - box.y0)
     x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
     region = np.ascontiguousarray(frame[y0:int(cy + side / 2), x0:int(cx + side / 2)])
     if min(region.shape[:2]) < 24:
         return []
-    h, w = region.shape[:2]
-    for angle in angles:
-        turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-        image = region if angle == 0 else cv2.warpAffine(region, turn, (w, h), borderMode=cv2.BORDER_REPLICATE)
-        found = detector(image)
+    for angle in (0.0, *TILTS):
+        found = _turned(detector, region, angle)
         if found:
-            back = cv2.invertAffineTransform(turn)
-            out = []
-            for b in found:  # the box's centre turned back; an upright box of the same size
-                (bx, by) = back @ np.array([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, 1.0])
-                half_w, half_h = (b.x1 - b.x0) / 2, (b.y1 - b.y0) / 2
-                out.append(Box(x0 + bx - half_w, y0 + by - half_h, x0 + bx + half_w, y0 + by + half_h, b.score))
-            return out
+            return [Box(b.x0 + x0, b.y0 + y0, b.x1 + x0, b.y1 + y0, b.score) for b in found]
     return []
 
 
@@ -133,7 +154,7 @@ def find_faces(frames: Iterator[tuple[int, np.ndarray]], detector: FaceDetector,
         t = time.perf_counter()
         boxes = list(detector(frame))
         for lost in _unmatched(before, boxes):
-            boxes += [b for b in _search_near(detector, frame, lost) if max((n.iou(b) for n in boxes), default=0) < 0.3]
+            boxes = _merge(boxes, _search_near(detector, frame, lost))
         timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - t
         looks += 1
         detections[pos] = boxes
@@ -142,8 +163,16 @@ def find_faces(frames: Iterator[tuple[int, np.ndarray]], detector: FaceDetector,
     for pos, (idx, frame) in enumerate(frames):
         ids.append(idx)
         detections.append(None)
-        if still and pos > 0:  # the same picture again
-            detections[pos] = detections[0]
+        if still:  # one picture: looked at once, upright and tilted (three passes, once)
+            if pos == 0:
+                t = time.perf_counter()
+                boxes = list(detector(frame))
+                sure = getattr(detector, "low_confidence", float("-inf"))  # a whole picture turned: only sure finds
+                for angle in TILTS:
+                    boxes = _merge(boxes, [b for b in _turned(detector, frame, angle) if b.score >= sure])
+                timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - t
+                looks += 1
+            detections[pos] = detections[0] if pos else boxes
             continue
         if not (pos % detect_every == 0 or unsettled):
             pending.append((pos, frame))
