@@ -12,7 +12,6 @@ import contextlib
 import copy
 import hashlib
 import json
-import os
 import platform
 import statistics
 import time
