@@ -299,3 +299,53 @@ def test_hf_names_load_from_the_hub_cache_offline(tmp_path):
                          timeout=120)
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("maedfer: error: hf://me/other: could not get it from the Hugging Face Hub (")
+
+
+class _Flaky(http.server.BaseHTTPRequestHandler):
+    """Serves one file; the first whole-file request breaks off half-way; byte ranges work."""
+    data = b""
+    broke = False
+    ranges: list = []
+
+    def log_message(self, *args):
+        pass
+
+    def do_GET(self):
+        cls = type(self)
+        start = 0
+        if "Range" in self.headers:
+            start = int(self.headers["Range"].split("=")[1].split("-")[0])
+            cls.ranges.append(start)
+            self.send_response(206)
+            self.send_header("Content-Range", f"bytes {start}-{len(cls.data) - 1}/{len(cls.data)}")
+        else:
+            self.send_response(200)
+        self.send_header("Content-Length", str(len(cls.data) - start))
+        self.send_header("Content-Type", "application/octet-stream")
+        self.end_headers()
+        if not cls.broke and start == 0:
+            cls.broke = True
+            self.wfile.write(cls.data[:len(cls.data) // 2])
+            self.wfile.flush()
+            self.connection.shutdown(2)  # the connection drops mid-file
+            return
+        self.wfile.write(cls.data[start:])
+
+
+def test_gdown_resumes_an_interrupted_download(home, tiny_release):
+    entry, source = tiny_release
+    _Flaky.data, _Flaky.broke, _Flaky.ranges = source.read_bytes(), False, []
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _Flaky)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/model.pth"
+    dest = home / "released" / "tiny-test.pth"
+    try:
+        with pytest.raises(DownloadError, match="could not download tiny-test"):
+            cached_file("tiny-test", url, dest, gdown_fetch, lambda p: check_released(entry, p))
+        assert not dest.exists()
+        path = cached_file("tiny-test", url, dest, gdown_fetch, lambda p: check_released(entry, p))
+    finally:
+        server.shutdown()
+    assert sha256_of(path) == sha256_of(source)
+    assert _Flaky.ranges and _Flaky.ranges[0] > 0  # the second request asked for the rest only
+    assert not [p for p in dest.parent.iterdir() if p.name.endswith(".part")]
