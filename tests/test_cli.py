@@ -65,3 +65,15 @@ def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
 def test_console_script_and_module_entry_points(command):
     proc = subprocess.run([*command, "info", "lgi_former_tiny"], capture_output=True, text=True, check=True)
     assert "1,374,471" in proc.stdout
+
+
+def test_a_reader_that_stops_early_is_not_an_error():
+    """maedfer models --released | head -1: the pipe's reader is gone before maedfer writes."""
+    import subprocess
+    import sys
+
+    run = subprocess.Popen([sys.executable, "-m", "maedfer", "models", "--released"], stdout=subprocess.PIPE,
+                           stderr=subprocess.PIPE)
+    run.stdout.close()  # the reader leaves at once: every write fails with EPIPE
+    assert run.wait(timeout=120) == 0
+    assert run.stderr.read() == b""

@@ -5,6 +5,7 @@ files the system cannot open. Anything else is a bug and keeps its traceback."""
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from typing import NoReturn
 
@@ -38,6 +39,9 @@ def main(argv: list[str] | None = None) -> int:
         return e.code if isinstance(e.code, int) else 2
     try:
         return args.run(args) or 0
+    except BrokenPipeError:  # the reader left (maedfer models | head): not an error
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second failure at exit
+        return 0
     # Input problems (bad configs, checkpoints, data, options: ValueErrors, maedfer's own
     # among them), files the system refuses (OSError) and a diverging run (non-finite
     # loss) end in one line.
