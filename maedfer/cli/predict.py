@@ -130,6 +130,7 @@ def _outputs(args: argparse.Namespace, out: Path) -> list[dict[str, Path]]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
+    from ..inference.clips import check_detect_every
     from ..inference.outputs import annotate_video, plot_timeline
     from ..inference.predictor import check_stride
 
@@ -141,9 +142,7 @@ def run_predict(args: argparse.Namespace) -> int:
     if args.live:
         return run_live_cli(args)
     check_stride(args.stride)  # before the model loads
-    if not 1 <= args.detect_every <= 8:
-        raise MaedferError(f"--detect-every must be from 1 to 8 (the tracker bridges at most 8 frames), "
-                           f"got {args.detect_every}")
+    check_detect_every(args.detect_every)
     out = output_dir(args.out, "--out folder")
     plans = _outputs(args, out)
     predictor = _load(args)
@@ -173,12 +172,12 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_live_cli(args: argparse.Namespace) -> int:
     """``predict --live``: a line per label; a window with --show; a recording with --annotate."""
-    from ..inference.live import run_live
-    from ..inference.outputs import draw_face
-
+    from ..inference.clips import check_detect_every
+    from ..inference.live import open_capture
     from ..inference.predictor import check_stride
 
     check_stride(args.stride)
+    check_detect_every(args.detect_every)
     if args.seconds is not None and not args.seconds > 0:
         raise MaedferError(f"--seconds must be positive, got {args.seconds}")
     recording = None
@@ -186,10 +185,21 @@ def run_live_cli(args: argparse.Namespace) -> int:
         recording = refuse_existing(output_dir(args.out, "--out folder") / "live_annotated.mp4", args.overwrite,
                                     "output of an earlier run")
     display = _window() if args.show else None
+    source = open_capture(args.live)  # before the model loads: a bad source fails at once
+    try:
+        return _live(args, source, display, recording)
+    finally:
+        source.capture.release()  # also when the model fails to load (released twice is harmless)
+
+
+def _live(args: argparse.Namespace, source, display, recording) -> int:
+    from ..inference.live import run_live
+    from ..inference.outputs import draw_face
+
     predictor = _load(args)
     print(f"{predictor.spec.model_name}: {', '.join(predictor.classes)}; {predictor.spec.num_frames} frames every "
           f"{predictor.spec.sampling_rate}, a label every {args.stride} model frames; Ctrl-C stops")
-    writer, fps = None, 25.0
+    writer, fps = None, source.fps or 25.0
 
     def on_label(label) -> None:
         top = sorted(label.probabilities.items(), key=lambda kv: -kv[1])[:3]
@@ -211,11 +221,8 @@ def run_live_cli(args: argparse.Namespace) -> int:
                 writer = VideoWriter(recording, w, h, fps / predictor.spec.sampling_rate)
             writer.write(np.ascontiguousarray(frame[:h, :w]))
 
-    from ..inference.live import open_capture
-
-    fps = open_capture(args.live)[1] or 25.0  # checked before the model's first window, and for the recording
     try:
-        stats = run_live(predictor, args.live, stride=args.stride, detect_every=args.detect_every,
+        stats = run_live(predictor, source, stride=args.stride, detect_every=args.detect_every,
                          seconds=args.seconds, on_label=on_label, on_frame=on_frame if display or recording else None)
     finally:
         if writer is not None:

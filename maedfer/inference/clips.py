@@ -27,7 +27,7 @@ from tqdm import tqdm
 
 from ..data.readers import ArrayReader, FrameReader, ImageReader, VideoReadError, open_clip
 from ..errors import MaedferError
-from .detectors import FaceDetector, HaarFaceDetector
+from .detectors import FaceDetector, make_detector
 from .faces import Box, FaceTrack, crop_face, smooth_track, track_faces
 
 Source = Union[str, os.PathLike, np.ndarray, torch.Tensor]
@@ -136,6 +136,33 @@ def _search_near(detector: FaceDetector, frame: np.ndarray, box: Box) -> list[Bo
     return []
 
 
+def check_detect_every(detect_every: int) -> int:
+    """The detector's spacing, checked where it enters (CLI, API, live alike)."""
+    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or not 1 <= detect_every <= 8:
+        raise MaedferError(f"--detect-every must be from 1 to 8 (a whole number; the tracker bridges at most 8 "
+                           f"frames), got {detect_every!r}")
+    return detect_every
+
+
+def _upright_and_tilted(detector: FaceDetector, frame: np.ndarray) -> list[Box]:
+    """Faces in a whole picture, upright and turned by each of ``TILTS``; a turned picture
+    adds only the finds the detector is sure of (its ``low_confidence``)."""
+    boxes = list(detector(frame))
+    sure = getattr(detector, "low_confidence", float("-inf"))
+    for angle in TILTS:
+        boxes = _merge(boxes, [b for b in _turned(detector, frame, angle) if b.score >= sure])
+    return boxes
+
+
+def _following(detector: FaceDetector, frame: np.ndarray, before: list[Box]) -> list[Box]:
+    """Faces in a video frame; a face of ``before`` that the detector lost is searched for
+    around its last box."""
+    boxes = list(detector(frame))
+    for lost in _unmatched(before, boxes):
+        boxes = _merge(boxes, _search_near(detector, frame, lost))
+    return boxes
+
+
 def find_faces(frames: Iterator[tuple[int, np.ndarray]], detector: FaceDetector, detect_every: int = 4,
                still: bool = False, timings: dict | None = None) -> tuple[list[int], list[list[Box] | None], int]:
     """Detections on sampled frames, looking at as few as the picture allows (see the
@@ -149,48 +176,36 @@ def find_faces(frames: Iterator[tuple[int, np.ndarray]], detector: FaceDetector,
     unsettled = False
     looks = 0
 
-    def look(pos: int, frame: np.ndarray, before: list[Box]) -> list[Box]:
+    def look(pos: int, find, *args) -> list[Box]:
         nonlocal looks
         t = time.perf_counter()
-        boxes = list(detector(frame))
-        for lost in _unmatched(before, boxes):
-            boxes = _merge(boxes, _search_near(detector, frame, lost))
+        detections[pos] = find(detector, *args)
         timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - t
         looks += 1
-        detections[pos] = boxes
-        return boxes
+        return detections[pos]
+
+    def look_between(before: list[Box]) -> None:
+        for p, f in pending:
+            before = look(p, _following, f, before)
 
     for pos, (idx, frame) in enumerate(frames):
         ids.append(idx)
         detections.append(None)
-        if still:  # one picture: looked at once, upright and tilted (three passes, once)
-            if pos == 0:
-                t = time.perf_counter()
-                boxes = list(detector(frame))
-                sure = getattr(detector, "low_confidence", float("-inf"))  # a whole picture turned: only sure finds
-                for angle in TILTS:
-                    boxes = _merge(boxes, [b for b in _turned(detector, frame, angle) if b.score >= sure])
-                timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - t
-                looks += 1
-            detections[pos] = detections[0] if pos else boxes
+        if still:  # one picture, repeated: looked at once
+            detections[pos] = detections[0] if pos else look(0, _upright_and_tilted, frame)
             continue
         if not (pos % detect_every == 0 or unsettled):
             pending.append((pos, frame))
             continue
-        boxes = look(pos, frame, last)
+        boxes = look(pos, _following, frame, last)
         unsettled = pos > 0 and not _same_faces(last, boxes)
         if unsettled:  # something changed since the last look: look at the frames in between
-            before = last
-            for p, f in pending:
-                before = look(p, f, before)
+            look_between(last)
         pending, last = [], boxes
     if pending:  # the last frames: look at the final one, and between if it changed
         p, f = pending.pop()
-        end = look(p, f, last)
-        if not _same_faces(last, end):
-            before = last
-            for q, g in pending:
-                before = look(q, g, before)
+        if not _same_faces(last, look(p, _following, f, last)):
+            look_between(last)
     return ids, detections, looks
 
 
@@ -201,9 +216,7 @@ def sample_faces(source: Source, sampling_rate: int, size: int, crop: str = "fac
     ``timings`` collects seconds spent in 'decode', 'detect' and 'crop'."""
     if crop not in CROPS:
         raise MaedferError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
-    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or not 1 <= detect_every <= 8:
-        raise MaedferError(f"--detect-every must be a whole number from 1 to 8 (the tracker bridges at most 8 "
-                           f"frames), got {detect_every!r}")
+    check_detect_every(detect_every)
     timings = {} if timings is None else timings
     with open_source(source, image_repeat=16 * sampling_rate) as reader:
         total = -(-len(reader) // sampling_rate)
@@ -225,7 +238,7 @@ def sample_faces(source: Source, sampling_rate: int, size: int, crop: str = "fac
             return SampledFaces(reader.path, reader.fps, len(reader), ids, [FaceTrack(0)],
                                 {0: torch.from_numpy(np.stack(images))})
 
-        detector = detector or HaarFaceDetector()
+        detector = detector or make_detector("haar")
         ids, detections, looks = find_faces(frames("finding faces"), detector, detect_every,
                                             still=isinstance(reader, ImageReader), timings=timings)
         tracks = track_faces(detections)

@@ -25,6 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import MaedferError
+from .clips import check_detect_every
 from .faces import Box, crop_face
 from .predictor import Predictor
 
@@ -67,10 +68,18 @@ class LiveStats:
         return self.analysed / max(self.busy, 1e-9) * self.sampling_rate
 
 
-def open_capture(source: str | int):
-    """An OpenCV capture for a camera index (``0``), a stream URL or a file; its frame rate
-    (None for a live source that does not say) and whether to pace it (files play at their
-    own rate)."""
+@dataclass
+class LiveSource:
+    """An opened live source: the OpenCV capture, its frame rate (None where a live source
+    does not say) and whether to pace it (files play at their own rate)."""
+    name: str
+    capture: object
+    fps: float | None
+    pace: bool
+
+
+def open_capture(source: str | int) -> LiveSource:
+    """Open a camera index (``0``), a stream URL or a file as a live source."""
     import cv2
 
     text = str(source)
@@ -82,7 +91,7 @@ def open_capture(source: str | int):
         raise MaedferError(f"{text}: cannot open it as a live source (no such camera, unreachable stream or "
                            f"unreadable file)")
     fps = capture.get(cv2.CAP_PROP_FPS)
-    return capture, (fps if fps and 1 <= fps <= 1000 else None), is_file
+    return LiveSource(text, capture, fps if fps and 1 <= fps <= 1000 else None, is_file)
 
 
 class _Reader(threading.Thread):
@@ -160,26 +169,25 @@ class _Follower:
         return self.box
 
 
-def run_live(predictor: Predictor, source: str | int, stride: int = 4, detect_every: int = 4,
+def run_live(predictor: Predictor, source: str | int | LiveSource, stride: int = 4, detect_every: int = 4,
              seconds: float | None = None, on_label: Callable[[LiveLabel], None] | None = None,
              on_frame: Callable[[np.ndarray, Box | None, LiveLabel | None], None] | None = None,
              queue_size: int = 2, max_frames: int | None = None) -> LiveStats:
-    """Analyse ``source`` until it ends, ``seconds`` pass or Ctrl-C. ``on_label`` gets every
-    label; ``on_frame(frame, box, current label)`` every analysed frame (for a window or a
+    """Analyse ``source`` (a camera index, URL or file, or one :func:`open_capture` opened)
+    until it ends, ``seconds`` pass or Ctrl-C. ``on_label`` gets every label;
+    ``on_frame(frame, box, current label)`` every analysed frame (for a window or a
     recording). Returns the run's statistics."""
-    if stride < 1 or not 1 <= detect_every <= 8 or queue_size < 1:
-        raise MaedferError("live: stride and queue size must be >= 1 and detect-every from 1 to 8")
-    capture, fps, pace = open_capture(source)
+    if stride < 1 or queue_size < 1:
+        raise MaedferError("live: stride and queue size must be >= 1")
+    check_detect_every(detect_every)
+    live = source if isinstance(source, LiveSource) else open_capture(source)
+    capture, fps, pace = live.capture, live.fps, live.pace
     spec = predictor.spec
-    if predictor.detector is None:
-        from .detectors import make_detector
-
-        predictor.detector = make_detector("haar")
     stats = LiveStats(sampling_rate=spec.sampling_rate)
     frames: queue.Queue = queue.Queue(maxsize=queue_size)
     stop = threading.Event()
     reader = _Reader(capture, fps, pace, spec.sampling_rate, frames, stats, stop, max_frames)
-    follow = _Follower(predictor.detector, detect_every)
+    follow = _Follower(predictor.face_detector(), detect_every)
     window: deque = deque(maxlen=spec.num_frames)  # (frame index, arrival, crop)
     fresh, current = 0, None
     margin = 1 + predictor.margin

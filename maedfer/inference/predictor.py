@@ -178,6 +178,13 @@ class Predictor:
     def classes(self) -> tuple[str, ...]:
         return self.spec.classes
 
+    def face_detector(self) -> FaceDetector:
+        """The face detector: the one given, or the default (Haar) built on first need, once
+        per predictor rather than per video."""
+        if self.detector is None:
+            self.detector = make_detector("haar")
+        return self.detector
+
     def predict(self, source: Source, stride: int = 8, crop: str = "face", all_faces: bool = False,
                 progress: bool = False, detect_every: int = 4) -> VideoPrediction:
         """Predict the emotion over time of the main face (or of every face with
@@ -186,10 +193,9 @@ class Predictor:
         ``crop="full"`` skips face detection for frames that are already face crops;
         ``detect_every``: the detector looks at every n-th sampled frame where faces stay put."""
         check_stride(stride)
-        if crop == "face" and self.detector is None:
-            self.detector = make_detector("haar")  # built once per predictor, not per video
+        detector = self.face_detector() if crop == "face" else None
         timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
-        sampled = sample_faces(source, self.spec.sampling_rate, self.spec.input_size, crop, self.detector,
+        sampled = sample_faces(source, self.spec.sampling_rate, self.spec.input_size, crop, detector,
                                self.margin, all_faces, timings, progress, detect_every)
         faces = [self._classify(track, sampled, stride, timings, progress) for track in sampled.tracks]
         timings = {k: round(v, 4) for k, v in timings.items()}
