@@ -27,7 +27,9 @@ from multiprocessing import get_context
 from pathlib import Path
 
 import numpy as np
+import torch
 
+from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..files import output_dir, refuse_existing
 from .annotations import write_annotations
 from .catalog import dataset_info
@@ -206,6 +208,22 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
         x * np.cos(np.linspace(0, rng.uniform(-1, 1), T))[:, None, None] * rng.uniform(0, 1))
     img = img * light[..., None] + rng.normal(0, rng.uniform(0.0, 0.004), img.shape)
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+
+
+def brightness_step_clips(images: torch.Tensor, frames: int, step: float, generator: torch.Generator) -> torch.Tensor:
+    """Clips (N, 3, frames, H, W), normalised as model input, whose motion is predictable
+    from any visible token: still ``images`` (N, 3, H, W, values in [0, 1]) that brighten or
+    darken by the factor ``1 +- step`` between the 2 frames of every tubelet, the sign drawn
+    per clip. The MAE-DFER motion target of a hidden tubelet is then its (normalised)
+    brightness change, whose sign every visible tubelet shows: a check that the motion path
+    learns when motion can be predicted (``bench/motion_target.py`` and the tests)."""
+    if frames % 2:
+        raise ValueError(f"frames must be even (tubelets of 2 frames), got {frames}")
+    sign = torch.randint(0, 2, (len(images), 1, 1, 1, 1), generator=generator).float() * 2 - 1
+    still = images.float().unsqueeze(2)
+    pair = torch.cat([still, (still * (1 + step * sign)).clamp(0, 1)], dim=2).repeat(1, 1, frames // 2, 1, 1)
+    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+    return (pair - mean) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
 
 
 @dataclass(frozen=True)
