@@ -28,7 +28,6 @@ import torch
 
 import maedfer
 from maedfer.config import resolve_config
-from maedfer.constants import IMAGENET_MEAN, IMAGENET_STD
 from maedfer.data.datasets import VideoDataset
 from maedfer.data.synth import brightness_step_clips
 from maedfer.data.transforms import pretrain_transform
@@ -77,12 +76,10 @@ def visible_median_predictor(model, x: torch.Tensor, mask: torch.Tensor) -> floa
 def neighbour_predictor(model, x: torch.Tensor) -> tuple[float, float]:
     """Ridge regression of a tubelet's targets from its 4 neighbours' input pixels (all
     shown), fitted on the first half of the clips and scored on the second."""
-    c, frames, size, _ = model.input_shape
-    pt, p = model.encoder.tubelet_size, model.encoder.patch_size
     t, h, w = model.encoder.grid
     b = len(x)
     target = model.targets(x, torch.ones(b, t * h * w, dtype=torch.bool)).view(b, t, h, w, -1)
-    pixels = x.view(b, c, t, pt, h, p, w, p).permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(b, t, h, w, -1)
+    pixels = model.tubelets(x).reshape(b, t, h, w, -1)
     feats = torch.cat([pixels[:, :, 1:-1, :-2], pixels[:, :, 1:-1, 2:], pixels[:, :, :-2, 1:-1],
                        pixels[:, :, 2:, 1:-1]], dim=-1)
     feats = torch.cat([feats, torch.ones(*feats.shape[:-1], 1)], dim=-1).double()
@@ -179,8 +176,7 @@ def main() -> None:
     print(f"\n3. learning a clearly predictable motion: the pool's first frames brightening or darkening by 10 % "
           f"between the 2 frames of every tubelet (sign per clip); {args.steps} steps of batch 8, lambda 0.5; "
           f"motion loss / zero on held-out clips (the demo pre-trains at lr {demo_lr:.1e})\n")
-    mean, std = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1), torch.tensor(IMAGENET_STD).view(1, 3, 1, 1)
-    stills = x[:, :, 0] * std + mean
+    stills = (x * model.norm_std + model.norm_mean)[:, :, 0]  # first frames, in [0, 1]
     print("| lr | motion / zero, per seed | knowing the sign | seconds per run |\n|---|---|---|---|")
     for lr in args.lrs:
         start = time.perf_counter()

@@ -6,11 +6,10 @@ import sys
 from pathlib import Path
 
 import torch
-import torch.nn.functional as F
 
 import maedfer
-from maedfer.constants import IMAGENET_MEAN, IMAGENET_STD
 from maedfer.data.synth import brightness_step_clips, generate
+from maedfer.data.transforms import Normalize
 from maedfer.engine.demo import QUICK
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -24,33 +23,29 @@ def _bench():
     return module
 
 
-def _smooth_images(n: int, g: torch.Generator) -> torch.Tensor:
-    low = torch.rand(n, 3, 5, 5, generator=g)
-    return F.interpolate(low, size=(80, 80), mode="bilinear", align_corners=False) * 0.6 + 0.2
-
-
-def test_simple_predictors_score_brightness_steps_and_not_noise():
+def test_simple_predictors_score_brightness_steps_and_not_noise(smooth_images):
     bench = _bench()
     g = torch.Generator().manual_seed(0)
     model = maedfer.create_model("mae_dfer_tiny", num_frames=4)
-    images = _smooth_images(6, g)
+    images = smooth_images(6, g)
     mask = model.masking(6)
     steps = brightness_step_clips(images, 4, 0.1, g)
     # a still image under independent per-frame noise: nothing about its motion is predictable
     noisy = images.unsqueeze(2).repeat(1, 1, 4, 1, 1) + 0.02 * torch.randn(6, 3, 4, 80, 80, generator=g)
-    noisy = (noisy - torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
+    noisy = Normalize()(noisy.transpose(1, 2) * 255).transpose(1, 2)
     assert bench.visible_median_predictor(model, steps, mask) < 0.2
     assert bench.visible_median_predictor(model, noisy, mask) > 0.98
     appearance, motion = bench.neighbour_predictor(model, steps)
     assert appearance < 0.3 and motion < 0.3
 
 
-def test_brightness_step_clips_step_between_the_frames_of_every_tubelet():
+def test_brightness_step_clips_step_between_the_frames_of_every_tubelet(smooth_images):
     g = torch.Generator().manual_seed(1)
-    images = _smooth_images(4, g)
+    images = smooth_images(4, g)
     clips = brightness_step_clips(images, 6, 0.1, g)
     assert clips.shape == (4, 3, 6, 80, 80)
-    pixels = clips * torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1) + torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
+    norm = Normalize()
+    pixels = (clips.transpose(1, 2) * norm.std + norm.mean).transpose(1, 2)
     factor = (pixels[:, :, 1::2] / pixels[:, :, 0::2]).mean(dim=(1, 3, 4))  # (4, 3 tubelets)
     assert torch.allclose(factor.abs(), factor[:, :1].abs().expand(-1, 3), atol=1e-4)  # same in every tubelet
     assert torch.allclose((factor - 1).abs(), torch.full_like(factor, 0.1), atol=1e-4)

@@ -29,10 +29,10 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..files import output_dir, refuse_existing
 from .annotations import write_annotations
 from .catalog import dataset_info
+from .transforms import Normalize
 from .writers import write_frames, write_video
 
 CLASSES = dataset_info("dfew").classes
@@ -222,8 +222,7 @@ def brightness_step_clips(images: torch.Tensor, frames: int, step: float, genera
     sign = torch.randint(0, 2, (len(images), 1, 1, 1, 1), generator=generator).float() * 2 - 1
     still = images.float().unsqueeze(2)
     pair = torch.cat([still, (still * (1 + step * sign)).clamp(0, 1)], dim=2).repeat(1, 1, frames // 2, 1, 1)
-    mean = torch.tensor(IMAGENET_MEAN).view(1, 3, 1, 1, 1)
-    return (pair - mean) / torch.tensor(IMAGENET_STD).view(1, 3, 1, 1, 1)
+    return Normalize()(pair.transpose(1, 2) * 255).transpose(1, 2)  # the pipeline's normalisation, per frame
 
 
 @dataclass(frozen=True)

@@ -119,6 +119,14 @@ class MAEDFER(nn.Module):
         tokens = torch.cat([visible + visible_pos, hidden], dim=1)
         return self.decoder(tokens, hidden.shape[1])
 
+    def tubelets(self, x: torch.Tensor) -> torch.Tensor:
+        """Clips (B, C, T, H, W) cut into tubelets in token raster order:
+        (B, N, tubelet_size, patch_size ** 2, C), pixels row by row, channel last."""
+        c, t, h, w = self.input_shape
+        pt, p = self.encoder.tubelet_size, self.encoder.patch_size
+        tubes = x.view(x.shape[0], c, t // pt, pt, h // p, p, w // p, p)
+        return tubes.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(x.shape[0], -1, pt, p * p, c)
+
     @torch.no_grad()
     def targets(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
         """Reconstruction targets (B, N_masked, target_dim) of the masked tokens, raster order.
@@ -128,12 +136,8 @@ class MAEDFER(nn.Module):
         first frame is the appearance target and (frame 2 - frame 1) the motion target;
         values are laid out (frame, row, column, channel), channel fastest.
         """
-        c, t, h, w = self.input_shape
-        pt, p = self.encoder.tubelet_size, self.encoder.patch_size
         b = x.shape[0]
-        pixels = x.float() * self.norm_std + self.norm_mean
-        tubes = pixels.view(b, c, t // pt, pt, h // p, p, w // p, p)
-        tubes = tubes.permute(0, 2, 4, 6, 3, 5, 7, 1).reshape(b, -1, pt, p * p, c)
+        tubes = self.tubelets(x.float() * self.norm_std + self.norm_mean)
         flat = tubes.flatten(2, 3)  # statistics over all pixels of the tubelet, per channel
         normed = (flat - flat.mean(dim=2, keepdim=True)) / (flat.std(dim=2, keepdim=True) + 1e-6)
         normed = normed.view_as(tubes)

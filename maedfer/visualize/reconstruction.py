@@ -26,8 +26,8 @@ def reconstruct(model: MAEDFER, clip: torch.Tensor, mask: torch.Tensor) -> dict[
     c, t, h, w = model.input_shape
     pt, p = model.encoder.tubelet_size, model.encoder.patch_size
     gt, gh, gw = model.encoder.grid
-    pixels = (x.float() * model.norm_std + model.norm_mean)[0]  # (C, T, H, W) in [0, 1]
-    tubes = pixels.view(c, gt, pt, gh, p, gw, p).permute(1, 3, 5, 2, 4, 6, 0).reshape(-1, pt * p * p, c)
+    pixels = x.float() * model.norm_std + model.norm_mean  # in [0, 1]
+    tubes = model.tubelets(pixels)[0].reshape(-1, pt * p * p, c)
     mean, std = tubes.mean(1, keepdim=True), tubes.std(1, keepdim=True) + 1e-6
     first = tubes.view(-1, pt, p * p, c)[:, 0]  # the first frame of every tubelet (N, p*p, C)
     hidden = mask.nonzero().flatten()
