@@ -22,14 +22,13 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
 import torch
 
 from maedfer.config import PRESETS
-from maedfer.data.synth import SynthConfig, generate
+from maedfer.data.synth import SynthConfig, ensure_generated
 from maedfer.engine.demo import (FULL, QUICK, finetune_stage, mean_std, plus_minus, pretrain_stage, probe_stage,
                                  with_model_overrides)
 from maedfer.engine.distributed import Dist
@@ -120,10 +119,7 @@ def main() -> None:
 
     started = time.perf_counter()
     data = out / "data"
-    if not (data / "synth.json").is_file():
-        generate(data, scale["synth"], workers=scale["workers"], progress=True, overwrite=True)
-    elif json.loads((data / "synth.json").read_text())["config"] != asdict(scale["synth"]):
-        raise SystemExit(f"{data}: holds data of another scale; use another --out")
+    ensure_generated(data, scale["synth"], workers=scale["workers"], progress=True)
 
     runs: dict[str, dict[int, dict]] = {name: {} for name in names}
     done_seeds = []

@@ -24,7 +24,7 @@ from maedfer.checkpoint import CheckpointError, save_checkpoint
 from maedfer.cli import main
 from maedfer.config import plain_config, resolve_config
 from maedfer.data import synth
-from maedfer.data.writers import write_frames, write_video
+from maedfer.data.writers import write_video
 from maedfer.errors import MaedferError
 from maedfer.inference.export import export_safetensors
 from maedfer.inference.loading import load_classifier

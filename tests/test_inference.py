@@ -9,7 +9,6 @@ import time
 import urllib.error
 import urllib.request
 import uuid
-from pathlib import Path
 
 import cv2
 import numpy as np

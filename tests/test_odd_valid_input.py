@@ -21,7 +21,7 @@ from maedfer.cli import main
 from maedfer.cli.overrides import parse_overrides
 from maedfer.config import DEFAULTS, ConfigError, plain_config, resolve_config
 from maedfer.data.annotations import AnnotationError, read_annotations
-from maedfer.data.readers import VideoReader, open_clip
+from maedfer.data.readers import open_clip
 from maedfer.data.transforms import Mixup
 from maedfer.data.writers import write_frames, write_video
 from maedfer.engine.finetune import classification_loss

@@ -8,6 +8,7 @@ from maedfer.cli import main
 from maedfer.data import synth
 from maedfer.data.annotations import read_annotations
 from maedfer.data.readers import open_clip
+from maedfer.errors import MaedferError
 
 SMALL = synth.SynthConfig(clips_per_class=4, pool_size=3, frames=16, pool_frames=20, size=48, identities=6)
 
@@ -55,6 +56,21 @@ def test_generate_writes_a_real_dataset_layout(tmp_path):
     synth.generate(tmp_path / "b", SMALL)
     frame = "frames/00005/00003.jpg"
     assert (tmp_path / "a" / frame).read_bytes() == (tmp_path / "b" / frame).read_bytes()
+
+
+def test_ensure_generated_reuses_the_same_dataset_and_refuses_another(tmp_path):
+    tiny = synth.SynthConfig(clips_per_class=2, pool_size=1, frames=8, pool_frames=8, size=32, identities=2)
+    out = tmp_path / "d"
+    assert synth.ensure_generated(out, tiny) is False
+    frame = out / "frames" / "00000" / "00001.jpg"
+    before = frame.stat().st_mtime_ns
+    assert synth.ensure_generated(out, tiny) is True and frame.stat().st_mtime_ns == before  # not rendered again
+    with pytest.raises(MaedferError, match=f"^{out}: holds another synthetic dataset"):
+        synth.ensure_generated(out, synth.SynthConfig(clips_per_class=2, pool_size=1, frames=8, pool_frames=8,
+                                                      size=48, identities=2))
+    (out / "synth.json").write_text("{not json")
+    with pytest.raises(MaedferError, match="damaged synth.json"):
+        synth.ensure_generated(out, tiny)
 
 
 def test_splits_are_identity_disjoint_and_folds_cover_everyone():

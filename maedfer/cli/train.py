@@ -47,7 +47,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 
     d = sub.add_parser("demo", help="the whole method on built-in synthetic data, 3 seeds: pre-train, fine-tune, "
                                     "compare with training from scratch, probe the frozen encoders "
-                                    "(~13 min on 2 CPU cores)")
+                                    "(~12 min on 2 CPU cores)")
     d.add_argument("--out", default="runs/demo", help="folder for the data, runs, table and plots")
     d.add_argument("--quick", action="store_true", help="a tiny version that takes about a minute (for tests)")
     d.add_argument("--workers", type=int, default=2, help="data loading / rendering processes")

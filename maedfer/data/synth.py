@@ -29,6 +29,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from ..errors import MaedferError
 from ..files import output_dir, refuse_existing
 from .annotations import write_annotations
 from .catalog import dataset_info
@@ -353,3 +354,21 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0
                "splits": {name: len(split) for name, split in splits.items()}, "pool": len(pool)}
     (out / "synth.json").write_text(json.dumps(summary, indent=2))
     return summary
+
+
+def ensure_generated(out: str | Path, cfg: SynthConfig, workers: int = 0, progress: bool = False) -> bool:
+    """Generate the dataset under ``out`` unless it is already there with this very ``cfg``
+    (what the demo and the benches share between runs). A dataset of another configuration,
+    or a damaged ``synth.json``, is refused rather than mixed in. Returns whether it was there."""
+    made = Path(out) / "synth.json"
+    if not made.is_file():
+        generate(out, cfg, workers=workers, progress=progress, overwrite=True)
+        return False
+    try:
+        same = json.loads(made.read_text()).get("config") == asdict(cfg)
+    except (ValueError, AttributeError):
+        same = False
+    if not same:
+        raise MaedferError(f"{out}: holds another synthetic dataset (other settings, or a damaged synth.json); "
+                           "give another folder or delete it")
+    return True

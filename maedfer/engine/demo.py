@@ -17,14 +17,13 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
 from ..config import resolve_config
-from ..data.synth import SynthConfig, generate
-from ..errors import MaedferError
+from ..data.synth import SynthConfig, ensure_generated
 from ..files import atomic_write, output_dir
 from ..visualize.figures import pyplot, save_figure
 from .distributed import Dist
@@ -64,29 +63,14 @@ PROBED = {"MAE-DFER (appearance + motion)": "pretrain", "appearance only (lambda
           "random initialisation": None}
 
 
-def _check_same_demo(out: Path, plan: DemoPlan, quick: bool) -> bool:
-    """A second run in the same folder continues the first (every stage resumes), so it must
-    be the same demo. Returns whether the data are already there."""
-    made = out / "data" / "synth.json"
-    if not made.is_file():
-        return False
-    try:
-        same = json.loads(made.read_text()).get("config") == asdict(plan.synth)
-    except (ValueError, AttributeError):
-        same = False
-    if not same:
-        raise MaedferError(f"{out}: holds a different demo ({'the full one' if quick else 'a --quick one'} "
-                           f"or damaged data); give another --out or delete the folder")
-    return True
-
-
 def pretrain_stage(run: Path, data: Path, seed: int, settings: dict, dist: Dist, workers: int,
                    figures: bool = False) -> dict:
     """Pre-train on ``data``'s unlabelled pool (``settings``: overrides of the
-    synth-tiny-pretrain preset); resumes an earlier run. Returns the last epoch's record."""
+    synth-tiny-pretrain preset; a checkpoint at the end unless they say ``save_every``);
+    resumes an earlier run. Returns the last epoch's record."""
     cfg = resolve_config("pretrain", "synth-tiny-pretrain", overrides=dict(
         settings, workers=workers, seed=seed, data=str(data / "pretrain.csv"), output_dir=str(run),
-        save_every=settings["epochs"], figure_every=settings["epochs"] if figures else 0))
+        save_every=settings.get("save_every", settings["epochs"]), figure_every=settings["epochs"] if figures else 0))
     return pretrain(cfg, dist, resume="auto")
 
 
@@ -198,8 +182,9 @@ def run_demo(out: str | Path, dist: Dist, quick: bool = False, workers: int = 2)
     out = output_dir(out, "demo folder")
     start = time.perf_counter()
     data = out / "data"
-    if not _check_same_demo(out, plan, quick):
-        generate(data, plan.synth, workers=workers if not quick else 0, progress=True, overwrite=True)
+    # A second run in the same folder continues the first (every stage resumes), so it must
+    # be the same demo: data of the other size (full / --quick) are refused.
+    ensure_generated(data, plan.synth, workers=workers if not quick else 0, progress=True)
     minutes = {"data": (time.perf_counter() - start) / 60}
     seeds = {}
     for seed in plan.seeds:
