@@ -188,6 +188,23 @@ def drop_path_rates(max_rate: float, depth: int) -> list[float]:
     return [float(r) for r in torch.linspace(0, max_rate, depth, device="cpu")]  # cpu: also when built on the meta device
 
 
+def classifier_head(embed_dim: int, num_classes: int) -> tuple[LayerNorm, nn.Module]:
+    """The fine-tuning models' read-out, as ``fc_norm`` and ``head`` (the official key
+    names): a LayerNorm of the pooled features, then a linear layer to the classes (none
+    with ``num_classes`` 0: the model returns features)."""
+    return LayerNorm(embed_dim), nn.Linear(embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+
+
+@torch.no_grad()
+def scale_head(head: nn.Module, init_scale: float) -> None:
+    """The original's head initialisation, after :func:`init_weights`: weight and bias
+    multiplied by ``init_scale`` (0.001), so that fine-tuning starts from nearly uniform
+    predictions. A head-less model (``nn.Identity``) is left alone."""
+    if isinstance(head, nn.Linear):
+        head.weight.mul_(init_scale)
+        head.bias.mul_(init_scale)
+
+
 def init_weights(module: nn.Module, scheme: str) -> None:
     """Initialise every Linear and LayerNorm below ``module`` as the original does.
 

@@ -15,8 +15,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import (DropPath, GeneralAttention, LayerNorm, Mlp, PatchEmbed3d, drop_path_rates,
-                     init_weights, sinusoid_table)
+from .layers import (DropPath, GeneralAttention, LayerNorm, Mlp, PatchEmbed3d, classifier_head, drop_path_rates,
+                     init_weights, scale_head, sinusoid_table)
 from .regions import RegionPartition, token_grid
 
 
@@ -130,8 +130,7 @@ class LGIFormer(LGIBackbone):
     def __init__(self, num_classes: int = 7, init_scale: float = 0.001, **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_classes = num_classes
-        self.fc_norm = LayerNorm(self.embed_dim)
-        self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc_norm, self.head = classifier_head(self.embed_dim, num_classes)
         init_weights(self, "finetune")
         nn.init.trunc_normal_(self.lg_region_tokens, std=0.02)
         # Only region tokens reach the head, so the last block's local-global step can never
@@ -142,10 +141,7 @@ class LGIFormer(LGIBackbone):
         if last.local_global_step:
             for module in (last.third_attn, last.third_attn_norm0, last.third_attn_norm1):
                 module.requires_grad_(False)
-        if num_classes > 0:
-            with torch.no_grad():
-                self.head.weight.mul_(init_scale)
-                self.head.bias.mul_(init_scale)
+        scale_head(self.head, init_scale)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         """Pooled clip features (B, C): what the head sees."""

@@ -4,7 +4,8 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .layers import Block, LayerNorm, PatchEmbed3d, drop_path_rates, init_weights, sinusoid_table
+from .layers import (Block, LayerNorm, PatchEmbed3d, classifier_head, drop_path_rates, init_weights, scale_head,
+                     sinusoid_table)
 from .regions import token_grid
 
 
@@ -47,13 +48,9 @@ class VisionTransformer(ViTBackbone):
     def __init__(self, num_classes: int = 7, init_scale: float = 0.001, **kwargs) -> None:
         super().__init__(**kwargs)
         self.num_classes = num_classes
-        self.fc_norm = LayerNorm(self.embed_dim)
-        self.head = nn.Linear(self.embed_dim, num_classes) if num_classes > 0 else nn.Identity()
+        self.fc_norm, self.head = classifier_head(self.embed_dim, num_classes)
         init_weights(self, "finetune")
-        if num_classes > 0:
-            with torch.no_grad():
-                self.head.weight.mul_(init_scale)
-                self.head.bias.mul_(init_scale)
+        scale_head(self.head, init_scale)
 
     def forward_features(self, x: torch.Tensor) -> torch.Tensor:
         h = self.embed(x)
