@@ -27,7 +27,7 @@ _COMMON = dict(
 DEFAULTS: dict[str, dict[str, Any]] = {
     "pretrain": dict(_COMMON, task="pretrain", model="mae_dfer_base", data=None, stride=4, voxceleb_crop=True,
                      mask_ratio=0.9, lr=3e-4, min_lr=1e-5, betas=(0.9, 0.95), save_every=10, figure_every=1,
-                     model_overrides={}),
+                     augment_on="auto", pool_cache="", model_overrides={}),
     "finetune": dict(_COMMON, task="finetune", model="lgi_former_base", dataset="dfew", train=None, test=None,
                      sampling_rate=4, test_clips=2, test_crops=2, lr=1e-3, min_lr=1e-6, betas=(0.9, 0.999),
                      layer_decay=0.75, drop_path=0.1, randaugment="rand-m7-n4-mstd0.5-inc1",
@@ -58,6 +58,12 @@ PRESETS: dict[str, dict[str, Any]] = {
                        epochs=16, warmup_epochs=2, batch_size=16, lr=1.6e-2, min_lr=1.6e-4, layer_decay=0.75,
                        randaugment="", rrc_scale=(0.6, 1.0), reprob=0.0, mixup=0.0, cutmix=0.0, workers=2),
 }
+
+
+# Where pre-training's crop, resize and normalisation run: in the loader's workers, batched on
+# the training device after the workers hand over uint8 frames, or (auto) on the device when
+# it is a GPU; see maedfer/data/transforms/device.py and the README's "Pre-training at scale".
+AUGMENT_ON = ("auto", "loader", "device")
 
 
 class ConfigError(MaedferError):
@@ -122,6 +128,7 @@ RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     "rrc_scale": (lambda v: 0 < v[0] <= v[1] <= 1, "must be (low, high) with 0 < low <= high <= 1"),
     "precision": (lambda v: v in PRECISIONS, f"must be one of {', '.join(PRECISIONS)}"),
     "on_error": (lambda v: v in ("raise", "skip"), "must be raise or skip"),
+    "augment_on": (lambda v: v in AUGMENT_ON, f"must be one of {', '.join(AUGMENT_ON)}"),
     "output_dir": (lambda v: bool(v.strip()), "must name a folder"),
 }
 

@@ -8,6 +8,7 @@ from tqdm import tqdm
 from ..data.annotations import read_annotations, write_annotations
 from ..data.catalog import LABELLED, dataset_info
 from ..data.check import check_clips, default_workers, label_count
+from ..data.pack import CROPS, PackSettings, pack_pool
 from ..data.prepare import PREPARERS, prepare
 from ..data.synth import SynthConfig, generate
 from ..errors import MaedferError
@@ -32,6 +33,20 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--workers", type=int, default=default_workers(), help="decoding processes (0: none)")
     c.add_argument("--write-good", metavar="FILE", help="write the readable items to this annotation file")
     c.set_defaults(run=run_check)
+
+    k = sub.add_parser("pack", help="rewrite a pool of videos into what pre-training reads fastest "
+                                    "(the recipe's crop, every frame a key frame); resumable")
+    k.add_argument("source", help="a folder of videos (searched recursively) or an annotation file")
+    k.add_argument("--out", required=True, help="folder for the packed videos and their pretrain.csv")
+    k.add_argument("--crop", choices=CROPS, default="voxceleb2",
+                   help="voxceleb2: keep the recipe's top-centre SIZExSIZE region of each frame (default); "
+                        "none: keep whole frames")
+    k.add_argument("--size", type=int, default=None, help="side of the voxceleb2 crop: the model's input_size "
+                                                          "(default 160)")
+    k.add_argument("--crf", type=int, default=PackSettings.crf, help="x264 quality, lower is better "
+                                                                     f"(default {PackSettings.crf})")
+    k.add_argument("--workers", type=int, default=default_workers(), help="packing processes (0: none)")
+    k.set_defaults(run=run_pack)
 
     d = SynthConfig()
     s = sub.add_parser("synth", help="generate the built-in synthetic face-expression dataset")
@@ -59,6 +74,19 @@ def run_prepare(args: argparse.Namespace) -> int:
     for split, counts in summary.items():
         per_label = " ".join(f"{label}:{counts[label]}" for label in sorted(counts))
         print(f"{args.out}/{split}.csv  {sum(counts.values())} clips  ({per_label})")
+    return 0
+
+
+def run_pack(args: argparse.Namespace) -> int:
+    _at_least(args.workers, 0, "--workers")
+    if args.size is not None and args.crop != "voxceleb2":
+        raise MaedferError("--size is the side of the voxceleb2 crop; --crop none keeps whole frames")
+    settings = PackSettings(args.crop, args.size or PackSettings.size, args.crf)
+    summary = pack_pool(args.source, args.out, settings, workers=args.workers)
+    total = summary.packed + summary.kept
+    print(f"{summary.annotation}  {total} videos ({summary.packed} packed now, {summary.kept} earlier), "
+          f"{summary.bytes / 2 ** 20:.1f} MiB, {len(summary.skipped)} unreadable skipped (listed in "
+          f"{summary.annotation.parent / 'pack.json'})")
     return 0
 
 

@@ -8,7 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..config import PRESETS, resolve_config
-from ..engine.distributed import cleanup, init_distributed
+from ..engine.distributed import distributed_run
 from ..errors import MaedferError
 from .overrides import parse_overrides
 
@@ -69,11 +69,8 @@ def run_train(args: argparse.Namespace) -> int:
     from ..engine.pretrain import pretrain
 
     config = _config(args, args.task)
-    dist = init_distributed()
-    try:
+    with distributed_run() as dist:
         (pretrain if args.task == "pretrain" else finetune)(config, dist, args.resume, args.overwrite)
-    finally:
-        cleanup()
     return 0
 
 
@@ -82,11 +79,8 @@ def run_evaluate(args: argparse.Namespace) -> int:
 
     config = evaluation_config(args.checkpoint, args.preset, args.config, parse_overrides(args.overrides))
     out = Path(args.out) if args.out else Path(args.checkpoint).parent / "eval"
-    dist = init_distributed()
-    try:
+    with distributed_run() as dist:
         metrics = evaluate_checkpoint(config, args.test, out, dist, args.overwrite)
-    finally:
-        cleanup()
     if dist.is_main:
         print(f"UAR {metrics['uar']:.2f}  WAR {metrics['war']:.2f}  ({len(metrics['video_ids'])} videos) -> {out}")
     return 0
@@ -96,11 +90,8 @@ def run_cv(args: argparse.Namespace) -> int:
     from ..engine.cv import cross_validate
 
     base = _config(args, "finetune")
-    dist = init_distributed()
-    try:
+    with distributed_run() as dist:
         summary = cross_validate(base, args.splits, dist, args.resume, args.overwrite)
-    finally:
-        cleanup()
     if dist.is_main:
         for name, r in summary["folds"].items():
             print(f"{name}  UAR {r['uar']:.2f}  WAR {r['war']:.2f}")
@@ -114,9 +105,6 @@ def run_demo(args: argparse.Namespace) -> int:
 
     if args.workers < 0:
         raise MaedferError(f"--workers must not be negative, got {args.workers}")
-    dist = init_distributed()
-    try:
+    with distributed_run() as dist:
         demo(args.out, dist, quick=args.quick, workers=args.workers)
-    finally:
-        cleanup()
     return 0

@@ -30,7 +30,7 @@ class ClipReport:
 def check_clip(item: Item) -> ClipReport:
     """Decode every frame of one clip."""
     try:
-        with open_clip(item.path, image_repeat=1) as reader:
+        with open_clip(item.path, image_repeat=1, threads=1) as reader:
             n = len(reader)
             for start in range(0, n, _CHUNK):
                 reader.read(list(range(start, min(start + _CHUNK, n))))

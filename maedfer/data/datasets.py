@@ -30,9 +30,22 @@ log = logging.getLogger(__name__)
 Transform = Callable[[torch.Tensor], torch.Tensor]
 
 
-def repeat_collate(batch: list) -> list[torch.Tensor]:
-    """Collate items of K stacked clips each into batches of clips: (B, K, ...) -> (B*K, ...)."""
-    return [t.flatten(0, 1) for t in default_collate(batch)]
+def _flatten_repeats(x):
+    return x.flatten(0, 1) if isinstance(x, torch.Tensor) else [_flatten_repeats(t) for t in x]
+
+
+def repeat_collate(batch: list) -> list:
+    """Collate items of K stacked clips each into batches of clips: (B, K, ...) -> (B*K, ...)
+    for every tensor of an item (nested lists and tuples too)."""
+    return _flatten_repeats(default_collate(batch))
+
+
+def _stack_clips(clips: list):
+    """K transformed clips of one video stacked: tensors, or tuples of tensors part by part
+    (the uint8 frames and crop of :class:`~maedfer.data.transforms.DrawPretrainCrop`)."""
+    if isinstance(clips[0], torch.Tensor):
+        return torch.stack(clips)
+    return tuple(torch.stack(parts) for parts in zip(*clips))
 
 
 def _read_repeats(reader, index_lists: list[list[int]]) -> list[torch.Tensor]:
@@ -82,11 +95,16 @@ class _SkippingDataset(Dataset, abc.ABC):
     def load(self, index: int):
         """Read and transform item ``index``; raises VideoReadError for a bad clip."""
 
-    def __getitem__(self, index: int):
+    def __getitem__(self, index: int | tuple[int, int]):
+        """Item ``index``, or ``(epoch, index)``: the item as epoch ``epoch`` draws it (the
+        trainer's persistent loader workers learn the epoch this way)."""
+        epoch = self.epoch
+        if isinstance(index, tuple):
+            epoch, index = index
         if self.seed is None:
             return self._get(index)
         with torch.random.fork_rng(devices=[]):  # leave the caller's RNG untouched
-            torch.manual_seed((self.seed * 1_000_003 + self.epoch) * 10_000_019 + index)
+            torch.manual_seed((self.seed * 1_000_003 + epoch) * 10_000_019 + index)
             return self._get(index)
 
     def _get(self, index: int):
@@ -146,7 +164,7 @@ class ClipDataset(_SkippingDataset):
     def load(self, index: int):
         item_index, view_index = divmod(index, self.views_per_item)
         item = self.items[item_index]
-        with open_clip(item.path, image_repeat=self.num_frames) as reader:
+        with open_clip(item.path, image_repeat=self.num_frames, threads=1) as reader:
             if self.mode == "train":
                 if self.repeats == 1:
                     frames = reader.read(train_indices(len(reader), _rng(), self.num_frames, self.sampling_rate))
@@ -165,26 +183,37 @@ class ClipDataset(_SkippingDataset):
 class VideoDataset(_SkippingDataset):
     """Unlabelled videos for pre-training: one clip per video per epoch (16 frames, stride
     4 by default) and, if a mask generator is given, a fresh mask per clip.
-    Returns (clip (C, T, H, W), mask (N,)) or just the clip; with ``repeats`` K, K of each
-    stacked."""
+    Returns (clip, mask (N,)) or just the clip; with ``repeats`` K, K of each stacked. The
+    clip is what ``transform`` makes: (C, T, H, W), or with
+    :class:`~maedfer.data.transforms.DrawPretrainCrop` the uint8 frames and their crop.
+    With a ``cache`` (:class:`~maedfer.data.pool_cache.DecodedPool` of the same items) frames
+    come from memory instead of the files."""
 
     def __init__(self, annotations: str | os.PathLike | Sequence[Item], transform: Transform,
                  num_frames: int = 16, stride: int = 4, masking: Callable[[], torch.Tensor] | None = None,
                  root: str | os.PathLike | None = None, strip_prefix: str | None = None,
-                 on_error: str = "raise", repeats: int = 1) -> None:
+                 on_error: str = "raise", repeats: int = 1, cache=None) -> None:
         if isinstance(annotations, (str, os.PathLike)):
             annotations = read_annotations(annotations, root=root, strip_prefix=strip_prefix)
         super().__init__(annotations, on_error)
         self.transform, self.num_frames, self.stride, self.masking = transform, num_frames, stride, masking
         self.repeats = _check_repeats(repeats)
+        if cache is not None and len(cache) != len(self.items):
+            raise ValueError(f"the decoded pool holds {len(cache)} videos, the dataset {len(self.items)}")
+        self.cache = cache
+
+    def _open(self, index: int):
+        if self.cache is not None:
+            return self.cache.reader(index)
+        return open_clip(self.items[index].path, image_repeat=self.num_frames, threads=1)
 
     def load(self, index: int):
-        with open_clip(self.items[index].path, image_repeat=self.num_frames) as reader:
+        with self._open(index) as reader:
             rng = _rng()
             samplings = [pretrain_indices(len(reader), rng, self.num_frames, self.stride) for _ in range(self.repeats)]
             frames = _read_repeats(reader, samplings) if self.repeats > 1 else [reader.read(samplings[0])]
         clips = [self.transform(f) for f in frames]
-        if self.repeats == 1:
-            return clips[0] if self.masking is None else (clips[0], self.masking())
-        clip = torch.stack(clips)
-        return clip if self.masking is None else (clip, torch.stack([self.masking() for _ in clips]))
+        clip = clips[0] if self.repeats == 1 else _stack_clips(clips)
+        if self.masking is None:
+            return clip
+        return clip, (self.masking() if self.repeats == 1 else torch.stack([self.masking() for _ in clips]))

@@ -151,9 +151,14 @@ class FolderReader(FrameReader):
 
 class VideoReader(FrameReader):
     """A video file decoded with PyAV. Reading seeks to the key frame before the first
-    frame needed and decodes up to the last one, nothing more."""
+    frame needed and decodes up to the last one, nothing more. In an all-intra video (every
+    frame a key frame, as ``maedfer pack`` writes) only the frames asked for are decoded.
 
-    def __init__(self, path: str | os.PathLike) -> None:
+    ``threads``: FFmpeg decoding threads; None lets FFmpeg use every core, which suits one
+    video read alone (``predict``). Data loaders pass 1: N workers each starting a thread per
+    core would oversubscribe the CPU N times over."""
+
+    def __init__(self, path: str | os.PathLike, threads: int | None = None) -> None:
         import av
 
         self.path = Path(path)
@@ -165,7 +170,12 @@ class VideoReader(FrameReader):
             self._container.close()
             raise VideoReadError(f"{self.path}: holds no video stream")
         self._stream = self._container.streams.video[0]
-        self._stream.thread_type = "AUTO"
+        self._threads = threads
+        if threads is None:
+            self._stream.thread_type = "AUTO"
+        else:
+            self._stream.thread_type, self._stream.thread_count = "SLICE", threads
+        self._intra: list | None = None  # packets in frame order, when every one is a key frame
         try:
             self._pts, packets = self._index()
         except av.error.FFmpegError as e:
@@ -181,10 +191,15 @@ class VideoReader(FrameReader):
         decoding), and the packet count. Frame numbers come from this list, not from
         time x frame rate, so variable-frame-rate videos (phones) number their frames 0, 1,
         2, ... without repeats or gaps. The list is empty when packets carry no times."""
-        pts = [p.pts for p in self._container.demux(self._stream) if p.size]
+        packets = [p for p in self._container.demux(self._stream) if p.size]
         self._container.seek(0)
+        pts = [p.pts for p in packets]
         if any(p is None for p in pts):
             return [], len(pts)
+        if packets and all(p.is_keyframe for p in packets) and len(set(pts)) == len(pts):
+            # Each frame decodes on its own: keep the packets (the file's bytes) to decode
+            # just the frames a clip needs.
+            self._intra = sorted(packets, key=lambda p: p.pts)
         return sorted(set(pts)), len(pts)
 
     def __len__(self) -> int:
@@ -205,11 +220,15 @@ class VideoReader(FrameReader):
         start = self._stream.start_time or 0
         return int(round(float((frame.pts - start) * self._stream.time_base) * self.fps))
 
-    @staticmethod
-    def _array(frame) -> np.ndarray:
+    def _array(self, frame) -> np.ndarray:
         """RGB pixels as they are meant to be shown: a rotation tag (portrait phone videos
-        are stored sideways with a display matrix) is applied."""
-        image = frame.to_ndarray(format="rgb24")
+        are stored sideways with a display matrix) is applied. The colour conversion uses
+        the reader's thread count too: PyAV >= 17 converts with a thread per core by default,
+        and handing each 160x160 frame to a pool of threads cost more than the conversion
+        (bench/loader.py: 16 frames from a packed video, one process on 2 cores, 130 clips/s
+        instead of 350 pinned to one core), worse with a DataLoader worker per core."""
+        options = {} if self._threads is None else {"threads": self._threads}
+        image = frame.to_ndarray(format="rgb24", **options)
         turns = round((getattr(frame, "rotation", 0) or 0) / 90) % 4  # counter-clockwise quarter turns
         return np.ascontiguousarray(np.rot90(image, turns)) if turns else image
 
@@ -229,33 +248,48 @@ class VideoReader(FrameReader):
             raise VideoReadError(f"{self.path}: corrupt video at frame {sequential} "
                                  f"({type(e).__name__}: {e})") from None
 
+    def _read_intra(self, wanted: set[int]) -> dict[int, np.ndarray]:
+        codec = self._stream.codec_context
+        got: dict[int, np.ndarray] = {}
+        frames = [f for i in sorted(wanted) for f in codec.decode(self._intra[i])]
+        if len(frames) < len(wanted):  # a decoder that holds frames back: drain it, then reset it
+            frames += codec.decode(None)
+            codec.flush_buffers()
+        for frame in frames:
+            got.setdefault(self._frame_index(frame), self._array(frame))
+        return got
+
+    def _read_sequential(self, wanted: set[int]) -> dict[int, np.ndarray]:
+        first, last = min(wanted), max(wanted)
+        got: dict[int, np.ndarray] = {}
+        if first > 0 and self._pts:
+            self._container.seek(self._pts[first], stream=self._stream, backward=True, any_frame=False)
+        elif first > 0 and self._stream.time_base:
+            start = self._stream.start_time or 0
+            target = start + int(first / self.fps / self._stream.time_base)
+            self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
+        else:
+            self._container.seek(0)
+        sequential = None  # count frames ourselves when pts are missing
+        for frame in self._container.decode(self._stream):
+            if frame.pts is None:
+                sequential = 0 if sequential is None else sequential + 1
+                idx = sequential
+            else:
+                idx = self._frame_index(frame)
+            if idx in wanted and idx not in got:
+                got[idx] = self._array(frame)
+            if idx >= last:
+                break
+        return got
+
     def read(self, indices: Sequence[int]) -> torch.Tensor:
         import av
 
         self._check(indices)
         wanted = set(indices)
-        first, last = min(wanted), max(wanted)
-        got: dict[int, np.ndarray] = {}
         try:
-            if first > 0 and self._pts:
-                self._container.seek(self._pts[first], stream=self._stream, backward=True, any_frame=False)
-            elif first > 0 and self._stream.time_base:
-                start = self._stream.start_time or 0
-                target = start + int(first / self.fps / self._stream.time_base)
-                self._container.seek(target, stream=self._stream, backward=True, any_frame=False)
-            else:
-                self._container.seek(0)
-            sequential = None  # count frames ourselves when pts are missing
-            for frame in self._container.decode(self._stream):
-                if frame.pts is None:
-                    sequential = 0 if sequential is None else sequential + 1
-                    idx = sequential
-                else:
-                    idx = self._frame_index(frame)
-                if idx in wanted and idx not in got:
-                    got[idx] = self._array(frame)
-                if idx >= last:
-                    break
+            got = self._read_intra(wanted) if self._intra is not None else self._read_sequential(wanted)
         except av.error.FFmpegError as e:
             raise VideoReadError(f"{self.path}: corrupt video ({type(e).__name__}: {e})") from None
         missing = sorted(wanted - got.keys())
@@ -290,8 +324,9 @@ class ArrayReader(FrameReader):
         return self.frames[list(indices)]
 
 
-def open_clip(path: str | os.PathLike, image_repeat: int = 16) -> FrameReader:
-    """A reader for a video file, a frame folder or a single image (repeated ``image_repeat`` times)."""
+def open_clip(path: str | os.PathLike, image_repeat: int = 16, threads: int | None = None) -> FrameReader:
+    """A reader for a video file, a frame folder or a single image (repeated ``image_repeat``
+    times); ``threads``: a video's decoding threads (see :class:`VideoReader`)."""
     path = Path(path)
     if path.is_dir():
         return FolderReader(path)
@@ -304,6 +339,6 @@ def open_clip(path: str | os.PathLike, image_repeat: int = 16) -> FrameReader:
     if suffix in IMAGE_SUFFIXES:
         return ImageReader(path, image_repeat)
     if suffix in VIDEO_SUFFIXES:
-        return VideoReader(path)
+        return VideoReader(path, threads)
     raise VideoReadError(f"{path}: unknown clip type '{suffix}' (expected a frame folder, "
                          f"{'/'.join(IMAGE_SUFFIXES)} or {'/'.join(VIDEO_SUFFIXES)})")

@@ -19,10 +19,14 @@ def _frames_array(frames: torch.Tensor | np.ndarray) -> np.ndarray:
 class VideoWriter:
     """Write RGB uint8 frames one at a time as a video (H.264 in yuv420p: even sizes only);
     a context manager. ``keyframe_interval`` forces a key frame every so many frames
-    (readers can seek there)."""
+    (readers can seek there; 1 makes an all-intra video, whose frames decode one by one).
+    ``threads``: encoder threads (None: the encoder's choice, every core). ``tune``: an x264
+    tuning, e.g. ``fastdecode`` (no CABAC, no deblocking: decodes about 1.5x faster for ~10 %
+    more bytes)."""
 
     def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float = 25, codec: str = "libx264",
-                 crf: int = 18, keyframe_interval: int | None = None) -> None:
+                 crf: int = 18, keyframe_interval: int | None = None, threads: int | None = None,
+                 tune: str | None = None) -> None:
         import av
         from fractions import Fraction
 
@@ -36,6 +40,10 @@ class VideoWriter:
         options = {"crf": str(crf), "preset": "veryfast"} if codec == "libx264" else {}
         if keyframe_interval:
             options.update(g=str(keyframe_interval), keyint_min=str(keyframe_interval))
+        if threads is not None:
+            options["threads"] = str(threads)
+        if tune is not None:
+            options["tune"] = tune
         self._stream.options = options
 
     def write(self, frame: np.ndarray) -> None:

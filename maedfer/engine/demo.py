@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -50,6 +50,12 @@ FULL = DemoPlan(synth=SynthConfig(clips_per_class=40, pool_size=160, frames=32, 
 QUICK = DemoPlan(synth=SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48, identities=2),
                  seeds=(0, 1), pretrain=dict(epochs=1, warmup_epochs=0.5, batch_size=4),
                  finetune=dict(epochs=1, warmup_epochs=0.5, batch_size=4))
+
+
+def with_decoded_pool(plan: DemoPlan, data: Path) -> DemoPlan:
+    """``plan`` with its pre-training reading the unlabelled pool decoded once, into
+    ``data/pool.u8``, shared by every pre-training run of the plan (maedfer.data.pool_cache)."""
+    return replace(plan, pretrain=dict(plan.pretrain, pool_cache=str(data / "pool.u8")))
 
 
 def with_model_overrides(settings: dict, **overrides) -> dict:
@@ -95,10 +101,11 @@ def probe_stage(data: Path, seed: int, batch_size: int, init: Path | None, dist:
 
 
 def run_seed(out: Path, data: Path, plan: DemoPlan, seed: int, dist: Dist, workers: int,
-             appearance_only: bool) -> dict:
+             appearance_only: bool, finetune_appearance: bool = False) -> dict:
     """Everything of one seed, in ``out``: the pre-training (and with ``appearance_only`` a
-    second one with lambda 1, for the probe), two fine-tunings, the probes. Each stage
-    resumes where an earlier run stopped."""
+    second one with lambda 1, for the probe, and with ``finetune_appearance`` for a third
+    fine-tuning too), two fine-tunings, the probes. Each stage resumes where an earlier run
+    stopped."""
     minutes: dict[str, float] = {}
     t = time.perf_counter()
     pre = pretrain_stage(out / "pretrain", data, seed, plan.pretrain, dist, workers, figures=True)
@@ -109,7 +116,10 @@ def run_seed(out: Path, data: Path, plan: DemoPlan, seed: int, dist: Dist, worke
                        dist, workers)
         minutes["pretrain_appearance"] = (time.perf_counter() - t) / 60
     finetuned = {}
-    for name, init in (("pretrained", out / "pretrain" / "checkpoint-last.pth"), ("scratch", None)):
+    starts = [("pretrained", out / "pretrain" / "checkpoint-last.pth"), ("scratch", None)]
+    if appearance_only and finetune_appearance:
+        starts.insert(1, ("appearance_only", out / "pretrain-appearance" / "checkpoint-last.pth"))
+    for name, init in starts:
         t = time.perf_counter()
         finetuned[name] = finetune_stage(out / f"finetune-{name}", data, seed, plan.finetune, init, dist, workers)
         minutes[f"finetune_{name}"] = (time.perf_counter() - t) / 60
@@ -185,6 +195,7 @@ def run_demo(out: str | Path, dist: Dist, quick: bool = False, workers: int = 2)
     # A second run in the same folder continues the first (every stage resumes), so it must
     # be the same demo: data of the other size (full / --quick) are refused.
     ensure_generated(data, plan.synth, workers=workers if not quick else 0, progress=True)
+    plan = with_decoded_pool(plan, data)
     minutes = {"data": (time.perf_counter() - start) / 60}
     seeds = {}
     for seed in plan.seeds:

@@ -3,7 +3,9 @@ rendezvous handles multi-node runs; nothing here needs to know about nodes."""
 from __future__ import annotations
 
 import os
+from contextlib import contextmanager
 from dataclasses import dataclass
+from typing import Iterator
 
 import torch
 import torch.distributed as dist
@@ -55,3 +57,21 @@ def all_reduce_mean(value: float, device: torch.device) -> float:
 def cleanup() -> None:
     if dist.is_initialized():
         dist.destroy_process_group()
+
+
+@contextmanager
+def distributed_run() -> Iterator[Dist]:
+    """:func:`init_distributed` for the body, and a clean end. After the body every rank waits
+    for the others before the process group is destroyed: a rank that destroyed it while
+    another was still busy (rank 0 writing the last checkpoint and figure) aborted inside
+    gloo ("terminate called without an active exception", SIGABRT) and failed the job. After
+    an error the group is destroyed without waiting (the others may never arrive)."""
+    dist_ = init_distributed()
+    try:
+        yield dist_
+    except BaseException:
+        cleanup()
+        raise
+    if dist.is_initialized():
+        dist.barrier()
+    cleanup()

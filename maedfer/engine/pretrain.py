@@ -7,8 +7,10 @@ from pathlib import Path
 import torch
 
 from ..checkpoint import load_checkpoint
+from ..data.annotations import read_annotations
 from ..data.datasets import VideoDataset
-from ..data.transforms import pretrain_transform
+from ..data.pool_cache import DecodedPool
+from ..data.transforms import BatchedCropResize, DrawPretrainCrop, pretrain_transform
 from ..registry import create_model
 from ..visualize.reconstruction import save_reconstruction_figure
 from .checkpointing import start_run
@@ -28,13 +30,25 @@ def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
     check_input_size(model, config)
     if config["init"]:
         load_checkpoint(model, config["init"])
-    pool = VideoDataset(config["data"], pretrain_transform(config["input_size"], config["voxceleb_crop"]),
-                        num_frames=config["num_frames"], stride=config["stride"], masking=model.masking,
-                        root=config["root"], strip_prefix=config["strip_prefix"], on_error=config["on_error"],
-                        repeats=config["repeated_aug"])
+    on_device = augment_on_device(config["augment_on"], dist.device)
+    size = config["input_size"]
+    transform = DrawPretrainCrop(size, config["voxceleb_crop"]) if on_device else \
+        pretrain_transform(size, config["voxceleb_crop"])
+    items = read_annotations(config["data"], root=config["root"], strip_prefix=config["strip_prefix"])
+    pool = VideoDataset(items, transform, num_frames=config["num_frames"], stride=config["stride"],
+                        masking=model.masking, on_error=config["on_error"], repeats=config["repeated_aug"],
+                        cache=decoded_pool(items, config, dist))
+    device_part = BatchedCropResize(size) if on_device else None
+
+    def clips(batch_clips) -> torch.Tensor:
+        """The model's input: normalised float clips on the device."""
+        if device_part is None:
+            return batch_clips.to(dist.device, non_blocking=True)
+        frames, crops = batch_clips
+        return device_part(frames.to(dist.device, non_blocking=True), crops)
 
     def step(wrapped, batch):
-        x, mask = batch[0].to(dist.device, non_blocking=True), batch[1].to(dist.device, non_blocking=True)
+        x, mask = clips(batch[0]), batch[1].to(dist.device, non_blocking=True)
         loss, parts = model.loss(wrapped(x, mask), model.targets(x, mask))
         return loss, {k: v.detach() for k, v in parts.items()}
 
@@ -49,12 +63,42 @@ def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
             return None
         if figure_clip is None:
             pool.set_epoch(0)
-            figure_clip, figure_mask = pool[0]
+            clip, mask = pool[0]
             if pool.repeats > 1:  # K clips of the video: show the first
-                figure_clip, figure_mask = figure_clip[0], figure_mask[0]
-        save_reconstruction_figure(model, figure_clip.to(dist.device), figure_mask.to(dist.device),
+                clip, mask = (clip[0] if device_part is None else [part[0] for part in clip]), mask[0]
+            one = clip[None] if device_part is None else [part[None] for part in clip]
+            figure_clip, figure_mask = clips(one)[0], mask.to(dist.device)
+        save_reconstruction_figure(model, figure_clip, figure_mask,
                                    out / "figures" / f"reconstruction-epoch{epoch + 1:03d}.png",
                                    title=f"epoch {epoch + 1}")
         return None
 
     return trainer.fit(resume, epoch_end)
+
+
+def augment_on_device(setting: str, device: torch.device) -> bool:
+    """Whether crop, resize and normalisation run batched on the training device (see
+    config.AUGMENT_ON): ``auto`` puts them there on a GPU and leaves them to the loader's
+    workers on a CPU, where the device is the same cores the workers run on."""
+    return setting == "device" or (setting == "auto" and device.type == "cuda")
+
+
+def decoded_pool(items, config: dict, dist: Dist) -> DecodedPool | None:
+    """The pool decoded once (``pool_cache``), or None. A file cache is built by the first
+    process and read by the others; ``ram`` gives every process its own copy."""
+    where = config["pool_cache"]
+    if not where:
+        return None
+    import torch.distributed as td
+
+
+    def build() -> DecodedPool:
+        return DecodedPool.build(items, where, workers=config["workers"], on_error=config["on_error"],
+                                 progress=dist.is_main)
+
+    if where == "ram" or not td.is_initialized():
+        return build()
+    if dist.is_main:
+        pool = build()
+    td.barrier()
+    return pool if dist.is_main else build()  # finds the file the first process wrote

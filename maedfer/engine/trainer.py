@@ -4,6 +4,11 @@ Exactness by construction: samples are ordered by a seeded DistributedSampler (a
 one process) and every sample's augmentation depends only on (seed, epoch, index), so a
 run resumed mid-epoch (the sampler skips what was done) or split over N processes (each
 takes every N-th sample of the same order) sees the same clips as a plain run.
+
+One DataLoader serves all epochs and its workers persist: the batches carry (epoch, index)
+pairs, so the workers' copies of the dataset need no ``set_epoch``. Restarting a dozen
+workers every epoch left a GPU idle for seconds per epoch, which short epochs (small pools,
+the evidence run) cannot afford.
 """
 from __future__ import annotations
 
@@ -35,19 +40,26 @@ from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
 StepFn = Callable[[nn.Module, object], tuple[torch.Tensor, dict[str, torch.Tensor]]]
 
 
-class SkipSampler(Sampler):
-    """The first ``skip`` indices of ``sampler`` left out (resuming inside an epoch)."""
+class EpochBatches(Sampler):
+    """Batches of (epoch, index) pairs of the epoch last given to :meth:`start`: the
+    sampler's order for that epoch, its first ``skip`` batches left out (resuming inside an
+    epoch), at most ``limit`` batches (whole accumulation groups)."""
 
-    def __init__(self, sampler: DistributedSampler, skip: int) -> None:
-        self.sampler, self.skip = sampler, skip
+    def __init__(self, sampler: DistributedSampler, batch_size: int, limit: int) -> None:
+        self.sampler, self.batch_size, self.limit = sampler, batch_size, limit
+        self.epoch, self.skip = 0, 0
 
-    def __iter__(self) -> Iterator[int]:
-        for i, index in enumerate(self.sampler):
-            if i >= self.skip:
-                yield index
+    def start(self, epoch: int, skip: int) -> None:
+        self.sampler.set_epoch(epoch)
+        self.epoch, self.skip = epoch, skip
+
+    def __iter__(self) -> Iterator[list[tuple[int, int]]]:
+        order = list(self.sampler)
+        for b in range(self.skip, self.limit):
+            yield [(self.epoch, i) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
 
     def __len__(self) -> int:
-        return max(0, len(self.sampler) - self.skip)
+        return max(0, self.limit - self.skip)
 
 
 class RunLog:
@@ -126,19 +138,15 @@ class Trainer:
                                         config["warmup_epochs"])
         dataset.set_seed(config["seed"])
         self.log = RunLog(self.output_dir, dist.is_main)
-
-    def _loader(self, epoch: int, skip_batches: int) -> DataLoader:
-        self.sampler.set_epoch(epoch)
-        self.dataset.set_epoch(epoch)
-        sampler = SkipSampler(self.sampler, skip_batches * self.batch_size)
-        workers = self.config["workers"]
-        # Its own generator: creating a loader must not consume the global RNG (drop path and
-        # Mixup draw from it), or a resumed run would drift from the uninterrupted one.
-        generator = torch.Generator().manual_seed(self.config["seed"] * 1000 + epoch)
-        return DataLoader(self.dataset, batch_size=self.batch_size, sampler=sampler, num_workers=workers,
-                          drop_last=True, pin_memory=self.dist.device.type == "cuda",
-                          persistent_workers=False, generator=generator,
-                          collate_fn=repeat_collate if self.repeats > 1 else None)
+        self.batches = EpochBatches(self.sampler, self.batch_size, self.batches_per_epoch)
+        workers = config["workers"]
+        # Its own generator: starting the loader's workers must not consume the global RNG
+        # (drop path and Mixup draw from it), or a resumed run would drift from the
+        # uninterrupted one.
+        self.loader = DataLoader(dataset, batch_sampler=self.batches, num_workers=workers,
+                                 pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
+                                 generator=torch.Generator().manual_seed(config["seed"] * 1000),
+                                 collate_fn=repeat_collate if self.repeats > 1 else None)
 
     def _save(self, name: str, epoch: int, batch: int, **extra) -> None:
         if self.dist.is_main:
@@ -163,15 +171,14 @@ class Trainer:
         for epoch in range(start_epoch, cfg["epochs"]):
             self.model.train()
             skip = start_batch if epoch == start_epoch else 0
-            loader = self._loader(epoch, skip)
-            bar = tqdm(from_workers(loader), total=self.batches_per_epoch - skip,
+            self.batches.start(epoch, skip)
+            self.dataset.set_epoch(epoch)  # for reads outside the loader (the reconstruction figure)
+            bar = tqdm(from_workers(self.loader), total=self.batches_per_epoch - skip,
                        desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="batch", disable=not dist.is_main or None,
                        leave=False)
             sums: dict[str, torch.Tensor] = {}
             count, started = 0, time.perf_counter()
             for i, batch in enumerate(bar, start=skip):
-                if i >= self.batches_per_epoch:
-                    break
                 update = epoch * self.steps_per_epoch + i // self.accum
                 set_lr(self.optimizer, float(self.schedule[update]))
                 sync = (i + 1) % self.accum == 0
@@ -228,6 +235,7 @@ class Trainer:
                 print(shown, flush=True)
             last = record
         self.log.close()
+        del self.loader  # stops its workers
         if not last and self.log.path.is_file():  # resumed a finished run: report its last epoch
             lines = self.log.path.read_text().splitlines()
             last = json.loads(lines[-1]) if lines else {}

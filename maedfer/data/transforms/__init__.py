@@ -1,6 +1,7 @@
 """Composable clip transforms and presets that build the official pipelines (spec 3)."""
 from __future__ import annotations
 
+from .device import BatchedCropResize, DrawPretrainCrop
 from .mixup import Mixup, smooth_one_hot
 from .randaugment import INCREASING_OPS, RandAugment
 from .spatial import (Compose, FramesToTensor, MultiScaleCrop, Normalize, RandomErasing, RandomHorizontalFlip,
@@ -40,7 +41,7 @@ def eval_transform(size: int = 160) -> Compose:
     return Compose([FramesToTensor(), Resize(size), Normalize(), ToModelLayout()])
 
 
-__all__ = ["Compose", "FramesToTensor", "INCREASING_OPS", "Mixup", "MultiScaleCrop", "Normalize",
+__all__ = ["BatchedCropResize", "Compose", "DrawPretrainCrop", "FramesToTensor", "INCREASING_OPS", "Mixup", "MultiScaleCrop", "Normalize",
            "OFFICIAL_RANDAUGMENT", "RandAugment", "RandomErasing", "RandomHorizontalFlip", "RandomResizedCrop",
            "Resize", "ToModelLayout", "TopCenterCrop", "eval_transform", "pretrain_transform", "smooth_one_hot",
            "train_transform"]

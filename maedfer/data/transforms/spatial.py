@@ -76,11 +76,14 @@ class TopCenterCrop:
     def __init__(self, size: int) -> None:
         self.size = size
 
-    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
-        h, w = clip.shape[-2:]
+    def left(self, h: int, w: int) -> int:
+        """The crop's first column (its first row is 0)."""
         if h < self.size or w < self.size:
             raise ValueError(f"TopCenterCrop({self.size}) needs frames of at least {self.size}x{self.size}, got {h}x{w}")
-        left = (w - self.size) // 2
+        return (w - self.size) // 2
+
+    def __call__(self, clip: torch.Tensor) -> torch.Tensor:
+        left = self.left(*clip.shape[-2:])
         return clip[..., : self.size, left:left + self.size]
 
     def __repr__(self) -> str:

@@ -1,0 +1,30 @@
+#!/usr/bin/env bash
+# Pre-training at scale, checked on one GPU machine in one command (about 8 minutes on one
+# H200 with 16 cores):
+#   - the CUDA test of the device-side augmentation (against the CPU loader's);
+#   - bench/loader.py: the per-stage profile, decoders and loader rates on this machine's
+#     cores, mae_dfer_base's model-only rate at batch 128 in bf16, and end-to-end
+#     pre-training (packed files, 15 workers, augmentation on the GPU) against it;
+#   - bench/evidence.py --scale gpu: the paper's claims 1 and 2 on 2,000 synthetic videos
+#     decoded once, 3 seeds.
+# Results (markdown and JSON) go to OUT; logs beside them.
+#
+#   bash bench/gpu_scale.sh OUT        # from the repository root, maedfer importable
+set -u
+cd "$(dirname "$0")/.."
+out="${1:?usage: bash bench/gpu_scale.sh OUT}"
+mkdir -p "$out"
+py="${PYTHON:-python3}"
+export PYTHONUNBUFFERED=1
+work="$(mktemp -d)"
+cores=$(nproc)
+status=0
+timeout 60 "$py" -m pytest -q -m cuda tests/test_fast_pretrain_data.py 2>&1 | tail -3 | tee "$out/cuda-test.log"
+timeout 180 "$py" bench/loader.py --out "$work/loader" --videos 32 --clips 240 --workers $((cores - 1)) \
+  --e2e-steps 30 >"$out/loader.log" 2>&1 || status=1
+cp "$work/loader/loader.md" "$work/loader/loader.json" "$out/" 2>/dev/null
+tail -40 "$out/loader.log"
+timeout 330 "$py" bench/evidence.py --scale gpu --out "$work/evidence" >"$out/evidence.log" 2>&1 || status=1
+cp "$work/evidence/evidence.md" "$work/evidence/evidence.json" "$out/" 2>/dev/null
+grep -E "^seed|^\|" "$out/evidence.log" | tail -40
+exit $status

@@ -1,0 +1,113 @@
+"""Two processes on the CPU (gloo, torchrun --standalone) against one: the same weights,
+the same metrics, and files written by rank 0 only.
+
+Tolerance: ‖w₂ − w₁‖ / ‖w₁‖ < 1e-5 over all weights. Two processes compute the same
+gradients as one, but all-reduce sums the two halves' gradients in another order than one
+process's batch sum does, so float rounding differs, and AdamW's normalised step turns a
+rounding difference in a gradient near zero into a step-sized one (measured: 1.2e-6 for
+pre-training, with single tensors such as zero-initialised biases up to 3e-3).
+"""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+import torch
+
+from maedfer.checkpoint import read_checkpoint
+from maedfer.cli import main
+from maedfer.data import synth
+from maedfer.data.annotations import read_annotations, write_annotations
+
+TINY = synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48, identities=4, folds=2)
+TOLERANCE = 1e-5
+
+
+@pytest.fixture(scope="module")
+def data(tmp_path_factory):
+    root = tmp_path_factory.mktemp("synth")
+    synth.generate(root, TINY)
+    return root
+
+
+def torchrun(*args: str) -> subprocess.CompletedProcess:
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "maedfer", *args], env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode == 0, run.stderr[-3000:]
+    return run
+
+
+def _weights(path):
+    return read_checkpoint(path)["model"]
+
+
+def _relative_difference(a, b) -> float:
+    assert a.keys() == b.keys()
+    diff = sum(((a[k].float() - b[k].float()) ** 2).sum() for k in a) ** 0.5
+    return (diff / sum((a[k].float() ** 2).sum() for k in a) ** 0.5).item()
+
+
+def _files(folder):
+    return sorted(p.relative_to(folder).as_posix() for p in folder.rglob("*") if p.is_file()
+                  and "tensorboard" not in p.parts)
+
+
+def test_pretraining_on_two_processes_ends_with_the_weights_of_one(data, tmp_path):
+    """With the device-side augmentation and a pool decoded once into a file (built by rank 0,
+    read by rank 1), as a GPU run would use them."""
+    common = ["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
+              "--set", "epochs=1", "--set", "workers=0", "--set", "warmup_epochs=0.5", "--set", "augment_on=device",
+              "--set", f"pool_cache={tmp_path / 'pool.u8'}", "--set", "figure_every=1"]
+    assert main([*common, "--set", "batch_size=4", "--set", f"output_dir={tmp_path / 'one'}"]) == 0
+    torchrun(*common, "--set", "batch_size=2", "--set", f"output_dir={tmp_path / 'two'}")
+    one, two = tmp_path / "one", tmp_path / "two"
+    assert _relative_difference(_weights(one / "checkpoint-last.pth"), _weights(two / "checkpoint-last.pth")) < TOLERANCE
+    # only rank 0 writes: the same files, one line per epoch in the log
+    assert _files(one) == _files(two)
+    assert len((two / "metrics.jsonl").read_text().splitlines()) == 1
+    logged = [json.loads((f / "metrics.jsonl").read_text()) for f in (one, two)]
+    assert logged[0]["train_loss"] == pytest.approx(logged[1]["train_loss"], rel=1e-4)
+
+
+def test_finetuning_on_two_processes_ends_with_the_weights_of_one(data, tmp_path):
+    """Mixup and drop path off: they draw from each process's own random stream."""
+    common = ["finetune", "--preset", "synth-tiny", "--set", f"train={data / 'split01' / 'train.csv'}",
+              "--set", "test=", "--set", "epochs=1", "--set", "workers=0", "--set", "warmup_epochs=0.3",
+              "--set", "mixup=0.0", "--set", "cutmix=0.0", "--set", "drop_path=0.0"]
+    assert main([*common, "--set", "batch_size=4", "--set", f"output_dir={tmp_path / 'one'}"]) == 0
+    torchrun(*common, "--set", "batch_size=2", "--set", f"output_dir={tmp_path / 'two'}")
+    a, b = (_weights(tmp_path / f / "checkpoint-last.pth") for f in ("one", "two"))
+    assert _relative_difference(a, b) < TOLERANCE
+    changed = dict(a, **{"head.bias": a["head.bias"] + 1e-3})  # the comparison does see a change this small
+    assert _relative_difference(changed, b) > TOLERANCE
+    assert _files(tmp_path / "one") == _files(tmp_path / "two")
+
+
+def test_evaluation_on_two_ranks_of_an_odd_test_set_gives_the_metrics_of_one(data, tmp_path):
+    """13 videos x 2 views over 2 ranks: the sampler pads one rank with a repeated view,
+    which must count once."""
+    items = read_annotations(data / "split01" / "test.csv")[:13]
+    test = write_annotations(tmp_path / "test13.csv", items)
+    run = tmp_path / "ft"
+    assert main(["finetune", "--preset", "synth-tiny", "--set", f"train={data / 'split01' / 'train.csv'}",
+                 "--set", "test=", "--set", "epochs=1", "--set", "workers=0", "--set", "batch_size=4",
+                 "--set", "warmup_epochs=0.3",
+                 "--set", f"output_dir={run}"]) == 0
+    ckpt = str(run / "checkpoint-last.pth")
+    views = ["--set", "test_clips=2", "--set", "test_crops=1", "--set", "workers=0", "--set", "batch_size=3"]
+    assert main(["evaluate", ckpt, "--test", str(test), "--out", str(tmp_path / "one"), *views]) == 0
+    torchrun("evaluate", ckpt, "--test", str(test), "--out", str(tmp_path / "two"), *views)
+    one, two = (json.loads((tmp_path / f / "metrics.json").read_text()) for f in ("one", "two"))
+    assert one["videos"] == two["videos"] == 13
+    assert one.pop("per_class_accuracy") == two.pop("per_class_accuracy") and one == pytest.approx(two)
+    # every video's averaged probabilities, not only the metrics (which a constant model would pass)
+    rows = [[r.split(",") for r in (tmp_path / f / "predictions.csv").read_text().splitlines()[1:]]
+            for f in ("one", "two")]
+    assert len(rows[0]) == len(rows[1]) == 13
+    assert [r[:3] for r in rows[0]] == [r[:3] for r in rows[1]]
+    probabilities = [torch.tensor([[float(v) for v in r[3:]] for r in table]) for table in rows]
+    assert probabilities[0].std(0).max() > 1e-4  # the videos' outputs differ: a real comparison
+    assert torch.allclose(probabilities[0], probabilities[1], atol=2e-5, rtol=0)
+    assert _files(tmp_path / "one") == _files(tmp_path / "two")
