@@ -30,6 +30,7 @@ from torch import nn
 
 from .errors import MaedferError
 from .files import atomic_write, regular_file
+from .version import __version__
 
 CheckpointSource = Union[str, os.PathLike, Mapping[str, Any]]
 
@@ -193,9 +194,25 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **extra: Any) -> 
     """Write ``model`` (and ``extra`` entries) atomically: a temp file renamed into place,
     so a crash never leaves a truncated checkpoint. Stores the registry name and config so
     that the model can be rebuilt."""
-    from . import __version__
-
     payload = {"model": model.state_dict(), "format": "maedfer", "maedfer_version": __version__,
                "model_name": getattr(model, "model_name", None),
                "model_config": getattr(model, "model_config", None), **extra}
-    return atomic_write(path, lambda f: torch.save(payload, f))
+    try:
+        return atomic_write(path, lambda f: torch.save(payload, f))
+    except (OSError, RuntimeError) as e:  # a full disk: torch's writer raises RuntimeError
+        raise CheckpointError(f"{path}: could not be written ({write_failure(e, path)}); the file that was there "
+                              "is intact (writes go to a temporary file first)") from None
+
+
+def write_failure(error: BaseException, path: str | os.PathLike) -> str:
+    """What went wrong writing ``path``, in a few words: the system's reason, or for torch's
+    writer (whose message says only "unexpected pos") the free space left there."""
+    if isinstance(error, OSError):
+        return error.strerror or str(error)
+    import shutil
+
+    try:
+        free = shutil.disk_usage(Path(path).parent).free
+    except OSError:
+        return str(error).splitlines()[0][:120]
+    return f"the write failed with {free / 2 ** 20:.1f} MiB free on that disk"

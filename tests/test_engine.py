@@ -139,8 +139,10 @@ def test_resume_between_epochs_reaches_the_same_weights(data, tmp_path):
     assert _same_weights(_weights(straight / "checkpoint-last.pth"), _weights(split / "checkpoint-last.pth"))
 
 
-def test_killed_mid_epoch_and_resumed_reaches_the_same_weights(data, tmp_path):
-    args = _finetune_args(data, tmp_path / "killed", "--set", "save_every_steps=1", "--set", "epochs=1",
+@pytest.mark.parametrize("save", ["save_every_steps=1", "save_every_minutes=0.00001"])
+def test_killed_mid_epoch_and_resumed_reaches_the_same_weights(data, tmp_path, save):
+    """Saving every step, or by wall time (here after every step: 0.6 ms)."""
+    args = _finetune_args(data, tmp_path / "killed", "--set", save, "--set", "epochs=1",
                           "--set", "mixup=0.8", "--set", "drop_path=0.1")
     straight = _finetune_args(data, tmp_path / "straight", "--set", "epochs=1", "--set", "mixup=0.8",
                               "--set", "drop_path=0.1")

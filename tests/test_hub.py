@@ -18,7 +18,8 @@ from maedfer.cli import main
 from maedfer.hub import (RELEASED, DownloadError, ReleasedModel, cached_file, check_released, download_released,
                          gdown_fetch, released_model, released_path, resolve_checkpoint, sha256_of)
 from maedfer.hub import cache as hub_cache
-from maedfer.hub.huggingface import FILES, parse_repo, push, write_repo_folder
+from maedfer.hub.huggingface import parse_repo
+from maedfer.hub.push import FILES, push, write_repo_folder
 
 
 def tiny_classifier(path: Path, num_classes: int = 7) -> Path:

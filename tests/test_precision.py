@@ -19,7 +19,8 @@ def test_auto_precision_is_measured_then_cached(tmp_path, monkeypatch):
     choice, reason = choose_precision(model, torch.device("cpu"), "lgi_former_tiny")
     assert choice in ("fp32", "bf16") and reason.startswith("measured on first use: fp32 ")
     fp32, bf16 = (float(part.split()[1]) for part in reason.split(": ", 1)[1].split(", "))
-    assert (choice == "bf16") == (bf16 < fp32)  # the faster one
+    # the faster one; the reason shows whole milliseconds, so a tie there says nothing
+    assert (choice == "bf16") == (bf16 < fp32) or bf16 == fp32
     cache = json.loads((tmp_path / "precision.json").read_text())
     (key, entry), = cache.items()
     assert "lgi_former_tiny" in key and torch.__version__ in key and entry == {"precision": choice, "reason": reason}

@@ -32,7 +32,8 @@ def run_download(args: argparse.Namespace) -> int:
 
 
 def run_push(args: argparse.Namespace) -> int:
-    from ..hub.huggingface import parse_repo, push, write_repo_folder
+    from ..hub.huggingface import parse_repo
+    from ..hub.push import push, write_repo_folder
 
     repo_id, _ = parse_repo(args.repo_id)
     if args.dry_run:

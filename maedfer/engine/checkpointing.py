@@ -7,6 +7,7 @@ torn file.
 """
 from __future__ import annotations
 
+import json
 import re
 import shutil
 from pathlib import Path
@@ -37,11 +38,12 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
                         scaler: torch.amp.GradScaler | None, epoch: int, step: int, config: dict,
-                        **extra: Any) -> Path:
-    """``epoch``/``step``: where to continue (the next epoch, the next batch of it)."""
+                        world_size: int = 1, **extra: Any) -> Path:
+    """``epoch``/``step``: where to continue (the next epoch, the next batch of it);
+    ``world_size``: the processes that trained it (a mid-epoch position counts their batches)."""
     return save_checkpoint(model, path, optimizer=optimizer.state_dict(),
                            scaler=scaler.state_dict() if scaler is not None else None,
-                           epoch=epoch, step=step, rng=rng_state(),
+                           epoch=epoch, step=step, rng=rng_state(), world_size=world_size,
                            config=plain_config(config), **extra)
 
 
@@ -81,15 +83,59 @@ def find_resume(output_dir: Path, resume: str | None) -> Path | None:
     return path
 
 
+def _plain(value: Any) -> Any:
+    """As a checkpoint stores it (tuples become lists)."""
+    return json.loads(json.dumps(value))
+
+
+# What a position inside an epoch is counted in: resuming there needs the same of each.
+_POSITION_KEYS = ("batch_size", "accum_steps", "repeated_aug")
+
+
+def check_resumable(path: Path, state: dict[str, Any], config: dict, world_size: int) -> None:
+    """The run in ``state`` is this run continued: the same task and model (settings too),
+    and, when it stopped inside an epoch, the same processes x batch (its position counts
+    batches of that size). One line naming the file and what differs, else nothing.
+    Resuming at an epoch boundary with another batch size or process count is allowed:
+    the lr follows the new total batch from there on."""
+    saved = state.get("config")
+    if not isinstance(saved, dict):
+        return  # a checkpoint of an older maedfer: nothing recorded to compare
+    task, model = saved.get("task"), saved.get("model")
+    if task != config["task"]:
+        raise CheckpointError(f"{path}: holds a {task} run of {model}, and this run is a {config['task']} of "
+                              f"{config['model']}; resume a run of the same task, or start from its weights "
+                              f"with --set init={path}")
+    if (model, _plain(saved.get("model_overrides") or {})) != (config["model"], _plain(config["model_overrides"])):
+        raise CheckpointError(f"{path}: holds a run of {model} {saved.get('model_overrides') or {}}, and this run "
+                              f"trains {config['model']} {config['model_overrides']}; resume with the same model "
+                              f"settings, or start from its weights with --set init={path}")
+    if state.get("step", 0) > 0:
+        then = dict({k: saved.get(k) for k in _POSITION_KEYS}, processes=state.get("world_size", world_size))
+        now = dict({k: config[k] for k in _POSITION_KEYS}, processes=world_size)
+        if then != now:
+            changed = ", ".join(f"{k} {then[k]} -> {now[k]}" for k in now if then[k] != now[k])
+            raise CheckpointError(f"{path}: stopped inside epoch {state['epoch'] + 1} after {state['step']} batches, "
+                                  f"and this run changes how batches are counted ({changed}); resume with the "
+                                  "same settings, or from an epoch's checkpoint (checkpoint-epochNNN.pth)")
+
+
 def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        scaler: torch.amp.GradScaler | None) -> dict[str, Any]:
+                        scaler: torch.amp.GradScaler | None, config: dict, world_size: int = 1) -> dict[str, Any]:
+    """Put a saved run's weights, optimiser, scaler and random state into this run, after
+    :func:`check_resumable`; returns the checkpoint."""
     state = read_checkpoint(path)
     for key in ("optimizer", "epoch", "step", "rng"):
         if key not in state:
             raise CheckpointError(f"{path}: not a training checkpoint of maedfer (no {key!r}); "
                                   "use it with --set init=... to start from its weights instead")
+    check_resumable(path, state, config, world_size)
     load_checkpoint(model, state, name=str(path))
-    optimizer.load_state_dict(state["optimizer"])
+    try:
+        optimizer.load_state_dict(state["optimizer"])
+    except (ValueError, KeyError) as e:  # another parameter layout than this model's
+        raise CheckpointError(f"{path}: its optimiser state does not fit this model ({e}); resume the run it "
+                              f"belongs to, or start from its weights with --set init={path}") from None
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])

@@ -23,6 +23,7 @@ from ..errors import from_workers
 from ..files import OutputExistsError, output_dir
 from ..precision import autocast
 from ..visualize.confusion import plot_confusion
+from .classifier import build_classifier
 from .distributed import Dist, all_gather_tensors
 from .metrics import classification_metrics, merge_views
 
@@ -127,8 +128,6 @@ def evaluation_config(checkpoint: str, preset: str | None = None, yaml_file: str
 def evaluate_checkpoint(config: dict, test: str, out: Path, dist: Dist, overwrite: bool = False) -> dict:
     """Test ``config['init']`` on the annotation file ``test``; write the evaluation files
     to ``out`` (refused if an evaluation is there already, unless ``overwrite``)."""
-    from .finetune import build_classifier
-
     if dist.is_main and (out / "metrics.json").exists() and not overwrite:
         raise OutputExistsError(f"{out}: holds an evaluation already; pass --overwrite to replace it "
                                 "or --out to write elsewhere")

@@ -8,15 +8,14 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from ..checkpoint import load_checkpoint
 from ..data.catalog import dataset_info
 from ..data.datasets import ClipDataset
 from ..data.transforms import Mixup, train_transform
-from ..registry import create_model
 from .checkpointing import start_run
+from .classifier import build_classifier
 from .distributed import Dist
 from .evaluate import eval_dataset, evaluate, write_evaluation
-from .trainer import Trainer, check_input_size
+from .trainer import Trainer
 
 
 def _require(config: dict, key: str) -> str:
@@ -35,18 +34,6 @@ def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mixu
     else:
         loss = F.cross_entropy(model(x).float(), y, label_smoothing=smoothing)
     return loss, {"loss": loss.detach()}
-
-
-def build_classifier(config: dict, num_classes: int) -> nn.Module:
-    overrides = dict(config["model_overrides"], num_classes=num_classes)
-    if "drop_path_rate" not in config["model_overrides"]:
-        overrides["drop_path_rate"] = config["drop_path"]
-    model = create_model(config["model"], **overrides)
-    check_input_size(model, config)
-    if config["init"]:
-        result = load_checkpoint(model, config["init"])
-        print(f"initialised from {config['init']} ({result.rule}; fresh: {', '.join(result.fresh_keys) or 'none'})")
-    return model
 
 
 def finetune(config: dict, dist: Dist, resume: str | None = None, overwrite: bool = False) -> dict:

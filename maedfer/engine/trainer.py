@@ -25,9 +25,10 @@ from torch.nn.parallel import DistributedDataParallel
 from torch.utils.data import DataLoader, DistributedSampler, Sampler
 from tqdm import tqdm
 
+from ..checkpoint import CheckpointError, write_failure
 from ..config import save_config
 from ..data.datasets import repeat_collate
-from ..errors import from_workers
+from ..errors import MaedferError, from_workers
 from ..files import atomic_copy, output_dir
 from ..precision import autocast, check_precision
 from .checkpointing import (find_resume, load_training_state, prune_epoch_checkpoints,
@@ -77,12 +78,16 @@ class RunLog:
     def write(self, record: dict, step: int) -> None:
         if not self.enabled:
             return
-        with self.path.open("a") as f:
-            f.write(json.dumps(record) + "\n")
-        for key, value in record.items():
-            if isinstance(value, (int, float)) and key not in ("epoch", "step"):
-                self.tb.add_scalar(key, value, step)
-        self.tb.flush()
+        try:
+            with self.path.open("a") as f:
+                f.write(json.dumps(record) + "\n")
+            for key, value in record.items():
+                if isinstance(value, (int, float)) and key not in ("epoch", "step"):
+                    self.tb.add_scalar(key, value, step)
+            self.tb.flush()
+        except OSError as e:
+            raise MaedferError(f"{self.path}: cannot write the run's log ({e.strerror or e}); the checkpoints "
+                               "written so far are intact: free space and continue with --resume auto") from None
 
     def close(self) -> None:
         if self.tb is not None:
@@ -150,8 +155,20 @@ class Trainer:
 
     def _save(self, name: str, epoch: int, batch: int, **extra) -> None:
         if self.dist.is_main:
-            save_training_state(self.output_dir / name, self.module, self.optimizer, self.scaler,
-                                epoch, batch, self.config, **extra)
+            try:
+                save_training_state(self.output_dir / name, self.module, self.optimizer, self.scaler,
+                                    epoch, batch, self.config, world_size=self.dist.world_size, **extra)
+            except CheckpointError as e:
+                raise CheckpointError(f"{e}; the run stopped where this file would have resumed it (epoch "
+                                      f"{epoch + 1}, batch {batch}): free space, then --resume auto continues from "
+                                      "the file that is there") from None
+
+    def _copy(self, source: Path, target: Path) -> None:
+        try:
+            atomic_copy(source, target)
+        except OSError as e:
+            raise CheckpointError(f"{target}: could not be written ({write_failure(e, target)}); "
+                                  f"{source.name} holds the same state and is intact") from None
 
     def fit(self, resume: str | None = None,
             epoch_end: Callable[[int], dict | None] | None = None) -> dict:
@@ -162,11 +179,13 @@ class Trainer:
         start_epoch, start_batch, best = 0, 0, None
         path = find_resume(self.output_dir, resume)
         if path is not None:
-            state = load_training_state(path, self.module, self.optimizer, self.scaler)
+            state = load_training_state(path, self.module, self.optimizer, self.scaler, cfg, dist.world_size)
             start_epoch, start_batch, best = state["epoch"], state["step"], state.get("best_uar")
             if dist.is_main:
                 print(f"resumed from {path}: epoch {start_epoch}, batch {start_batch}")
         save_every = cfg["save_every_steps"]
+        # By wall time too: a step takes 10x longer on one machine than on another.
+        save_seconds, saved_at = cfg["save_every_minutes"] * 60, time.monotonic()
         last = {}
         for epoch in range(start_epoch, cfg["epochs"]):
             self.model.train()
@@ -203,8 +222,11 @@ class Trainer:
                     else:
                         self.optimizer.step()
                     self.optimizer.zero_grad(set_to_none=True)
-                    if save_every and (i + 1) % (save_every * self.accum) == 0 and i + 1 < self.batches_per_epoch:
+                    due = (save_every and (i + 1) % (save_every * self.accum) == 0) or \
+                        (save_seconds and time.monotonic() - saved_at >= save_seconds)
+                    if due and i + 1 < self.batches_per_epoch:
                         self._save("checkpoint-last.pth", epoch, i + 1, best_uar=best)
+                        saved_at = time.monotonic()
                 for k, v in logs.items():
                     sums[k] = sums[k] + v.float() if k in sums else v.float()
                 count += 1
@@ -222,12 +244,13 @@ class Trainer:
                 best = extra["uar"]
             # The epoch's state is serialised once; best and epoch files are copies of it.
             self._save("checkpoint-last.pth", epoch + 1, 0, best_uar=best)
+            saved_at = time.monotonic()
             if dist.is_main:
                 last_file = self.output_dir / "checkpoint-last.pth"
                 if improved:
-                    atomic_copy(last_file, self.output_dir / "checkpoint-best.pth")
+                    self._copy(last_file, self.output_dir / "checkpoint-best.pth")
                 if (epoch + 1) % cfg["save_every"] == 0 or epoch + 1 == cfg["epochs"]:
-                    atomic_copy(last_file, self.output_dir / f"checkpoint-epoch{epoch + 1:03d}.pth")
+                    self._copy(last_file, self.output_dir / f"checkpoint-epoch{epoch + 1:03d}.pth")
                     prune_epoch_checkpoints(self.output_dir, cfg["keep_last"])
             self.log.write(record, (epoch + 1) * self.steps_per_epoch)
             if dist.is_main:
