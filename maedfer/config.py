@@ -21,7 +21,7 @@ _COMMON = dict(
     model="", root=None, strip_prefix=None, init=None, num_frames=16, input_size=160, epochs=100,
     warmup_epochs=5.0, batch_size=32, accum_steps=1, weight_decay=0.05, clip_grad=None, precision="fp32",
     seed=0, workers=4, output_dir="runs/run", save_every=1, save_every_steps=0, save_every_minutes=0.0, keep_last=2,
-    on_error="raise",
+    on_error="raise", max_nonfinite_steps=25,
     repeated_aug=1,
 )
 
@@ -116,6 +116,7 @@ _PROBABILITY = _between(0, 1)
 # What each value must satisfy (types are checked against the defaults first).
 RULES: dict[str, tuple[Callable[[Any], bool], str]] = {
     **dict.fromkeys(("num_frames", "input_size", "epochs", "batch_size", "accum_steps", "save_every", "stride",
+                     "max_nonfinite_steps",
                      "sampling_rate", "test_clips", "test_crops", "eval_every", "repeated_aug"), _AT_LEAST_1),
     **dict.fromkeys(("warmup_epochs", "weight_decay", "workers", "save_every_steps", "save_every_minutes", "keep_last",
                      "min_lr",

@@ -46,7 +46,10 @@ def main(argv: list[str] | None = None) -> int:
     # among them), files the system refuses (OSError) and a diverging run (non-finite
     # loss) end in one line.
     except (ValueError, FloatingPointError, OSError) as e:
-        print(f"maedfer: error: {one_line(e)}", file=sys.stderr)
+        # An error every process of a multi-process run raises alike is printed once, by
+        # rank 0 (engine.distributed.distributed_run).
+        if not getattr(e, "reported", False):
+            print(f"maedfer: error: {one_line(e)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("maedfer: interrupted", file=sys.stderr)

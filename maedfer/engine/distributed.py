@@ -3,6 +3,7 @@ rendezvous handles multi-node runs; nothing here needs to know about nodes."""
 from __future__ import annotations
 
 import os
+import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Iterator
@@ -46,6 +47,15 @@ def all_gather_tensors(x: torch.Tensor) -> torch.Tensor:
     return torch.cat(parts)
 
 
+def all_ranks_true(flag: bool, device: torch.device) -> bool:
+    """Whether ``flag`` holds on every rank (one small all-reduce; the flag itself alone)."""
+    if not dist.is_initialized():
+        return flag
+    t = torch.tensor([1 if flag else 0], dtype=torch.int32, device=device)
+    dist.all_reduce(t, op=dist.ReduceOp.MIN)
+    return bool(t.item())
+
+
 def all_reduce_mean(value: float, device: torch.device) -> float:
     if not dist.is_initialized():
         return value
@@ -69,7 +79,16 @@ def distributed_run() -> Iterator[Dist]:
     dist_ = init_distributed()
     try:
         yield dist_
-    except BaseException:
+    except BaseException as e:
+        if getattr(e, "every_rank", False) and dist.is_initialized():
+            # Raised by every rank at the same step: rank 0 says it while the others wait, so
+            # that torchrun, which stops the job when the first rank exits, cannot cut it off.
+            if dist_.is_main:
+                from ..errors import one_line
+
+                print(f"maedfer: error: {one_line(e)}", file=sys.stderr, flush=True)
+            e.reported = True
+            dist.barrier()
         cleanup()
         raise
     if dist.is_initialized():

@@ -33,8 +33,14 @@ from ..files import atomic_copy, output_dir
 from ..precision import autocast, check_precision
 from .checkpointing import (find_resume, load_training_state, prune_epoch_checkpoints,
                             save_training_state)
-from .distributed import Dist, all_reduce_mean
+from .distributed import Dist, all_ranks_true, all_reduce_mean
 from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
+
+class NonFiniteError(MaedferError, FloatingPointError):
+    """Too many optimiser steps in a row with a non-finite loss or gradient. Every rank
+    raises it alike (they agree on each step), so the command prints it once, from rank 0."""
+    every_rank = True
+
 
 # step_fn(model, batch) -> (loss, logs): logs are detached 0-d tensors on the model's
 # device, summed there and read once per epoch (no extra host sync per step).
@@ -163,6 +169,21 @@ class Trainer:
                                       f"{epoch + 1}, batch {batch}): free space, then --resume auto continues from "
                                       "the file that is there") from None
 
+    def _optimizer_step(self) -> bool:
+        """Unscale (fp16), clip, step. A gradient whose norm is not finite is not applied:
+        False. Gradients are all-reduced already, so every rank sees the same norm and takes
+        the same decision. fp16's GradScaler skips such steps itself and lowers its scale."""
+        if self.scaler:
+            self.scaler.unscale_(self.optimizer)
+        norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config["clip_grad"] or math.inf)
+        finite = bool(torch.isfinite(norm))
+        if self.scaler:
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
+        elif finite:
+            self.optimizer.step()
+        return finite
+
     def _copy(self, source: Path, target: Path) -> None:
         try:
             atomic_copy(source, target)
@@ -186,6 +207,8 @@ class Trainer:
         save_every = cfg["save_every_steps"]
         # By wall time too: a step takes 10x longer on one machine than on another.
         save_seconds, saved_at = cfg["save_every_minutes"] * 60, time.monotonic()
+        saved_where = f"epoch {start_epoch}, batch {start_batch}" if path is not None else "none written yet"
+        in_a_row = 0  # optimiser steps skipped in a row (non-finite loss or gradient)
         last = {}
         for epoch in range(start_epoch, cfg["epochs"]):
             self.model.train()
@@ -196,7 +219,7 @@ class Trainer:
                        desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="batch", disable=not dist.is_main or None,
                        leave=False)
             sums: dict[str, torch.Tensor] = {}
-            count, started = 0, time.perf_counter()
+            count, started, skipped, group_finite = 0, time.perf_counter(), 0, True
             for i, batch in enumerate(bar, start=skip):
                 update = epoch * self.steps_per_epoch + i // self.accum
                 set_lr(self.optimizer, float(self.schedule[update]))
@@ -205,35 +228,40 @@ class Trainer:
                 with ctx:
                     with autocast(cfg["precision"], dist.device):
                         loss, logs = self.step_fn(self.model, batch)
-                    value = loss.item()  # the one host sync of a step: a diverged run stops here
-                    if not math.isfinite(value):
-                        raise FloatingPointError(f"loss is {value} at epoch {epoch + 1}, batch {i}; "
-                                                 "lower lr or use fp32")
-                    scaled = loss / self.accum
-                    (self.scaler.scale(scaled) if self.scaler else scaled).backward()
+                    value = loss.item()  # the one host sync of a step
+                    # Every rank must take the same way (backward is a collective under DDP).
+                    finite = all_ranks_true(math.isfinite(value), dist.device)
+                    group_finite = group_finite and finite
+                    if group_finite:
+                        scaled = loss / self.accum
+                        (self.scaler.scale(scaled) if self.scaler else scaled).backward()
                 if sync:
-                    if self.scaler:
-                        self.scaler.unscale_(self.optimizer)
-                    if cfg["clip_grad"]:
-                        torch.nn.utils.clip_grad_norm_(self.module.parameters(), cfg["clip_grad"])
-                    if self.scaler:
-                        self.scaler.step(self.optimizer)
-                        self.scaler.update()
-                    else:
-                        self.optimizer.step()
+                    stepped = group_finite and self._optimizer_step()
                     self.optimizer.zero_grad(set_to_none=True)
+                    if stepped:
+                        in_a_row = 0
+                    else:
+                        skipped, in_a_row = skipped + 1, in_a_row + 1
+                        if in_a_row >= cfg["max_nonfinite_steps"]:
+                            raise NonFiniteError(
+                                f"{in_a_row} steps in a row had a non-finite loss or gradient, the last at epoch "
+                                f"{epoch + 1}, batch {i}; the last good state is {self.output_dir / 'checkpoint-last.pth'}"
+                                f" ({saved_where}): lower lr, use fp32 or bf16, or raise max_nonfinite_steps")
+                    group_finite = True
                     due = (save_every and (i + 1) % (save_every * self.accum) == 0) or \
                         (save_seconds and time.monotonic() - saved_at >= save_seconds)
                     if due and i + 1 < self.batches_per_epoch:
                         self._save("checkpoint-last.pth", epoch, i + 1, best_uar=best)
-                        saved_at = time.monotonic()
+                        saved_at, saved_where = time.monotonic(), f"epoch {epoch + 1}, batch {i + 1}"
+                if not finite:
+                    continue  # its logs would turn the epoch's means into NaN
                 for k, v in logs.items():
                     sums[k] = sums[k] + v.float() if k in sums else v.float()
                 count += 1
                 bar.set_postfix(loss=f"{value:.4f}", lr=f"{self.schedule[update]:.2e}")
             record = {"epoch": epoch + 1, "lr": float(self.schedule[(epoch + 1) * self.steps_per_epoch - 1]),
                       **{f"train_{k}": all_reduce_mean(v.item() / max(count, 1), dist.device) for k, v in sums.items()},
-                      "epoch_minutes": (time.perf_counter() - started) / 60}
+                      "skipped_steps": skipped, "epoch_minutes": (time.perf_counter() - started) / 60}
             # A loss part against predicting zero on the same batches: below 1 means learned.
             for k in [k for k in sums if f"{k}_zero" in sums]:
                 record[f"train_{k}_ratio"] = record[f"train_{k}"] / max(record[f"train_{k}_zero"], 1e-12)
@@ -244,7 +272,7 @@ class Trainer:
                 best = extra["uar"]
             # The epoch's state is serialised once; best and epoch files are copies of it.
             self._save("checkpoint-last.pth", epoch + 1, 0, best_uar=best)
-            saved_at = time.monotonic()
+            saved_at, saved_where = time.monotonic(), f"end of epoch {epoch + 1}"
             if dist.is_main:
                 last_file = self.output_dir / "checkpoint-last.pth"
                 if improved:

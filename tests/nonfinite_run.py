@@ -1,0 +1,64 @@
+"""A tiny pre-training run whose loss or gradient is made non-finite at chosen steps and
+ranks; run alone or under torchrun by tests/test_nonfinite.py. Writes each rank's final
+weights and the run's record to OUT.
+
+    python tests/nonfinite_run.py OUT DATA PRECISION KIND STEPS RANKS [LIMIT]
+
+KIND: loss (the loss is NaN) or grad (the loss is right, its gradient is NaN); STEPS and
+RANKS: comma-separated optimiser steps and ranks where it happens ("-" for none).
+"""
+import json
+import sys
+from pathlib import Path
+
+import torch
+
+from maedfer.config import resolve_config
+from maedfer.data.datasets import VideoDataset
+from maedfer.data.transforms import pretrain_transform
+from maedfer.engine.distributed import distributed_run
+from maedfer.engine.trainer import Trainer
+from maedfer.registry import create_model
+
+
+class NanGradient(torch.autograd.Function):
+    @staticmethod
+    def forward(ctx, x):
+        return x.clone()
+
+    @staticmethod
+    def backward(ctx, grad):
+        return grad * float("nan")
+
+
+def main() -> None:
+    out, data, precision, kind, steps, ranks = sys.argv[1:7]
+    limit = int(sys.argv[7]) if len(sys.argv) > 7 else 25
+    bad_steps = {int(s) for s in steps.split(",")} if steps != "-" else set()
+    bad_ranks = {int(r) for r in ranks.split(",")} if ranks != "-" else set()
+    with distributed_run() as dist:
+        config = resolve_config("pretrain", "synth-tiny-pretrain", overrides=dict(
+            data=str(Path(data) / "pretrain.csv"), output_dir=str(Path(out) / "run"), epochs=2, batch_size=2,
+            workers=0, warmup_epochs=0.5, precision=precision, figure_every=0, max_nonfinite_steps=limit))
+        torch.manual_seed(0)
+        model = create_model(config["model"])
+        pool = VideoDataset(config["data"], pretrain_transform(80, False), stride=2, masking=model.masking)
+        calls = {"n": 0}
+
+        def step(wrapped, batch):
+            x, mask = batch[0].to(dist.device), batch[1].to(dist.device)
+            loss, parts = model.loss(wrapped(x, mask), model.targets(x, mask))
+            n = calls["n"]
+            calls["n"] += 1
+            if n in bad_steps and dist.rank in bad_ranks:
+                loss = loss * float("nan") if kind == "loss" else NanGradient.apply(loss)
+            return loss, {k: v.detach() for k, v in parts.items()}
+
+        record = Trainer(config, model, pool, step, dist).fit()
+        torch.save(model.state_dict(), Path(out) / f"weights-rank{dist.rank}.pt")
+        if dist.is_main:
+            (Path(out) / "record.json").write_text(json.dumps(record))
+
+
+if __name__ == "__main__":
+    main()
