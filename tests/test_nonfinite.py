@@ -14,7 +14,7 @@ import torch
 from maedfer.data import synth
 
 HERE = Path(__file__).resolve().parent
-RUN = HERE / "nonfinite_run.py"
+RUN = HERE / "fault_run.py"
 
 
 @pytest.fixture(scope="module")

@@ -11,6 +11,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -111,3 +112,48 @@ def test_evaluation_on_two_ranks_of_an_odd_test_set_gives_the_metrics_of_one(dat
     assert probabilities[0].std(0).max() > 1e-4  # the videos' outputs differ: a real comparison
     assert torch.allclose(probabilities[0], probabilities[1], atol=2e-5, rtol=0)
     assert _files(tmp_path / "one") == _files(tmp_path / "two")
+
+
+def test_a_failing_rank_ends_the_job_in_seconds_with_its_one_line(data, tmp_path):
+    """A clip that cannot be read (on_error raise) reaches one rank: that rank's line says
+    why, the other stops in one line too, and no process prints a traceback."""
+    import shutil
+    import time
+
+    bad = tmp_path / "pool"
+    shutil.copytree(data / "pool", bad)
+    (bad / "broken.mp4").write_bytes((bad / "00000.mp4").read_bytes()[:3000])
+    items = read_annotations(data / "pretrain.csv")
+    annotation = write_annotations(tmp_path / "pool.csv", [*items[:3], type(items[0])(str(bad / "broken.mp4"), 0)])
+    started = time.monotonic()
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          "-m", "maedfer", "pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={annotation}",
+                          "--set", "epochs=2", "--set", "batch_size=1", "--set", "workers=0",
+                          "--set", "warmup_epochs=0.5", "--set", "figure_every=0", "--set", f"output_dir={tmp_path / 'run'}"],
+                         env=env, capture_output=True, text=True, timeout=300)
+    assert run.returncode != 0 and time.monotonic() - started < 60
+    ours = [line for line in run.stderr.splitlines() if line.startswith("maedfer: error:")]
+    why = f"maedfer: error: {bad / 'broken.mp4'}: cannot open video (InvalidDataError: [Errno 1094995529] " \
+          f"Invalid data found when processing input: '{bad / 'broken.mp4'}')"
+    assert ours.count(why) == 1  # the failing rank's line; the other rank's, in either order:
+    assert all(line.startswith("maedfer: error: rank ") and "another process of the run failed" in line
+               for line in ours if line != why)
+    assert not [line for line in run.stderr.splitlines() if line.startswith("[rank")]  # no process's traceback
+
+
+def test_a_stalled_rank_ends_the_job_after_the_collective_timeout(data, tmp_path):
+    """Rank 1 sleeps 60 s inside its second step; with MAEDFER_DIST_TIMEOUT=4 rank 0 stops
+    after waiting 4 s for it in the step's all-reduce, in one line, and the job ends."""
+    import time
+
+    started = time.monotonic()
+    env = dict(os.environ, OMP_NUM_THREADS="1", MAEDFER_DIST_TIMEOUT="4")
+    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                          str(Path(__file__).parent / "fault_run.py"), str(tmp_path), str(data), "fp32", "stall", "1",
+                          "1"], env=env, capture_output=True, text=True, timeout=300)
+    elapsed = time.monotonic() - started
+    assert run.returncode != 0 and elapsed < 40, (elapsed, run.stderr[-2000:])
+    assert "maedfer: error: rank 0 stopped: waited 4 s (MAEDFER_DIST_TIMEOUT) for the other processes in a " \
+           "collective: one of them stalled" in run.stderr
+    assert not [line for line in run.stderr.splitlines() if line.startswith("[rank0]")]

@@ -1,11 +1,18 @@
 """One process or many under torchrun (DDP): NCCL on GPUs, gloo on CPU. torchrun's own
-rendezvous handles multi-node runs; nothing here needs to know about nodes."""
+rendezvous handles multi-node runs; nothing here needs to know about nodes.
+
+How long a process waits for the others in a collective is set here, not left to the
+backends' defaults (gloo 30 min, NCCL 10 min): ``MAEDFER_DIST_TIMEOUT`` seconds, default 1800
+(rank 0 alone builds a ``pool_cache`` file or writes a large checkpoint to a slow disk while
+the others wait). A process that dies ends the job at once anyway: torchrun stops the others.
+"""
 from __future__ import annotations
 
 import os
 import sys
 from contextlib import contextmanager
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Iterator
 
 import torch
@@ -34,8 +41,34 @@ def init_distributed() -> Dist:
     else:
         device = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo")
+        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
+                                timeout=timedelta(seconds=collective_timeout()))
     return Dist(rank, world, local, device)
+
+
+def collective_timeout() -> float:
+    """Seconds a process waits for the others in a collective (``MAEDFER_DIST_TIMEOUT``)."""
+    from ..errors import MaedferError
+
+    text = os.environ.get("MAEDFER_DIST_TIMEOUT", "1800")
+    try:
+        seconds = float(text)
+    except ValueError:
+        seconds = -1.0
+    if not seconds > 0:
+        raise MaedferError(f"MAEDFER_DIST_TIMEOUT must be a positive number of seconds, got {text!r}")
+    return seconds
+
+
+def _collective_failure(error: BaseException) -> bool:
+    """Whether ``error`` is a collective that failed because of another process (it died,
+    closed its connections, or did not arrive in time)."""
+    if isinstance(error, getattr(dist, "DistError", ())):
+        return True
+    text = str(error)
+    return isinstance(error, RuntimeError) and any(
+        s in text for s in ("Connection closed by peer", "Connection reset by peer", "Timed out", "timed out",
+                            "gloo", "NCCL", "ProcessGroup"))
 
 
 def all_gather_tensors(x: torch.Tensor) -> torch.Tensor:
@@ -80,6 +113,17 @@ def distributed_run() -> Iterator[Dist]:
     try:
         yield dist_
     except BaseException as e:
+        if dist.is_initialized() and _collective_failure(e):
+            # Another process failed (its own one line says why) or stalled: one line here too,
+            # not a traceback per process.
+            from ..errors import MaedferError
+
+            stalled = "timed out" in str(e).lower()
+            reason = (f"waited {collective_timeout():.0f} s (MAEDFER_DIST_TIMEOUT) for the other processes in a "
+                      f"collective: one of them stalled" if stalled else
+                      "another process of the run failed or stopped; its own error says why")
+            cleanup()
+            raise MaedferError(f"rank {dist_.rank} stopped: {reason}") from None
         if getattr(e, "every_rank", False) and dist.is_initialized():
             # Raised by every rank at the same step: rank 0 says it while the others wait, so
             # that torchrun, which stops the job when the first rank exits, cannot cut it off.

@@ -1,14 +1,16 @@
-"""A tiny pre-training run whose loss or gradient is made non-finite at chosen steps and
-ranks; run alone or under torchrun by tests/test_nonfinite.py. Writes each rank's final
+"""A tiny pre-training run with a fault at chosen steps and ranks; run alone or under
+torchrun by tests/test_nonfinite.py and tests/test_two_processes.py. Writes each rank's final
 weights and the run's record to OUT.
 
-    python tests/nonfinite_run.py OUT DATA PRECISION KIND STEPS RANKS [LIMIT]
+    python tests/fault_run.py OUT DATA PRECISION KIND STEPS RANKS [LIMIT]
 
-KIND: loss (the loss is NaN) or grad (the loss is right, its gradient is NaN); STEPS and
-RANKS: comma-separated optimiser steps and ranks where it happens ("-" for none).
+KIND: loss (the loss is NaN), grad (the loss is right, its gradient is NaN) or stall (the
+process sleeps 60 s); STEPS and RANKS: comma-separated optimiser steps and ranks where it
+happens ("-" for none).
 """
 import json
 import sys
+import time
 from pathlib import Path
 
 import torch
@@ -51,7 +53,12 @@ def main() -> None:
             n = calls["n"]
             calls["n"] += 1
             if n in bad_steps and dist.rank in bad_ranks:
-                loss = loss * float("nan") if kind == "loss" else NanGradient.apply(loss)
+                if kind == "stall":
+                    time.sleep(60)
+                elif kind == "loss":
+                    loss = loss * float("nan")
+                else:
+                    loss = NanGradient.apply(loss)
             return loss, {k: v.detach() for k, v in parts.items()}
 
         record = Trainer(config, model, pool, step, dist).fit()
@@ -61,4 +68,11 @@ def main() -> None:
 
 
 if __name__ == "__main__":
-    main()
+    from maedfer.errors import MaedferError, one_line
+
+    try:
+        main()
+    except MaedferError as e:  # as the maedfer command reports it
+        if not getattr(e, "reported", False):
+            print(f"maedfer: error: {one_line(e)}", file=sys.stderr, flush=True)
+        sys.exit(2)
