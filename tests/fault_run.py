@@ -57,7 +57,7 @@ def main() -> None:
                     time.sleep(60)
                 elif kind == "loss":
                     loss = loss * float("nan")
-                else:
+                elif kind == "grad":
                     loss = NanGradient.apply(loss)
             return loss, {k: v.detach() for k, v in parts.items()}
 
