@@ -157,3 +157,28 @@ def test_a_stalled_rank_ends_the_job_after_the_collective_timeout(data, tmp_path
     assert "maedfer: error: rank 0 stopped: waited 4 s (MAEDFER_DIST_TIMEOUT) for the other processes in a " \
            "collective: one of them stalled" in run.stderr
     assert not [line for line in run.stderr.splitlines() if line.startswith("[rank0]")]
+
+
+def test_two_nodes_on_localhost_train_the_model_of_one_process(data, tmp_path):
+    """The README's multi-machine command in its one-machine form: 2 torchrun "nodes" of one
+    process each, c10d rendezvous on 127.0.0.1, --resume auto as the sbatch script passes it."""
+    import socket
+
+    with socket.socket() as probe:  # a free port for the rendezvous
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    common = ["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
+              "--set", "epochs=1", "--set", "workers=0", "--set", "warmup_epochs=0.5", "--set", "figure_every=0"]
+    assert main([*common, "--set", "batch_size=4", "--set", f"output_dir={tmp_path / 'one'}"]) == 0
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
+                               f"--node_rank={node}", "--rdzv_id=test", "--rdzv_backend=c10d",
+                               f"--rdzv_endpoint=127.0.0.1:{port}", "-m", "maedfer", *common, "--resume", "auto",
+                               "--set", "batch_size=2", "--set", f"output_dir={tmp_path / 'two'}"],
+                              env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for node in (0, 1)]
+    for node in nodes:
+        _, err = node.communicate(timeout=300)
+        assert node.returncode == 0, err[-2000:]
+    a, b = (_weights(tmp_path / f / "checkpoint-last.pth") for f in ("one", "two"))
+    assert _relative_difference(a, b) < TOLERANCE
+
