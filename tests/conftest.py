@@ -12,6 +12,18 @@ sys.path.insert(0, str(Path(__file__).parent))  # for official_reference
 REFERENCE_KEYS = Path(__file__).resolve().parent / "data" / "official_state_dict_keys.json"
 
 
+@pytest.fixture(scope="session")
+def tiny_synth(tmp_path_factory):
+    """The tiny synthetic dataset the training tests share, made once per session (read
+    only): 8 unlabelled 20-frame videos and 2 identity folds of 48x48 labelled clips."""
+    from maedfer.data import synth
+
+    root = tmp_path_factory.mktemp("tiny_synth")
+    synth.generate(root, synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48,
+                                           identities=4, folds=2))
+    return root
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

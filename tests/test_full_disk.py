@@ -8,16 +8,12 @@ import torch
 
 from maedfer.checkpoint import CheckpointError, read_checkpoint, save_checkpoint
 from maedfer.cli import main
-from maedfer.data import synth
 from maedfer.registry import create_model
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    synth.generate(root, synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48,
-                                           identities=4, folds=2))
-    return root
+def data(tiny_synth):
+    return tiny_synth
 
 
 def test_a_full_disk_while_saving_stops_in_one_line_and_loses_nothing(data, tmp_path, monkeypatch, capsys):

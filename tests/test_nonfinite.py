@@ -11,18 +11,14 @@ from pathlib import Path
 import pytest
 import torch
 
-from maedfer.data import synth
 
 HERE = Path(__file__).resolve().parent
 RUN = HERE / "fault_run.py"
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    synth.generate(root, synth.SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48,
-                                           identities=2))
-    return root
+def data(tiny_synth):
+    return tiny_synth
 
 
 def run(out: Path, data: Path, precision: str, kind: str, steps: str, ranks: str, processes: int,

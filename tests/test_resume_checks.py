@@ -4,24 +4,21 @@ import pytest
 
 from maedfer.checkpoint import read_checkpoint
 from maedfer.cli import main
-from maedfer.data import synth
 
-TINY = synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48, identities=4, folds=2)
 
 
 @pytest.fixture(scope="module")
-def runs(tmp_path_factory):
+def runs(tmp_path_factory, tiny_synth):
     root = tmp_path_factory.mktemp("resume")
-    synth.generate(root / "data", TINY)
-    pre = ["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={root / 'data' / 'pretrain.csv'}",
+    pre = ["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={tiny_synth / 'pretrain.csv'}",
            "--set", "epochs=1", "--set", "batch_size=2", "--set", "workers=0", "--set", "warmup_epochs=0.5",
            "--set", "save_every_steps=1", "--set", "figure_every=0", "--set", f"output_dir={root / 'pre'}"]
     assert main(pre) == 0
     return root, pre
 
 
-def _finetune(root, out, *extra):
-    return ["finetune", "--preset", "synth-tiny", "--set", f"train={root / 'data' / 'split01' / 'train.csv'}",
+def _finetune(data, out, *extra):
+    return ["finetune", "--preset", "synth-tiny", "--set", f"train={data / 'split01' / 'train.csv'}",
             "--set", "test=", "--set", "epochs=1", "--set", "batch_size=4", "--set", "workers=0",
             "--set", "warmup_epochs=0.3", "--set", f"output_dir={out}", *extra]
 
@@ -33,10 +30,10 @@ def _one_line_error(capsys, *parts):
         assert part in err, err
 
 
-def test_finetune_resumed_from_a_pretraining_checkpoint(runs, tmp_path, capsys):
+def test_finetune_resumed_from_a_pretraining_checkpoint(runs, tiny_synth, tmp_path, capsys):
     root, _ = runs
     ckpt = root / "pre" / "checkpoint-last.pth"
-    assert main(_finetune(root, tmp_path / "ft", "--resume", str(ckpt))) == 2
+    assert main(_finetune(tiny_synth, tmp_path / "ft", "--resume", str(ckpt))) == 2
     _one_line_error(capsys, str(ckpt), "holds a pretrain run of mae_dfer_tiny", "this run is a finetune of "
                     "lgi_former_tiny", f"--set init={ckpt}")
 

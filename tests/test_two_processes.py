@@ -18,18 +18,14 @@ import torch
 
 from maedfer.checkpoint import read_checkpoint
 from maedfer.cli import main
-from maedfer.data import synth
 from maedfer.data.annotations import read_annotations, write_annotations
 
-TINY = synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48, identities=4, folds=2)
 TOLERANCE = 1e-5
 
 
 @pytest.fixture(scope="module")
-def data(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth")
-    synth.generate(root, TINY)
-    return root
+def data(tiny_synth):
+    return tiny_synth
 
 
 def torchrun(*args: str) -> subprocess.CompletedProcess:

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Sequence
 
 import numpy as np
+import torch
 from tqdm import tqdm
 
 from ..errors import MaedferError
@@ -79,8 +80,6 @@ class DecodedPool:
         if entry.problem is not None:
             raise VideoReadError(entry.problem)
         size = int(np.prod(entry.shape))
-        import torch
-
         frames = self._array[entry.offset:entry.offset + size].reshape(entry.shape)
         return ArrayReader(torch.from_numpy(np.asarray(frames)), name=f"{self.path}[{index}]")
 

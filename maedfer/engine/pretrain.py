@@ -89,16 +89,14 @@ def decoded_pool(items, config: dict, dist: Dist) -> DecodedPool | None:
     where = config["pool_cache"]
     if not where:
         return None
-    import torch.distributed as td
-
 
     def build() -> DecodedPool:
         return DecodedPool.build(items, where, workers=config["workers"], on_error=config["on_error"],
                                  progress=dist.is_main)
 
-    if where == "ram" or not td.is_initialized():
+    if where == "ram" or not torch.distributed.is_initialized():
         return build()
     if dist.is_main:
         pool = build()
-    td.barrier()
+    torch.distributed.barrier()
     return pool if dist.is_main else build()  # finds the file the first process wrote

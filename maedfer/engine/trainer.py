@@ -36,6 +36,7 @@ from .checkpointing import (find_resume, load_training_state, prune_epoch_checkp
 from .distributed import Dist, all_ranks_true, all_reduce_mean
 from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
 
+
 class NonFiniteError(MaedferError, FloatingPointError):
     """Too many optimiser steps in a row with a non-finite loss or gradient. Every rank
     raises it alike (they agree on each step), so the command prints it once, from rank 0."""

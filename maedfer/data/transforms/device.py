@@ -6,7 +6,7 @@ top-centre crop, a slice) and draws the multi-scale crop for them; the device's 
 device. Together they compute what :func:`~maedfer.data.transforms.pretrain_transform`
 computes: the crop is drawn by the same :class:`MultiScaleCrop` from the same random
 numbers, and the pixels go through the same float operations in the same order
-(``tests/test_device_augment.py`` holds them to 1e-5 on the CPU).
+(``tests/test_fast_pretrain_data.py`` holds them to 1e-5 on the CPU, 1e-4 on a GPU).
 
 Why: float augmentation of a 16x160x160 clip costs a worker about as much as decoding the
 prepared (all-intra) video, and a uint8 clip is a quarter of the bytes to pass between
