@@ -55,20 +55,11 @@ from maedfer.data.synth import CLASSES, make_identity, render_clip
 from maedfer.data.transforms import BatchedCropResize, DrawPretrainCrop, MultiScaleCrop, Normalize, TopCenterCrop
 from maedfer.data.transforms import pretrain_transform
 from maedfer.data.writers import write_video
+from maedfer.precision import cpu_name
 
 from pretrain_rate import clips_per_second as model_clips_per_second  # bench/ is on sys.path as a script
 
 HERE = Path(__file__).resolve().parent
-
-
-def cpu_name() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return "unknown CPU"
 
 
 def _render(args: tuple[int, str]) -> None:

@@ -45,18 +45,21 @@ def autocast(precision: str, device: torch.device) -> contextlib.AbstractContext
     return torch.autocast(device.type, dtype=dtype)
 
 
+def cpu_name() -> str:
+    """The CPU's model name (what tells two machines apart; "x86_64" does not)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def _machine(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"
-    name = platform.processor() or platform.machine()
-    try:  # the CPU's model name is what tells two machines apart
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                name = line.split(":", 1)[1].strip()
-                break
-    except OSError:
-        pass
-    return f"cpu:{name}:{torch.backends.cpu.get_cpu_capability()}:{torch.get_num_threads()} threads"
+    return f"cpu:{cpu_name()}:{torch.backends.cpu.get_cpu_capability()}:{torch.get_num_threads()} threads"
 
 
 def time_forward(model: nn.Module, x: torch.Tensor, repeats: int = 3, give_up_after: float | None = None) -> float:

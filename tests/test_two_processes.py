@@ -157,8 +157,12 @@ def test_a_stalled_rank_ends_the_job_after_the_collective_timeout(data, tmp_path
 
 def test_two_nodes_on_localhost_train_the_model_of_one_process(data, tmp_path):
     """The README's multi-machine command in its one-machine form: 2 torchrun "nodes" of one
-    process each, c10d rendezvous on 127.0.0.1, --resume auto as the sbatch script passes it."""
+    process each, c10d rendezvous on 127.0.0.1, with restarts allowed and --resume auto, as
+    the sbatch script passes them."""
     import socket
+
+    sbatch = (Path(__file__).parents[1] / "examples" / "slurm" / "pretrain.sbatch").read_text()
+    assert all(flag in sbatch for flag in ("srun torchrun", "--rdzv_backend=c10d", "--max-restarts=", "--resume auto"))
 
     with socket.socket() as probe:  # a free port for the rendezvous
         probe.bind(("127.0.0.1", 0))
@@ -169,7 +173,8 @@ def test_two_nodes_on_localhost_train_the_model_of_one_process(data, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
     nodes = [subprocess.Popen([sys.executable, "-m", "torch.distributed.run", "--nnodes=2", "--nproc_per_node=1",
                                f"--node_rank={node}", "--rdzv_id=test", "--rdzv_backend=c10d",
-                               f"--rdzv_endpoint=127.0.0.1:{port}", "-m", "maedfer", *common, "--resume", "auto",
+                               f"--rdzv_endpoint=127.0.0.1:{port}", "--max-restarts=1", "-m", "maedfer", *common,
+                               "--resume", "auto",
                                "--set", "batch_size=2", "--set", f"output_dir={tmp_path / 'two'}"],
                               env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True) for node in (0, 1)]
     for node in nodes:
@@ -178,3 +183,85 @@ def test_two_nodes_on_localhost_train_the_model_of_one_process(data, tmp_path):
     a, b = (_weights(tmp_path / f / "checkpoint-last.pth") for f in ("one", "two"))
     assert _relative_difference(a, b) < TOLERANCE
 
+
+
+def _trained_samples(folder: Path, rank: int) -> list[list[tuple[int, list[int]]]]:
+    """Per attempt (torchrun's restart count), the (epoch, sample indices) of each step rank
+    ``rank`` began, in order."""
+    steps = [json.loads(line) for line in (folder / f"samples-rank{rank}.jsonl").read_text().splitlines()]
+    return [[(s["epoch"], s["samples"]) for s in steps if s["attempt"] == a]
+            for a in sorted({s["attempt"] for s in steps})]
+
+
+def test_a_worker_killed_mid_epoch_is_restarted_by_torchrun_and_the_run_ends_as_if_uninterrupted(data, tmp_path):
+    """torchrun --max-restarts 1; rank 1 kills itself (SIGKILL) in its 4th step, epoch 2, after
+    the checkpoint of epoch 2, batch 1 (save_every_steps 1). torchrun stops rank 0, starts both
+    again, and they resume from that checkpoint. Against the same run uninterrupted: the same
+    weights (tolerance of two processes; measured: identical), and every sample trained once."""
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    runs = {}
+    for name, fault in (("plain", ["-", "-"]), ("killed", ["3", "1"])):
+        out = tmp_path / name
+        out.mkdir()
+        runs[name] = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
+                                     "--nproc_per_node=2", "--max-restarts=1", str(Path(__file__).parent / "fault_run.py"),
+                                     str(out), str(data), "fp32", "kill", *fault], env=env, capture_output=True,
+                                    text=True, timeout=300)
+        assert runs[name].returncode == 0, runs[name].stderr[-3000:]
+    assert "resumed from" not in runs["plain"].stdout
+    assert f"resumed from {tmp_path / 'killed' / 'run' / 'checkpoint-last.pth'}: epoch 1, batch 1" in runs["killed"].stdout
+    for rank in (0, 1):
+        plain, = _trained_samples(tmp_path / "plain", rank)
+        first, second = _trained_samples(tmp_path / "killed", rank)
+        assert len(plain) == 4 and len(second) == 1  # 2 epochs of 2 steps; resumed at the 4th
+        assert first[:3] + second == plain  # attempt 0 began the 4th step too, then died in it
+    for epoch in (0, 1):  # the 2 ranks share out the 8 videos of each epoch
+        seen = [i for rank in (0, 1) for e, samples in _trained_samples(tmp_path / "plain", rank)[0] if e == epoch
+                for i in samples]
+        assert sorted(seen) == list(range(8))
+    for rank in (0, 1):
+        a, b = (torch.load(tmp_path / f / f"weights-rank{rank}.pt") for f in ("plain", "killed"))
+        assert _relative_difference(a, b) < TOLERANCE
+
+
+def test_each_process_group_gets_a_namespace_no_earlier_group_used():
+    """The handshake behind restarts, on one store as torchrun's agent keeps it: a second group
+    whose followers start before its rank 0 (so that they first find the dead group's answers),
+    and a third after a group whose rank 2 died before it said hello, agree among themselves
+    on a namespace of their own; a process whose group never comes stops in one line."""
+    import threading
+    import time
+    from datetime import timedelta
+
+    from maedfer.engine.distributed import _fresh_namespace
+    from maedfer.errors import MaedferError
+
+    server = torch.distributed.TCPStore("127.0.0.1", 0, is_master=True, timeout=timedelta(seconds=10))
+
+    def group(ranks, delay_rank0=0.0) -> dict[int, str]:
+        got = {}
+
+        def process(rank):
+            if rank == 0:
+                time.sleep(delay_rank0)
+            client = torch.distributed.TCPStore("127.0.0.1", server.port, is_master=False,
+                                                timeout=timedelta(seconds=10))
+            got[rank] = _fresh_namespace(client, rank, 3, timeout=10)
+
+        threads = [threading.Thread(target=process, args=(r,), daemon=True) for r in ranks]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join(timeout=15)
+        return got
+
+    first = group([0, 1, 2])
+    assert len(first) == 3 and len(set(first.values())) == 1
+    second = group([0, 1, 2], delay_rank0=0.5)
+    assert len(second) == 3 and len(set(second.values())) == 1 and second[0] != first[0]
+    server.set("maedfer/hello/2", "a-nonce-of-a-process-that-died")  # then the group died
+    third = group([0, 1, 2], delay_rank0=0.5)
+    assert len(third) == 3 and len(set(third.values())) == 1 and third[0] not in (first[0], second[0])
+    with pytest.raises(MaedferError, match=r"^rank 1: the other processes did not join the process group within 0 s "
+                                           r"\(MAEDFER_DIST_TIMEOUT\)$"):
+        _fresh_namespace(server, 1, 3, timeout=0.3)

@@ -1,6 +1,13 @@
 """One process or many under torchrun (DDP): NCCL on GPUs, gloo on CPU. torchrun's own
 rendezvous handles multi-node runs; nothing here needs to know about nodes.
 
+Restarts (``torchrun --max-restarts``): torchrun's agent keeps one key-value store for the
+whole job, and torch (2.5 to at least 2.14) lets every restarted process group use the same
+keys as the one before (pytorch/pytorch#135712). A restarted process then read the address a
+killed one had published and failed in gloo's "connectFullMesh … Connection refused" (3 of 5
+restarts on torch 2.13). Each process group here starts in a namespace of its own, agreed by
+a handshake that no key of an earlier, dead group can satisfy (:func:`_fresh_namespace`).
+
 How long a process waits for the others in a collective is set here, not left to the
 backends' defaults (gloo 30 min, NCCL 10 min): ``MAEDFER_DIST_TIMEOUT`` seconds, default 1800
 (rank 0 alone builds a ``pool_cache`` file or writes a large checkpoint to a slow disk while
@@ -10,6 +17,8 @@ from __future__ import annotations
 
 import os
 import sys
+import time
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
@@ -41,9 +50,62 @@ def init_distributed() -> Dist:
     else:
         device = torch.device("cpu")
     if world > 1 and not dist.is_initialized():
-        dist.init_process_group("nccl" if device.type == "cuda" else "gloo",
-                                timeout=timedelta(seconds=collective_timeout()))
+        backend, timeout = "nccl" if device.type == "cuda" else "gloo", timedelta(seconds=collective_timeout())
+        if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":  # torchrun's store, kept across restarts
+            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
+                                  is_master=False, timeout=timeout)
+            namespace = _fresh_namespace(store, rank, world, timeout.total_seconds())
+            dist.init_process_group(backend, store=dist.PrefixStore(f"maedfer/{namespace}", store), rank=rank,
+                                    world_size=world, timeout=timeout)
+        else:
+            dist.init_process_group(backend, timeout=timeout)
     return Dist(rank, world, local, device)
+
+
+def _fresh_namespace(store: dist.Store, rank: int, world: int, timeout: float) -> str:
+    """A key prefix that every process of this group gets, and that no earlier group used.
+
+    A key alone cannot say whether this group or a dead one wrote it, so each side answers a
+    nonce of the other's, drawn now: rank r (r > 0) posts a nonce of its own; rank 0 answers
+    every nonce it sees with its own nonce (the namespace); rank r takes the answer that
+    carries its nonce and confirms it with the namespace; rank 0 waits for every
+    confirmation of its namespace. Old answers and confirmations carry other nonces.
+    """
+    from ..errors import MaedferError
+
+    mine, deadline = uuid.uuid4().hex, time.monotonic() + timeout
+
+    def read(key: str) -> str | None:
+        return store.get(key).decode() if store.check([key]) else None
+
+    def wait() -> None:
+        if time.monotonic() > deadline:
+            raise MaedferError(f"rank {rank}: the other processes did not join the process group within "
+                               f"{timeout:.0f} s (MAEDFER_DIST_TIMEOUT)")
+        time.sleep(0.02)
+
+    if rank == 0:
+        answered: dict[int, str] = {}
+        waiting = set(range(1, world))
+        while waiting:
+            for r in sorted(waiting):
+                if read(f"maedfer/confirm/{r}") == mine:
+                    waiting.discard(r)
+                    continue
+                nonce = read(f"maedfer/hello/{r}")
+                if nonce is not None and answered.get(r) != nonce:
+                    store.set(f"maedfer/answer/{r}", f"{nonce} {mine}")
+                    answered[r] = nonce
+            if waiting:
+                wait()
+        return mine
+    store.set(f"maedfer/hello/{rank}", mine)
+    while True:
+        answer = (read(f"maedfer/answer/{rank}") or " ").split(" ")
+        if answer[0] == mine:
+            store.set(f"maedfer/confirm/{rank}", answer[1])
+            return answer[1]
+        wait()
 
 
 def collective_timeout() -> float:
