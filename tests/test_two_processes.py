@@ -28,10 +28,19 @@ def data(tiny_synth):
     return tiny_synth
 
 
+FAULT_RUN = str(Path(__file__).parent / "fault_run.py")
+
+
+def launch(*args: str, restarts: int = 0, **env: str) -> subprocess.CompletedProcess:
+    """``torchrun --standalone`` with 2 processes on the CPU; ``args``: what it runs."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
+                           f"--max-restarts={restarts}", *args], env=dict(os.environ, OMP_NUM_THREADS="1", **env),
+                          capture_output=True, text=True, timeout=300)
+
+
 def torchrun(*args: str) -> subprocess.CompletedProcess:
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          "-m", "maedfer", *args], env=env, capture_output=True, text=True, timeout=300)
+    """A maedfer command on 2 processes, which must succeed."""
+    run = launch("-m", "maedfer", *args)
     assert run.returncode == 0, run.stderr[-3000:]
     return run
 
@@ -122,12 +131,9 @@ def test_a_failing_rank_ends_the_job_in_seconds_with_its_one_line(data, tmp_path
     items = read_annotations(data / "pretrain.csv")
     annotation = write_annotations(tmp_path / "pool.csv", [*items[:3], type(items[0])(str(bad / "broken.mp4"), 0)])
     started = time.monotonic()
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          "-m", "maedfer", "pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={annotation}",
-                          "--set", "epochs=2", "--set", "batch_size=1", "--set", "workers=0",
-                          "--set", "warmup_epochs=0.5", "--set", "figure_every=0", "--set", f"output_dir={tmp_path / 'run'}"],
-                         env=env, capture_output=True, text=True, timeout=300)
+    run = launch("-m", "maedfer", "pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={annotation}",
+                 "--set", "epochs=2", "--set", "batch_size=1", "--set", "workers=0", "--set", "warmup_epochs=0.5",
+                 "--set", "figure_every=0", "--set", f"output_dir={tmp_path / 'run'}")
     assert run.returncode != 0 and time.monotonic() - started < 60
     ours = [line for line in run.stderr.splitlines() if line.startswith("maedfer: error:")]
     why = f"maedfer: error: {bad / 'broken.mp4'}: cannot open video (InvalidDataError: [Errno 1094995529] " \
@@ -144,10 +150,7 @@ def test_a_stalled_rank_ends_the_job_after_the_collective_timeout(data, tmp_path
     import time
 
     started = time.monotonic()
-    env = dict(os.environ, OMP_NUM_THREADS="1", MAEDFER_DIST_TIMEOUT="4")
-    run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                          str(Path(__file__).parent / "fault_run.py"), str(tmp_path), str(data), "fp32", "stall", "1",
-                          "1"], env=env, capture_output=True, text=True, timeout=300)
+    run = launch(FAULT_RUN, str(tmp_path), str(data), "fp32", "stall", "1", "1", MAEDFER_DIST_TIMEOUT="4")
     elapsed = time.monotonic() - started
     assert run.returncode != 0 and elapsed < 40, (elapsed, run.stderr[-2000:])
     assert "maedfer: error: rank 0 stopped: waited 4 s (MAEDFER_DIST_TIMEOUT) for the other processes in a " \
@@ -184,7 +187,6 @@ def test_two_nodes_on_localhost_train_the_model_of_one_process(data, tmp_path):
     assert _relative_difference(a, b) < TOLERANCE
 
 
-
 def _trained_samples(folder: Path, rank: int) -> list[list[tuple[int, list[int]]]]:
     """Per attempt (torchrun's restart count), the (epoch, sample indices) of each step rank
     ``rank`` began, in order."""
@@ -198,15 +200,9 @@ def test_a_worker_killed_mid_epoch_is_restarted_by_torchrun_and_the_run_ends_as_
     the checkpoint of epoch 2, batch 1 (save_every_steps 1). torchrun stops rank 0, starts both
     again, and they resume from that checkpoint. Against the same run uninterrupted: the same
     weights (tolerance of two processes; measured: identical), and every sample trained once."""
-    env = dict(os.environ, OMP_NUM_THREADS="1")
     runs = {}
     for name, fault in (("plain", ["-", "-"]), ("killed", ["3", "1"])):
-        out = tmp_path / name
-        out.mkdir()
-        runs[name] = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone",
-                                     "--nproc_per_node=2", "--max-restarts=1", str(Path(__file__).parent / "fault_run.py"),
-                                     str(out), str(data), "fp32", "kill", *fault], env=env, capture_output=True,
-                                    text=True, timeout=300)
+        runs[name] = launch(FAULT_RUN, str(tmp_path / name), str(data), "fp32", "kill", *fault, restarts=1)
         assert runs[name].returncode == 0, runs[name].stderr[-3000:]
     assert "resumed from" not in runs["plain"].stdout
     assert f"resumed from {tmp_path / 'killed' / 'run' / 'checkpoint-last.pth'}: epoch 1, batch 1" in runs["killed"].stdout
@@ -215,13 +211,12 @@ def test_a_worker_killed_mid_epoch_is_restarted_by_torchrun_and_the_run_ends_as_
         first, second = _trained_samples(tmp_path / "killed", rank)
         assert len(plain) == 4 and len(second) == 1  # 2 epochs of 2 steps; resumed at the 4th
         assert first[:3] + second == plain  # attempt 0 began the 4th step too, then died in it
+        a, b = (torch.load(tmp_path / f / f"weights-rank{rank}.pt") for f in ("plain", "killed"))
+        assert _relative_difference(a, b) < TOLERANCE
     for epoch in (0, 1):  # the 2 ranks share out the 8 videos of each epoch
         seen = [i for rank in (0, 1) for e, samples in _trained_samples(tmp_path / "plain", rank)[0] if e == epoch
                 for i in samples]
         assert sorted(seen) == list(range(8))
-    for rank in (0, 1):
-        a, b = (torch.load(tmp_path / f / f"weights-rank{rank}.pt") for f in ("plain", "killed"))
-        assert _relative_difference(a, b) < TOLERANCE
 
 
 def test_each_process_group_gets_a_namespace_no_earlier_group_used():
