@@ -10,7 +10,7 @@ that runs this script):
   checkpoint. Must exit 0, resume at epoch 2, batch 1, and end with the weights of the same
   run uninterrupted (‖Δw‖/‖w‖ < 1e-5, as the tests).
 
-    python bench/two_process_stress.py --runs 20 --out runs/stress
+    python bench/two_process_stress.py --runs 20 --out runs/stress [--cases finetune]
 
 Prints one line per run and a summary (failures per case; the time a restart took, from the
 step in which a process died to the first step after resuming); writes
@@ -39,7 +39,9 @@ TOLERANCE = 1e-5
 
 def torchrun(args: list[str], restarts: int = 0) -> subprocess.CompletedProcess:
     return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           f"--max-restarts={restarts}", *args], env=dict(os.environ, OMP_NUM_THREADS="1"),
+                           f"--max-restarts={restarts}", *args],
+                          # PYTHONFAULTHANDLER: a process that aborts (SIGABRT) prints where each thread was
+                          env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1"),
                           capture_output=True, text=True, timeout=600)
 
 
@@ -80,6 +82,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--runs", type=int, default=20)
     parser.add_argument("--out", type=Path, default=Path("runs/stress"))
+    parser.add_argument("--cases", nargs="+", choices=("finetune", "restart"), default=["finetune", "restart"])
     args = parser.parse_args()
     data = args.out / "data"
     if not (data / "pretrain.csv").is_file():  # tests/conftest.py's tiny dataset
@@ -87,17 +90,24 @@ def main() -> None:
                                                identities=4, folds=2))
     version = torch.__version__.split("+")[0]
     work = args.out / f"torch{version}"
-    reference_run, reference = restart(data, work / "restart-reference", kill=False)
-    assert reference_run.returncode == 0, reference_run.stderr[-3000:]
-    first: dict[str, dict] = {"restart": weights(reference)}
-    results = {name: [] for name in ("finetune", "restart")}
+    first: dict[str, dict] = {}
+    if "restart" in args.cases:
+        reference_run, reference = restart(data, work / "restart-reference", kill=False)
+        assert reference_run.returncode == 0, reference_run.stderr[-3000:]
+        first["restart"] = weights(reference)
+    results: dict[str, list] = {name: [] for name in args.cases}
     for i in range(args.runs):
         for name in results:
             started = time.monotonic()
             out = work / f"{name}-{i:02d}"
-            run, path = finetune(data, out) if name == "finetune" else restart(data, out, kill=True)
+            try:
+                run, path = finetune(data, out) if name == "finetune" else restart(data, out, kill=True)
+            except subprocess.TimeoutExpired:
+                run, path = None, out
             problem = ""
-            if run.returncode != 0:
+            if run is None:
+                problem = "hung: stopped after 600 s"
+            elif run.returncode != 0:
                 out.mkdir(parents=True, exist_ok=True)
                 (out / "stderr.txt").write_text(run.stderr)  # the whole story, for whoever looks
                 lines = [line.strip() for line in run.stderr.splitlines()
@@ -111,13 +121,15 @@ def main() -> None:
                 difference = relative_difference(first[name], weights(path))
                 if difference >= TOLERANCE:
                     problem = f"weights differ: {difference:.2e}"
-            results[name].append(dict(seconds=round(time.monotonic() - started, 1), problem=problem))
+            # load: the 1-minute load average as the run ended (other work beside it, on 2 cores)
+            results[name].append(dict(seconds=round(time.monotonic() - started, 1), load=round(os.getloadavg()[0], 1),
+                                      problem=problem))
             if name == "restart" and not problem:
                 results[name][-1]["resume_seconds"] = round(resume_seconds(out), 2)
             shown = ", ".join(f"{k} {v}" for k, v in results[name][-1].items() if k != "problem")
             print(f"{name} {i + 1}/{args.runs}: {problem or 'ok'} ({shown})", flush=True)
     summary = {name: sum(bool(r["problem"]) for r in runs) for name, runs in results.items()}
-    resumes = sorted(r["resume_seconds"] for r in results["restart"] if "resume_seconds" in r)
+    resumes = sorted(r["resume_seconds"] for r in results.get("restart", []) if "resume_seconds" in r)
     record = dict(torch=torch.__version__, python=platform.python_version(), cpu=cpu_name(),
                   runs=args.runs, failures=summary, results=results)
     (args.out / f"stress-torch{version}.json").write_text(json.dumps(record, indent=1))
