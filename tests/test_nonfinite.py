@@ -1,7 +1,8 @@
 """Steps with a non-finite loss or gradient: skipped on every rank, counted per epoch, and
 after max_nonfinite_steps in a row the run stops in one line (printed once) naming the step
 and the last good checkpoint. Injected on one rank of two, and in one process, in each
-precision this machine runs (fp16 needs a GPU: the CUDA-marked case)."""
+precision this machine runs (fp16 needs a GPU: the CUDA-marked case; its scaler's branch of
+the optimiser step is also tested on the CPU)."""
 import json
 import os
 import subprocess
@@ -82,6 +83,31 @@ def test_fp16_reports_its_skipped_steps_the_same_way(data, tmp_path):
     done = run(tmp_path, data, "fp16", "grad", "2", "0", processes=1)
     assert done.returncode == 0, done.stderr[-2000:]
     assert _skipped(tmp_path)[0] >= 1  # the injected one, and any of the scaler's own overflows
+
+
+@pytest.mark.parametrize("bad", [float("inf"), float("nan")])
+def test_the_fp16_step_skips_a_non_finite_gradient_through_its_scaler(bad):
+    """fp16's branch of the optimiser step, on the CPU (fp16 training itself needs a GPU):
+    the GradScaler finds the bad gradient, leaves the weights alone and halves its scale, and
+    the step reports itself skipped, which the epoch counts as for fp32 and bf16."""
+    from types import SimpleNamespace
+
+    from maedfer.engine.trainer import Trainer
+
+    torch.manual_seed(0)
+    model = torch.nn.Linear(3, 2)
+    optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
+    trainer = SimpleNamespace(scaler=torch.amp.GradScaler("cpu", init_scale=2.0 ** 16), optimizer=optimizer,
+                              module=model, config={"clip_grad": 1.0})
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    trainer.scaler.scale(model(torch.ones(1, 3)).sum() * bad).backward()
+    assert Trainer._optimizer_step(trainer) is False
+    assert trainer.scaler.get_scale() == 2.0 ** 15
+    assert all(torch.equal(before[k], v) for k, v in model.state_dict().items())
+    optimizer.zero_grad()
+    trainer.scaler.scale(model(torch.ones(1, 3)).sum()).backward()
+    assert Trainer._optimizer_step(trainer) is True
+    assert not torch.equal(before["weight"], model.weight)
 
 
 @pytest.mark.parametrize("processes,where,saved", [(1, "epoch 1, batch 3", "none written yet"),
