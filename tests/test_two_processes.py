@@ -158,6 +158,47 @@ def test_a_stalled_rank_ends_the_job_after_the_collective_timeout(data, tmp_path
     assert not [line for line in run.stderr.splitlines() if line.startswith("[rank0]")]
 
 
+@pytest.mark.parametrize("rank1,codes,rank0_says", [
+    ("os._exit(3)", [0, 3], "maedfer: warning: rank 0 finished, but another process left before the end of the run; "
+                            "torchrun reports how it ended"),
+    ("time.sleep(30)", [2, -9], "maedfer: error: rank 0 stopped: waited 3 s (MAEDFER_DIST_TIMEOUT) for the other "
+                                "processes in a collective: one of them stalled")])
+def test_the_last_step_of_a_run_after_another_process_left_or_stalled(rank1, codes, rank0_says):
+    """Every rank waits for the others at the end of a run. If rank 1 is gone by then (here it
+    exits 3 after its work), rank 0, whose work is done, ends normally with a warning, not a
+    traceback, and rank 1's own exit status fails the job. If rank 1 stalls, rank 0 stops after
+    MAEDFER_DIST_TIMEOUT, so that torchrun stops the stalled one. Plain processes, not torchrun,
+    which would stop rank 0 itself as soon as rank 1 is gone."""
+    import socket
+    import time
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    script = ("import os, sys, time\n"
+              "from maedfer.engine.distributed import distributed_run\n"
+              "from maedfer.errors import MaedferError, one_line\n"
+              "try:\n"
+              "    with distributed_run() as d:\n"
+              "        if d.rank == 1:\n"
+              f"            {rank1}\n"
+              "except MaedferError as e:\n"
+              "    print(f'maedfer: error: {one_line(e)}', file=sys.stderr)\n"
+              "    sys.exit(2)\n")
+    processes = [subprocess.Popen([sys.executable, "-c", script], stderr=subprocess.PIPE, text=True,
+                                  env=dict(os.environ, RANK=str(r), LOCAL_RANK=str(r), WORLD_SIZE="2",
+                                           MASTER_ADDR="127.0.0.1", MASTER_PORT=str(port), OMP_NUM_THREADS="1",
+                                           MAEDFER_DIST_TIMEOUT="3"))
+                 for r in (0, 1)]
+    started = time.monotonic()
+    rank0 = processes[0].communicate(timeout=60)[1]
+    assert time.monotonic() - started < 25
+    processes[1].kill()  # the stalled one, as torchrun would
+    processes[1].communicate(timeout=60)
+    assert [p.returncode for p in processes] == codes, rank0
+    assert rank0.strip().splitlines() == [rank0_says], rank0
+
+
 def test_two_nodes_on_localhost_train_the_model_of_one_process(data, tmp_path):
     """The README's multi-machine command in its one-machine form: 2 torchrun "nodes" of one
     process each, c10d rendezvous on 127.0.0.1, with restarts allowed and --resume auto, as

@@ -164,28 +164,56 @@ def cleanup() -> None:
         dist.destroy_process_group()
 
 
+def _stopped(error: BaseException, rank: int) -> Exception:
+    """The one line of a rank whose collective failed because of another process."""
+    from ..errors import MaedferError
+
+    reason = (f"waited {collective_timeout():.0f} s (MAEDFER_DIST_TIMEOUT) for the other processes in a collective: "
+              f"one of them stalled" if _stalled(error) else
+              "another process of the run failed or stopped; its own error says why")
+    return MaedferError(f"rank {rank} stopped: {reason}")
+
+
+def _stalled(error: BaseException) -> bool:
+    return "timed out" in str(error).lower()
+
+
+def _end_together(rank: int) -> None:
+    """Wait for every rank before the group is destroyed: a rank that destroyed it while
+    another was still busy (rank 0 writing the last checkpoint and figure) aborted inside
+    gloo ("terminate called without an active exception", SIGABRT) and failed the job.
+
+    A process that is gone by then has nothing left to protect, and this rank's work is done:
+    it ends normally and the lost process's own exit status (torchrun reports it) says whether
+    the run failed, rather than a finished rank failing too. One that stalls still ends the
+    job after MAEDFER_DIST_TIMEOUT: a rank that exited quietly would leave torchrun waiting on it."""
+    try:
+        dist.barrier()
+    except Exception as e:
+        if not _collective_failure(e):
+            raise
+        if _stalled(e):
+            raise _stopped(e, rank) from None
+        print(f"maedfer: warning: rank {rank} finished, but another process left before the end of the run; "
+              "torchrun reports how it ended", file=sys.stderr, flush=True)
+
+
 @contextmanager
 def distributed_run() -> Iterator[Dist]:
-    """:func:`init_distributed` for the body, and a clean end. After the body every rank waits
-    for the others before the process group is destroyed: a rank that destroyed it while
-    another was still busy (rank 0 writing the last checkpoint and figure) aborted inside
-    gloo ("terminate called without an active exception", SIGABRT) and failed the job. After
-    an error the group is destroyed without waiting (the others may never arrive)."""
+    """:func:`init_distributed` for the body, and a clean end: every rank waits for the others
+    before the process group is destroyed (:func:`_end_together`). After an error the group is
+    destroyed without waiting (the others may never arrive)."""
     dist_ = init_distributed()
     try:
         yield dist_
+        if dist.is_initialized():
+            _end_together(dist_.rank)
     except BaseException as e:
         if dist.is_initialized() and _collective_failure(e):
             # Another process failed (its own one line says why) or stalled: one line here too,
             # not a traceback per process.
-            from ..errors import MaedferError
-
-            stalled = "timed out" in str(e).lower()
-            reason = (f"waited {collective_timeout():.0f} s (MAEDFER_DIST_TIMEOUT) for the other processes in a "
-                      f"collective: one of them stalled" if stalled else
-                      "another process of the run failed or stopped; its own error says why")
             cleanup()
-            raise MaedferError(f"rank {dist_.rank} stopped: {reason}") from None
+            raise _stopped(e, dist_.rank) from None
         if getattr(e, "every_rank", False) and dist.is_initialized():
             # Raised by every rank at the same step: rank 0 says it while the others wait, so
             # that torchrun, which stops the job when the first rank exits, cannot cut it off.
@@ -197,6 +225,4 @@ def distributed_run() -> Iterator[Dist]:
             dist.barrier()
         cleanup()
         raise
-    if dist.is_initialized():
-        dist.barrier()
     cleanup()
