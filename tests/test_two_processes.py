@@ -9,6 +9,7 @@ pre-training, with single tensors such as zero-initialised biases up to 3e-3).
 """
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -53,6 +54,12 @@ def _relative_difference(a, b) -> float:
     assert a.keys() == b.keys()
     diff = sum(((a[k].float() - b[k].float()) ** 2).sum() for k in a) ** 0.5
     return (diff / sum((a[k].float() ** 2).sum() for k in a) ** 0.5).item()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
 
 
 def _files(folder):
@@ -169,12 +176,9 @@ def test_the_last_step_of_a_run_after_another_process_left_or_stalled(rank1, cod
     traceback, and rank 1's own exit status fails the job. If rank 1 stalls, rank 0 stops after
     MAEDFER_DIST_TIMEOUT, so that torchrun stops the stalled one. Plain processes, not torchrun,
     which would stop rank 0 itself as soon as rank 1 is gone."""
-    import socket
     import time
 
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
+    port = _free_port()
     script = ("import os, sys, time\n"
               "from maedfer.engine.distributed import distributed_run\n"
               "from maedfer.errors import MaedferError, one_line\n"
@@ -203,14 +207,10 @@ def test_two_nodes_on_localhost_train_the_model_of_one_process(data, tmp_path):
     """The README's multi-machine command in its one-machine form: 2 torchrun "nodes" of one
     process each, c10d rendezvous on 127.0.0.1, with restarts allowed and --resume auto, as
     the sbatch script passes them."""
-    import socket
-
     sbatch = (Path(__file__).parents[1] / "examples" / "slurm" / "pretrain.sbatch").read_text()
     assert all(flag in sbatch for flag in ("srun torchrun", "--rdzv_backend=c10d", "--max-restarts=", "--resume auto"))
 
-    with socket.socket() as probe:  # a free port for the rendezvous
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
+    port = _free_port()  # for the rendezvous
     common = ["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
               "--set", "epochs=1", "--set", "workers=0", "--set", "warmup_epochs=0.5", "--set", "figure_every=0"]
     assert main([*common, "--set", "batch_size=4", "--set", f"output_dir={tmp_path / 'one'}"]) == 0
