@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from tqdm import tqdm
 
@@ -9,19 +10,57 @@ from ..data.annotations import read_annotations, write_annotations
 from ..data.catalog import LABELLED, dataset_info
 from ..data.check import check_clips, default_workers, label_count
 from ..data.pack import CROPS, PackSettings, pack_pool
-from ..data.prepare import PREPARERS, prepare
+from ..data.face_clips import FacesSettings, make_face_clips
+from ..data.prepare import DATASET_NAMES, FaceStep, prepare
 from ..data.synth import SynthConfig, generate
 from ..errors import MaedferError
 from ..files import refuse_existing
+from ..inference.align import ALIGNS, FaceCrop
+from ..inference.detectors import DETECTORS
+
+
+def _face_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
+    """How the face step finds and crops faces (``maedfer faces``, ``prepare --faces``)."""
+    d = FacesSettings()
+    p.add_argument("--align", choices=ALIGNS, default=d.crop.align,
+                   help="eyes: turned and scaled so the eyes are level at fixed places, as OpenFace's similarity "
+                        "alignment (default); box: the tracked, smoothed square box")
+    p.add_argument("--size", type=int, default=d.crop.size, help=f"side of the face crops in pixels "
+                                                                 f"(default {d.crop.size}, as the authors' scripts)")
+    p.add_argument("--margin", type=float, default=d.crop.margin,
+                   help=f"the crop's side is the face's x (1 + margin) (default {d.crop.margin}: the face fills 70 %% "
+                        "of it, as OpenFace's -simscale 0.7)")
+    p.add_argument("--detector", choices=DETECTORS, default=d.detector, help="face detector (as predict's)")
+    p.add_argument("--detect-every", type=int, default=d.detect_every,
+                   help="the detector looks at every n-th frame where the face stays put (1-8)")
+    p.add_argument("--min-coverage", type=float, default=d.min_coverage,
+                   help=f"leave out a video whose face is in view in fewer of its frames (default {d.min_coverage})")
+    p.add_argument("--workers", type=int, default=default_workers(), help="processes, one thread each (0: none)")
+
+
+def _face_settings(args: argparse.Namespace) -> FacesSettings:
+    _at_least(args.workers, 0, "--workers")
+    return FacesSettings(FaceCrop(args.align, args.size, args.margin), args.detector, args.detect_every,
+                         args.min_coverage).check()
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("prepare", help="annotation files from a dataset's official layout")
-    p.add_argument("name", choices=sorted(PREPARERS), help="dataset")
+    p.add_argument("name", choices=sorted(DATASET_NAMES), help="dataset")
     p.add_argument("--root", required=True, help="the dataset's top folder, as published")
     p.add_argument("--out", required=True, help="folder for the annotation files")
     p.add_argument("--overwrite", action="store_true", help="replace annotation files that exist already")
+    step = p.add_argument_group("the face step (crema-d, ravdess, enterface05 as published: whole-scene videos)")
+    step.add_argument("--faces", metavar="DIR", help="make the face clips in DIR first (as maedfer faces; resumable)")
+    _face_options(step)
     p.set_defaults(run=run_prepare)
+
+    f = sub.add_parser("faces", help="face clips from raw videos: the main face found, tracked, aligned and cropped, "
+                                     "one JPEG per frame; resumable")
+    f.add_argument("source", help="a folder of videos (searched recursively) or an annotation file")
+    f.add_argument("--out", required=True, help="folder for the face clips, faces.csv and faces.json")
+    _face_options(f)
+    f.set_defaults(run=run_faces)
 
     c = sub.add_parser("check-data", help="read every clip of an annotation file and report bad ones")
     c.add_argument("annotation", help="annotation file ('<path> <label>' lines)")
@@ -70,10 +109,22 @@ def _at_least(value: int, low: int, flag: str) -> None:
 
 
 def run_prepare(args: argparse.Namespace) -> int:
-    summary = prepare(args.name, args.root, args.out, overwrite=args.overwrite)
+    settings = _face_settings(args)
+    faces = FaceStep(Path(args.faces), settings, args.workers) if args.faces else None
+    summary = prepare(args.name, args.root, args.out, overwrite=args.overwrite, faces=faces)
     for split, counts in summary.items():
         per_label = " ".join(f"{label}:{counts[label]}" for label in sorted(counts))
         print(f"{args.out}/{split}.csv  {sum(counts.values())} clips  ({per_label})")
+    for note in summary.notes:
+        print(note)
+    return 0
+
+
+def run_faces(args: argparse.Namespace) -> int:
+    summary = make_face_clips(args.source, args.out, _face_settings(args), workers=args.workers)
+    total = summary.made + summary.kept
+    print(f"{summary.annotation}  {total} face clips ({summary.made} made now, {summary.kept} earlier), "
+          f"{len(summary.left_out)} videos left out (why, per video: {summary.annotation.parent / 'faces.json'})")
     return 0
 
 

@@ -32,7 +32,9 @@ def _predictor_args(p: argparse.ArgumentParser) -> None:
                    help="auto: the faster of fp32 and bf16, timed once per machine and model and cached; "
                         "fp16 needs a GPU")
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
-    p.add_argument("--margin", type=float, default=0.3, help="face crop: box side grown by this fraction")
+    p.add_argument("--margin", type=float, default=None,
+                   help="face crop: the face's side grown by this fraction (default: as the checkpoint's training "
+                        "faces were cropped, else 0.3)")
     p.add_argument("--detector", default="haar", metavar="haar|yunet|MODULE:CALLABLE",
                    help="face detector: haar (default, no download), yunet (OpenCV's CNN, 227 KB downloaded once; "
                         "pip install 'maedfer[hub]'), or your own callable frame -> list of Box")

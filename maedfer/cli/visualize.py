@@ -55,6 +55,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     import torch
 
     from ..data.transforms import eval_transform
+    from ..inference.align import FaceCrop
     from ..inference.clips import sample_faces
     from ..inference.loading import load_pretraining_model
     from ..visualize.reconstruction import save_reconstruction_figure
@@ -64,7 +65,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     _refuse_outputs(args, Path(args.out))
     model, stride = load_pretraining_model(args.checkpoint)
     _, t, size, _ = model.input_shape
-    sampled = sample_faces(args.video, stride, size, crop=args.crop, progress=True)
+    sampled = sample_faces(args.video, stride, FaceCrop(size=size), crop=args.crop, progress=True)
     crops = sampled.crops[0]
     start = sum(1 for i in sampled.frame_ids[:len(crops)] if i < args.start * sampled.fps)
     if start >= len(crops):

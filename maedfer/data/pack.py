@@ -8,32 +8,22 @@ frame (all-intra H.264, x264's ``fastdecode`` tuning), so the reader decodes exa
 frames a clip needs, cheaply (bench/loader.py measures the gain; the README's "Pre-training
 at scale" gives the figures).
 
-The step is parallel, resumable and keeps going past bad videos:
-
-- each video is written to a temporary name and renamed when complete, so an interrupted
-  run (Ctrl-C, a killed job, a full disk) leaves only whole videos, and running the same
-  command again packs only what is missing;
-- an unreadable video is reported in one line, recorded in ``pack.json`` and left out;
-- a write that fails (no space left, no permission) stops the run with one line; what was
-  written stays.
+The step is parallel, resumable and keeps going past bad videos (:mod:`.jobs`).
 
 ``OUT/pretrain.csv`` lists the packed videos (``path 0`` lines, the original's format) in the
 order of the source: give it to ``maedfer pretrain --set data=OUT/pretrain.csv``.
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import asdict, dataclass
-from multiprocessing import get_context
 from pathlib import Path
 from typing import Iterator
 
-from tqdm import tqdm
-
 from ..errors import MaedferError
-from ..files import atomic_write, output_dir
+from ..files import output_dir
 from .annotations import Item, read_annotations, write_annotations
+from .jobs import JobResult, RunRecord, run_jobs, source_problem
 from .readers import VIDEO_SUFFIXES, VideoReadError, open_clip
 
 CROPS = ("voxceleb2", "none")
@@ -101,9 +91,8 @@ def _crop(frame, settings: PackSettings):
     return frame[: settings.size, left:left + settings.size]
 
 
-def pack_video(job: tuple[str, str, PackSettings]) -> tuple[str, str | None, str | None]:
-    """Pack one video. Returns (source, problem reading it, problem writing it); a read
-    problem skips the video, a write problem stops the run."""
+def pack_video(job: tuple[str, str, PackSettings]) -> JobResult:
+    """Pack one video: a read problem skips it, a write problem stops the run."""
     from .writers import VideoWriter
 
     source, target, settings = job
@@ -119,16 +108,15 @@ def pack_video(job: tuple[str, str, PackSettings]) -> tuple[str, str | None, str
                                          threads=1, **ENCODING)
                 writer.write(frame)
         if writer is None:
-            return source, f"{source}: video has no frames", None
+            return JobResult(source, f"{source}: video has no frames")
         writer.close()
         writer = None
         os.replace(partial, target)
-        return source, None, None
+        return JobResult(source)
     except VideoReadError as e:
-        problem = str(e) if str(e).startswith(source) else f"{source}: {e}"
-        return source, problem, None
+        return JobResult(source, source_problem(source, e))
     except OSError as e:  # PyAV's write errors are OSErrors too
-        return source, None, f"cannot write {target} ({e.strerror or e})"
+        return JobResult(source, write_problem=f"cannot write {target} ({e.strerror or e})")
     finally:
         if writer is not None:
             try:
@@ -166,47 +154,25 @@ def pack_pool(source: str | os.PathLike, out: str | os.PathLike, settings: PackS
     settings.check()
     videos, root = find_videos(source, exclude=out)
     out = output_dir(out, "pack folder")
-    record_path = out / RECORD
-    record = {"settings": asdict(settings), "encoding": ENCODING, "source": str(source), "skipped": {}}
-    if record_path.is_file():
-        try:
-            earlier = json.loads(record_path.read_text())
-        except (OSError, ValueError):
-            raise PackError(f"{record_path}: unreadable record of an earlier pack run; remove it to start again") from None
-        if (earlier.get("settings"), earlier.get("encoding")) != (record["settings"], ENCODING):
-            raise PackError(f"{out}: packed earlier with {earlier.get('settings')}, not {record['settings']}; "
-                            "use the same settings to continue, or another --out")
-
-    def write_record() -> None:
-        try:
-            atomic_write(record_path, lambda f: f.write(json.dumps(record, indent=2).encode()))
-        except OSError as e:
-            raise PackError(f"{record_path}: cannot write ({e.strerror or e})") from None
-
-    write_record()
+    record = RunRecord(out / RECORD, {"settings": asdict(settings), "encoding": ENCODING}, str(source), "packed",
+                       PackError)
+    record.save()
     todo = [job for job in _jobs(videos, root, out, settings) if not Path(job[1]).is_file()]
     kept = len(videos) - len(todo)
-    packed, failure = 0, None
-    pool = get_context("spawn").Pool(workers) if workers > 0 else None  # spawn: no forked decoder state
+    packed = 0
+
+    def count(result: JobResult) -> None:
+        nonlocal packed
+        if result.problem:
+            record.data["skipped"][result.source] = result.problem
+        else:
+            packed += 1
+
     try:
-        results = pool.imap_unordered(pack_video, todo) if pool else map(pack_video, todo)
-        bar = tqdm(results, total=len(todo), desc="packing videos", unit="video", disable=not progress or None)
-        for video, problem, write_problem in bar:
-            if write_problem:
-                failure = write_problem
-                break
-            if problem:
-                record["skipped"][video] = problem
-                tqdm.write(f"maedfer: skipped unreadable video: {problem}")
-            else:
-                packed += 1
+        failure = run_jobs(pack_video, todo, workers, "packing videos", count,
+                           lambda: (_partial(target) for _, target, _ in todo), progress, "unreadable video")
     finally:
-        if pool is not None:
-            pool.terminate()  # a stopped run: workers killed mid-video leave partial files, removed here
-            pool.join()
-            for _, target, _ in todo:
-                _partial(target).unlink(missing_ok=True)
-        write_record()
+        record.save()
     if failure:
         raise PackError(f"{out}: {failure}; the {kept + packed} videos packed so far are kept: free space (or fix the "
                         "folder) and run the same command again to continue")
@@ -215,4 +181,4 @@ def pack_pool(source: str | os.PathLike, out: str | os.PathLike, settings: PackS
         annotation = write_annotations(out / "pretrain.csv", [Item(str(p), 0) for p in done])
     except OSError as e:
         raise PackError(f"{out / 'pretrain.csv'}: cannot write ({e.strerror or e})") from None
-    return PackSummary(packed, kept, record["skipped"], annotation, sum(p.stat().st_size for p in done))
+    return PackSummary(packed, kept, record.data["skipped"], annotation, sum(p.stat().st_size for p in done))

@@ -19,7 +19,7 @@ import torch
 from ..errors import MaedferError
 from ..files import special_file_problem
 
-VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov")
+VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv")  # .flv: CREMA-D
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
 
 

@@ -10,6 +10,7 @@ from torch import nn
 
 from ..data.catalog import dataset_info
 from ..data.datasets import ClipDataset
+from ..data.face_clips import recorded_crop
 from ..data.transforms import Mixup, train_transform
 from .checkpointing import start_run
 from .classifier import build_classifier
@@ -60,7 +61,10 @@ def finetune(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
         x, y = batch[0].to(dist.device, non_blocking=True), batch[1].to(dist.device, non_blocking=True)
         return classification_loss(model, x, y, mixup, config["smoothing"])
 
-    trainer = Trainer(config, model, train, step, dist)
+    # Clips made by `maedfer faces`: the checkpoint records their crop, and prediction crops so.
+    face_crop = recorded_crop([item.path for item in train.items])
+    trainer = Trainer(config, model, train, step, dist,
+                      {"face_crop": face_crop.to_dict()} if face_crop is not None else None)
     out = Path(config["output_dir"])
 
     def epoch_end(epoch: int) -> dict | None:

@@ -117,8 +117,10 @@ class Trainer:
     a "uar" key, what picks the best checkpoint).
     """
 
-    def __init__(self, config: dict, model: nn.Module, dataset, step_fn: StepFn, dist: Dist) -> None:
+    def __init__(self, config: dict, model: nn.Module, dataset, step_fn: StepFn, dist: Dist,
+                 checkpoint_extra: dict | None = None) -> None:
         self.config, self.dist, self.step_fn, self.dataset = config, dist, step_fn, dataset
+        self.checkpoint_extra = checkpoint_extra or {}  # facts every checkpoint carries (how faces were cropped)
         self.output_dir = Path(config["output_dir"])
         check_precision(config["precision"], dist.device)
         self.model = model.to(dist.device)
@@ -164,7 +166,8 @@ class Trainer:
         if self.dist.is_main:
             try:
                 save_training_state(self.output_dir / name, self.module, self.optimizer, self.scaler,
-                                    epoch, batch, self.config, world_size=self.dist.world_size, **extra)
+                                    epoch, batch, self.config, world_size=self.dist.world_size,
+                                    **self.checkpoint_extra, **extra)
             except CheckpointError as e:
                 raise CheckpointError(f"{e}; the run stopped where this file would have resumed it (epoch "
                                       f"{epoch + 1}, batch {batch}): free space, then --resume auto continues from "

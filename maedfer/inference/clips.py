@@ -17,9 +17,9 @@ from __future__ import annotations
 
 import os
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Iterator, Union
+from typing import Callable, Iterator, Union
 
 import numpy as np
 import torch
@@ -28,7 +28,8 @@ from tqdm import tqdm
 from ..data.readers import ArrayReader, FrameReader, ImageReader, VideoReadError, open_clip
 from ..errors import MaedferError
 from .detectors import FaceDetector, make_detector
-from .faces import Box, FaceTrack, crop_face, smooth_track, track_faces
+from .align import FaceAligner, FaceCrop
+from .faces import Box, FaceTrack, fill_boxes, smooth_track, track_faces
 
 Source = Union[str, os.PathLike, np.ndarray, torch.Tensor]
 CROPS = ("face", "full")  # detect and follow the face, or take whole frames (already face crops)
@@ -45,16 +46,21 @@ class SampledFaces:
     num_frames: int  # of the source
     frame_ids: list[int]  # the sampled frames' indices in the source
     tracks: list[FaceTrack]  # the main face first; one track without boxes for crop="full"
-    crops: dict[int, torch.Tensor]  # track id -> (T, size, size, 3) uint8 at its boxes' positions, in order
+    crops: dict[int, torch.Tensor]  # track id -> (T, size, size, 3) uint8 at its positions, in order
     looked: int = 0  # sampled frames the detector looked at
+    eyes: dict[int, int] = field(default_factory=dict)  # track id -> crops aligned on eyes found (align="eyes")
+    rows: list[int] | None = None  # positions of the crops' rows when every frame was cropped
 
     def positions(self, track: FaceTrack) -> list[int]:
         """The positions (indices into ``frame_ids``) of the rows of ``crops[track.id]``."""
+        if self.rows is not None:
+            return self.rows
         return sorted(track.boxes) if track.boxes else list(range(len(self.frame_ids)))
 
     def coverage(self, track: FaceTrack) -> float:
-        """The share of the sampled frames where ``track`` has a box."""
-        return len(self.positions(track)) / max(1, len(self.frame_ids))
+        """The share of the sampled frames where ``track`` is in view (has a box of its own)."""
+        in_view = len(track.boxes) if track.boxes else len(self.frame_ids)
+        return in_view / max(1, len(self.frame_ids))
 
 
 def open_source(source: Source, image_repeat: int = 16) -> FrameReader:
@@ -209,11 +215,28 @@ def find_faces(frames: Iterator[tuple[int, np.ndarray]], detector: FaceDetector,
     return ids, detections, looks
 
 
-def sample_faces(source: Source, sampling_rate: int, size: int, crop: str = "face",
-                 detector: FaceDetector | None = None, margin: float = 0.3, all_faces: bool = False,
-                 timings: dict | None = None, progress: bool = False, detect_every: int = 4) -> SampledFaces:
-    """Crops of the main face (or every face) at every ``sampling_rate``-th frame.
-    ``timings`` collects seconds spent in 'decode', 'detect' and 'crop'."""
+def followed_faces(detections: list[list[Box] | None], path: Path) -> list[FaceTrack]:
+    """The faces :func:`track_faces` follows in ``detections``, the main one first; none is
+    a NoFaceError naming ``path`` and what the detector saw."""
+    tracks = track_faces(detections)
+    if not tracks:
+        seen = [d for d in detections if d is not None]
+        found = sum(bool(d) for d in seen)
+        raise NoFaceError(f"{path}: no face found ({found} of {len(detections)} sampled frames had a detection, "
+                          f"{len(seen)} looked at; too few to follow)")
+    return tracks
+
+
+def sample_faces(source: Source, sampling_rate: int, face_crop: FaceCrop, crop: str = "face",
+                 detector: FaceDetector | None = None, all_faces: bool = False, timings: dict | None = None,
+                 progress: bool = False, detect_every: int = 4, every_frame: bool = False) -> SampledFaces:
+    """Crops of the main face (or every face) at every ``sampling_rate``-th frame, made as
+    ``face_crop`` says (``crop="full"``: whole frames squashed to its size). Only the frames
+    where a face is in view are cropped, unless ``every_frame``: then the frames before,
+    after and between a face's segments get its nearest or interpolated box (the faces step
+    keeps a clip's timing). ``timings`` collects seconds spent in 'decode', 'detect' and 'crop'."""
+    face_crop = face_crop.checked()
+    size = face_crop.size
     if crop not in CROPS:
         raise MaedferError(f"--crop must be one of {', '.join(CROPS)}, got {crop!r}")
     check_detect_every(detect_every)
@@ -241,26 +264,54 @@ def sample_faces(source: Source, sampling_rate: int, size: int, crop: str = "fac
         detector = detector or make_detector("haar")
         ids, detections, looks = find_faces(frames("finding faces"), detector, detect_every,
                                             still=isinstance(reader, ImageReader), timings=timings)
-        tracks = track_faces(detections)
-        if not tracks:
-            seen = [d for d in detections if d is not None]
-            found = sum(bool(d) for d in seen)
-            raise NoFaceError(f"{reader.path}: no face found ({found} of {len(detections)} sampled frames had a "
-                              f"detection, {len(seen)} looked at; too few to follow); if the frames are already "
-                              f"face crops use --crop full")
+        try:
+            tracks = followed_faces(detections, reader.path)
+        except NoFaceError as e:
+            raise NoFaceError(f"{e}; if the frames are already face crops use --crop full") from None
         tracks = tracks if all_faces else tracks[:1]
-        for track in tracks:
-            smooth_track(track, margin)
+        boxes = {t.id: fill_boxes(smooth_track(t, face_crop.margin), len(ids)) if every_frame
+                 else smooth_track(t, face_crop.margin).boxes for t in tracks}
+        aligners = {t.id: FaceAligner(face_crop) for t in tracks}
         crops: dict[int, list[np.ndarray]] = {t.id: [] for t in tracks}
-        for pos, (idx, frame) in enumerate(frames("cropping faces")):
-            t = time.perf_counter()
-            for track in tracks:
-                if pos in track.boxes:
-                    crops[track.id].append(crop_face(frame, track.boxes[pos], size))
-            timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - t
-        for track in tracks:
-            if len(crops[track.id]) != len(track.boxes):
-                raise VideoReadError(f"{reader.path}: the second decoding pass gave different frames "
-                                     f"({len(crops[track.id])} vs {len(track.boxes)}); corrupt video?")
+        for track_id, _, image in crop_tracks(frames, tracks, boxes, aligners, timings, reader.path):
+            crops[track_id].append(image)
         return SampledFaces(reader.path, reader.fps, len(reader), ids, tracks,
-                            {t.id: torch.from_numpy(np.stack(crops[t.id])) for t in tracks}, looks)
+                            {t.id: torch.from_numpy(np.stack(crops[t.id])) for t in tracks}, looks,
+                            {t.id: aligners[t.id].eyes_used for t in tracks}, list(range(len(ids))) if every_frame else None)
+
+
+def crop_tracks(frames: Callable[[str], Iterator[tuple[int, np.ndarray]]], tracks: list[FaceTrack],
+                boxes: dict[int, dict[int, Box]], aligners: dict[int, FaceAligner], timings: dict, path: Path
+                ) -> Iterator[tuple[int, int, np.ndarray]]:
+    """(track id, position, crop) for every position where a track has a box, in order;
+    ``frames(description)`` decodes the sampled frames once more for each pass (a pass
+    to find the eyes first, where the crop is aligned on them)."""
+    def timed(step: Callable[[], np.ndarray | None]) -> np.ndarray | None:
+        t = time.perf_counter()
+        result = step()
+        timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - t
+        return result
+
+    def passes(desc: str) -> Iterator[tuple[FaceTrack, int, np.ndarray, int]]:
+        rows = dict.fromkeys(boxes, 0)
+        for pos, (_, frame) in enumerate(frames(desc)):
+            for track in tracks:
+                if pos in boxes[track.id]:
+                    yield track, pos, frame, rows[track.id]
+                    rows[track.id] += 1
+        for track in tracks:
+            if rows[track.id] != len(boxes[track.id]):
+                raise VideoReadError(f"{path}: a second decoding pass gave different frames "
+                                     f"({rows[track.id]} vs {len(boxes[track.id])}); corrupt video?")
+
+    if any(a.needs_look for a in aligners.values()):
+        for track, pos, frame, _ in passes("finding eyes"):
+            timed(lambda: aligners[track.id].look(frame, boxes[track.id][pos]))
+        for track in tracks:  # eyes smoothed per segment: between, the face was out of view
+            order = {pos: row for row, pos in enumerate(sorted(boxes[track.id]))}
+            runs = [(order[a], order[b]) for a, b in track.segments]
+            if len(order) > len(track.boxes):  # boxes filled across the gaps too: one run
+                runs = [(0, len(order) - 1)]
+            timed(lambda: aligners[track.id].plan(runs))
+    for track, pos, frame, row in passes("cropping faces"):
+        yield track.id, pos, timed(lambda: aligners[track.id].crop(frame, boxes[track.id][pos], row))

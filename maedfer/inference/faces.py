@@ -15,7 +15,6 @@ from typing import Sequence
 import numpy as np
 
 
-
 @dataclass(frozen=True)
 class Box:
     """A face box in pixels, (x0, y0) top-left and (x1, y1) bottom-right, with a score."""
@@ -149,6 +148,19 @@ def smooth_track(track: FaceTrack, margin: float = 0.3, window: int = 5, max_gap
             s = side * (1 + margin) / 2
             track.boxes[p] = Box(float(cx - s), float(cy - s), float(cx + s), float(cy + s))
     return track
+
+
+def fill_boxes(track: FaceTrack, length: int) -> dict[int, Box]:
+    """A box for every position 0..length-1 from a smoothed track's boxes: before its first
+    and after its last segment the nearest box, between segments boxes interpolated (centre
+    and side). The faces step crops every frame this way, as OpenFace writes an aligned
+    frame for every frame, so a clip keeps its timing where the detector lost the face."""
+    known = np.array(sorted(track.boxes))
+    values = np.array([[(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, b.x1 - b.x0] for b in (track.boxes[p] for p in known)])
+    every = np.arange(length)
+    cx, cy, side = (np.interp(every, known, values[:, k]) for k in range(3))
+    return {int(p): track.boxes.get(int(p)) or Box(float(x - s / 2), float(y - s / 2), float(x + s / 2), float(y + s / 2))
+            for p, x, y, s in zip(every, cx, cy, side)}
 
 
 def crop_face(frame: np.ndarray, box: Box, size: int) -> np.ndarray:

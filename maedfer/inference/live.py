@@ -26,7 +26,8 @@ import torch
 
 from ..errors import MaedferError
 from .clips import check_detect_every
-from .faces import Box, crop_face
+from .align import FaceAligner
+from .faces import Box
 from .predictor import Predictor
 
 
@@ -190,7 +191,8 @@ def run_live(predictor: Predictor, source: str | int | LiveSource, stride: int =
     follow = _Follower(predictor.face_detector(), detect_every)
     window: deque = deque(maxlen=spec.num_frames)  # (frame index, arrival, crop)
     fresh, current = 0, None
-    margin = 1 + predictor.margin
+    margin = 1 + predictor.face_crop.margin
+    aligner = FaceAligner(predictor.face_crop)  # the checkpoint's crop, its eyes smoothed causally
     start = time.monotonic()
     reader.start()
     try:
@@ -214,7 +216,7 @@ def run_live(predictor: Predictor, source: str | int | LiveSource, stride: int =
                     on_frame(frame, None, None)
                 continue
             cx, cy, half = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, (box.x1 - box.x0) * margin / 2
-            crop = crop_face(frame, Box(cx - half, cy - half, cx + half, cy + half), spec.input_size)
+            crop = aligner.live(frame, Box(cx - half, cy - half, cx + half, cy + half))
             window.append((index, arrival, crop))
             fresh += 1
             if len(window) == spec.num_frames and fresh >= stride:

@@ -25,6 +25,7 @@ from ..config import PRESETS
 from ..data.catalog import LABELLED, dataset_info
 from ..errors import MaedferError
 from ..registry import create_model
+from .align import FaceCrop
 
 
 @dataclass(frozen=True)
@@ -37,6 +38,10 @@ class ClassifierSpec:
     sampling_rate: int
     input_size: int
     dataset: str | None = None
+    # How its training faces were cropped (FaceCrop.to_dict), when they came from `maedfer
+    # faces`; prediction crops the same way. None: the box crop (DFEW, FERV39k and MAFW ship
+    # face crops of their own).
+    face_crop: dict | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -54,7 +59,7 @@ class ClassifierSpec:
         fields = {"model_name": str, "model_config": dict, "classes": list, "num_frames": int,
                   "sampling_rate": int, "input_size": int}
         missing = [k for k in fields if k not in d]
-        extra = [k for k in d if k not in (*fields, "dataset")]
+        extra = [k for k in d if k not in (*fields, "dataset", "face_crop")]
         if missing or extra:
             raise CheckpointError(f"{source}: maedfer metadata " + "; ".join(
                 part for part in (f"lacks {', '.join(missing)}" if missing else "",
@@ -70,6 +75,11 @@ class ClassifierSpec:
 
 def checked_spec(spec: ClassifierSpec, source: str) -> ClassifierSpec:
     """``spec`` if its values can drive a predictor; else a CheckpointError naming ``source``."""
+    if spec.face_crop is not None:
+        try:
+            FaceCrop.from_dict(spec.face_crop, source)
+        except MaedferError as e:
+            raise CheckpointError(str(e)) from None
     if not spec.classes or not all(isinstance(c, str) and c for c in spec.classes):
         raise CheckpointError(f"{source}: class names must be non-empty strings, got {list(spec.classes)}")
     for key in ("num_frames", "sampling_rate", "input_size"):
@@ -145,6 +155,7 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
             raise CheckpointError(f"{source}: model_config must be a mapping of settings, got {model_config!r}")
         model_config = {**model_config, "drop_path_rate": 0.0}  # inference
         sampling_rate = run.get("sampling_rate", 4)
+        face_crop = checkpoint.get("face_crop")
     else:  # the official files (args: argparse.Namespace) or a bare state dict
         args = checkpoint.get("args")
         official = str(getattr(args, "data_set", "") or "").lower() or None
@@ -155,6 +166,7 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
                 model_config[key] = int(getattr(args, arg))
         preset = PRESETS.get(dataset or "", {})
         sampling_rate = getattr(args, "sampling_rate", None) or preset.get("sampling_rate", 4)
+        face_crop = None
     if dataset is not None and (not isinstance(dataset, str) or dataset.lower() not in LABELLED):
         raise CheckpointError(f"{source}: names dataset {dataset!r}, which has no label set here "
                               f"(pass --dataset {'|'.join(LABELLED)})")
@@ -163,7 +175,7 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
     load_checkpoint(model, state, name=source)
     c, t, h, _ = model.input_shape
     spec = checked_spec(ClassifierSpec(model_name, dict(model.model_config), classes, t, sampling_rate, h,
-                                       dataset), source)
+                                       dataset, face_crop), source)
     return model.eval(), spec
 
 

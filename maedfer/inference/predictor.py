@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import csv
 import json
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ from tqdm import tqdm
 from ..data.transforms import eval_transform
 from ..errors import MaedferError
 from ..precision import DTYPES, check_precision, choose_precision, resolve_device
+from .align import FaceCrop
 from .clips import SampledFaces, Source, sample_faces
 from .detectors import FaceDetector, make_detector
 from .faces import Box, FaceTrack
@@ -151,15 +151,17 @@ class Predictor:
 
     def __init__(self, model: torch.nn.Module, spec: ClassifierSpec, device: str | torch.device | None = None,
                  precision: str = "auto", detector: FaceDetector | str | None = None, batch_size: int = 8,
-                 margin: float = 0.3) -> None:
+                 margin: float | None = None) -> None:
         self.device = resolve_device(device)
         check_precision(precision, self.device, allow_auto=True)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
             raise MaedferError(f"--batch-size must be a whole number >= 1, got {batch_size!r}")
-        # The crop side is the face's side x (1 + margin): beyond 4 it is mostly background.
-        if not isinstance(margin, (int, float)) or not math.isfinite(margin) or not 0 <= margin <= 4:
-            raise MaedferError(f"--margin must be a number from 0 to 4 (the crop side grows by this fraction), "
-                               f"got {margin!r}")
+        # Faces are cropped as the checkpoint's training faces were (`maedfer faces` records
+        # it); other checkpoints get the box crop at the model's input size. ``margin``
+        # overrides the margin.
+        recorded = FaceCrop.from_dict(spec.face_crop, "checkpoint") if spec.face_crop else None
+        self.face_crop = FaceCrop(**{**(recorded.to_dict() if recorded else {"size": spec.input_size}),
+                                     **({} if margin is None else {"margin": margin})}).checked()
         model = model.to(self.device).eval()
         if precision == "auto":
             self.precision, self.precision_reason = choose_precision(model, self.device, spec.model_name)
@@ -171,7 +173,7 @@ class Predictor:
         self.dtype = DTYPES[self.precision]
         self.model, self.spec = model.to(self.dtype), spec
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
-        self.batch_size, self.margin = batch_size, margin
+        self.batch_size = batch_size
         self.transform = eval_transform(spec.input_size)
 
     @property
@@ -195,8 +197,8 @@ class Predictor:
         check_stride(stride)
         detector = self.face_detector() if crop == "face" else None
         timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
-        sampled = sample_faces(source, self.spec.sampling_rate, self.spec.input_size, crop, detector,
-                               self.margin, all_faces, timings, progress, detect_every)
+        sampled = sample_faces(source, self.spec.sampling_rate, self.face_crop, crop, detector, all_faces, timings,
+                               progress, detect_every)
         faces = [self._classify(track, sampled, stride, timings, progress) for track in sampled.tracks]
         timings = {k: round(v, 4) for k, v in timings.items()}
         covered = set().union(*(sampled.positions(t) for t in sampled.tracks))
@@ -267,12 +269,14 @@ class Predictor:
 
 
 def load(checkpoint: str | os.PathLike, dataset: str | None = None, device: str | torch.device | None = None,
-         precision: str = "auto", batch_size: int = 8, margin: float = 0.3,
+         precision: str = "auto", batch_size: int = 8, margin: float | None = None,
          detector: FaceDetector | str | None = None) -> Predictor:
     """A :class:`Predictor` for a fine-tuned checkpoint (maedfer's, an official MAE-DFER one,
     an exported ``.safetensors``), a released model's name (``"dfew"``) or a Hub repository
     (``"hf://OWNER/NAME"``). ``dataset`` names the labels of files that lack them;
-    ``detector``: ``"haar"`` (default), ``"yunet"``, ``"module:callable"`` or a callable."""
+    ``detector``: ``"haar"`` (default), ``"yunet"``, ``"module:callable"`` or a callable.
+    Faces are cropped as the checkpoint's training faces were (:class:`FaceCrop`);
+    ``margin`` overrides the crop's margin (default: the checkpoint's, else 0.3)."""
     model, spec = load_classifier(checkpoint, dataset)
     return Predictor(model, spec, device=device, precision=precision, detector=detector, batch_size=batch_size,
                      margin=margin)
