@@ -271,6 +271,7 @@ def test_a_published_layout_becomes_folds_and_a_model_that_predicts_with_its_cro
     assert np.abs(sampled.crops[0].numpy().astype(float) - made).mean() < 4  # JPEG's loss
     result = predictor.predict(video)
     assert result.faces[0].coverage == 1.0 and len(result.faces[0].probabilities) == info.num_classes
+    assert result.to_dict()["face_crop"] == {"align": "eyes", "size": 112, "margin": 0.43}  # said in the JSON
     # the same model with the box crop would see other faces
     box = sample_faces(video, 1, FaceCrop("box", 112, 0.43), every_frame=True).crops[0].numpy().astype(float)
     assert np.abs(box - made).mean() > 3 * np.abs(sampled.crops[0].numpy().astype(float) - made).mean()

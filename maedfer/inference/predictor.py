@@ -77,6 +77,7 @@ class VideoPrediction:
     sampled: int = 0  # frames the model's sampling takes from the video
     looked: int = 0  # of those, frames the face detector looked at
     warnings: list[str] = field(default_factory=list)
+    face_crop: dict | None = None  # how the faces were cropped (FaceCrop.to_dict; None: whole frames)
 
     @property
     def label(self) -> str:
@@ -93,7 +94,7 @@ class VideoPrediction:
             "source": self.source, "fps": self.fps, "num_frames": self.num_frames, "classes": list(self.classes),
             "label": self.label, "probabilities": self.probabilities, "coverage": round(self.coverage, 4),
             "sampled_frames": self.sampled, "detector_frames": self.looked, "warnings": self.warnings,
-            "timings": self.timings,
+            "face_crop": self.face_crop, "timings": self.timings,
             "faces": [{"id": f.id, "label": f.label, "probabilities": f.probabilities, "detections": f.detections,
                        "coverage": round(f.coverage, 4), "confidence": f.confidence,
                        "segments": [list(seg) for seg in f.segments],
@@ -205,7 +206,8 @@ class Predictor:
         result = VideoPrediction(str(sampled.path), sampled.fps, sampled.num_frames, self.classes, faces,
                                  {**timings, "precision": self.precision, "precision_reason": self.precision_reason},
                                  coverage=len(covered) / max(1, len(sampled.frame_ids)),
-                                 sampled=len(sampled.frame_ids), looked=sampled.looked)
+                                 sampled=len(sampled.frame_ids), looked=sampled.looked,
+                                 face_crop=self.face_crop.to_dict() if crop == "face" else None)
         result.warnings = self._warnings(result, crop)
         return result
 
