@@ -40,8 +40,8 @@ CONFIG = resolve_config("pretrain", "synth-tiny-pretrain")  # the demo's pre-tra
 
 def pool_clips(annotation: str, model, count: int) -> torch.Tensor:
     """``count`` clips of the pool as the demo's pre-training reads them."""
-    pool = VideoDataset(annotation, pretrain_transform(CONFIG["input_size"], CONFIG["voxceleb_crop"]),
-                        num_frames=model.input_shape[1], stride=CONFIG["stride"], masking=model.masking)
+    pool = VideoDataset(annotation, pretrain_transform(CONFIG.input_size, CONFIG.voxceleb_crop),
+                        num_frames=model.input_shape[1], stride=CONFIG.stride, masking=model.masking)
     return torch.stack([pool[i % len(pool)][0] for i in range(count)])
 
 
@@ -111,7 +111,7 @@ def learn_brightness_steps(stills: torch.Tensor, frames: int, lr: float, steps: 
     model = maedfer.create_model("mae_dfer_tiny").train()
     # the trainer's optimiser and schedule, shaped like the demo's: a tenth of the steps
     # warming up, then half-cosine to lr / 100
-    opt = build_optimizer(param_groups(model, CONFIG["weight_decay"]), lr, tuple(CONFIG["betas"]))
+    opt = build_optimizer(param_groups(model, CONFIG.weight_decay), lr, tuple(CONFIG.betas))
     schedule = cosine_schedule(lr, lr / 100, 1, steps, FULL.pretrain["warmup_epochs"] / FULL.pretrain["epochs"])
     fit, held = stills[: len(stills) // 2], stills[len(stills) // 2:]
     for step in range(steps):

@@ -26,8 +26,8 @@ from maedfer.registry import create_model
 
 
 def model_and_optimizer(config: dict) -> tuple[torch.nn.Module, torch.optim.Optimizer]:
-    model = create_model(config["model"])
-    optimizer = build_optimizer(param_groups(model, config["weight_decay"]), config["lr"], tuple(config["betas"]))
+    model = create_model(config.model)
+    optimizer = build_optimizer(param_groups(model, config.weight_decay), config.lr, tuple(config.betas))
     return model, optimizer
 
 
@@ -52,7 +52,7 @@ def main() -> None:
         started = time.perf_counter()
         load_training_state(path, fresh_model, fresh_optimizer, None, config)
         loads.append(time.perf_counter() - started)
-    record = dict(model=config["model"], parameters=sum(p.numel() for p in model.parameters()),
+    record = dict(model=config.model, parameters=sum(p.numel() for p in model.parameters()),
                   file_mb=round(path.stat().st_size / 2 ** 20, 1), save_s=round(min(saves), 2),
                   load_s=round(min(loads), 2), cpu=cpu_name(),
                   torch=torch.__version__)

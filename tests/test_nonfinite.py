@@ -98,7 +98,7 @@ def test_the_fp16_step_skips_a_non_finite_gradient_through_its_scaler(bad):
     model = torch.nn.Linear(3, 2)
     optimizer = torch.optim.AdamW(model.parameters(), lr=0.1)
     trainer = SimpleNamespace(scaler=torch.amp.GradScaler("cpu", init_scale=2.0 ** 16), optimizer=optimizer,
-                              module=model, config={"clip_grad": 1.0})
+                              module=model, config=SimpleNamespace(clip_grad=1.0))
     before = {k: v.clone() for k, v in model.state_dict().items()}
     trainer.scaler.scale(model(torch.ones(1, 3)).sum() * bad).backward()
     assert Trainer._optimizer_step(trainer) is False

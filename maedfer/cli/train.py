@@ -8,6 +8,7 @@ import argparse
 from pathlib import Path
 
 from ..config import PRESETS, resolve_config
+from ..settings import Settings
 from ..engine.distributed import distributed_run
 from ..errors import MaedferError
 from .overrides import parse_overrides
@@ -60,7 +61,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     c.set_defaults(run=run_cv)
 
 
-def _config(args: argparse.Namespace, task: str) -> dict:
+def _config(args: argparse.Namespace, task: str) -> Settings:
     return resolve_config(task, args.preset, args.config, parse_overrides(args.overrides))
 
 
@@ -96,7 +97,7 @@ def run_cv(args: argparse.Namespace) -> int:
         for name, r in summary["folds"].items():
             print(f"{name}  UAR {r['uar']:.2f}  WAR {r['war']:.2f}")
         print(f"mean  UAR {summary['uar_mean']:.2f} +- {summary['uar_std']:.2f}  "
-              f"WAR {summary['war_mean']:.2f} +- {summary['war_std']:.2f}  -> {Path(base['output_dir']) / 'cv.json'}")
+              f"WAR {summary['war_mean']:.2f} +- {summary['war_std']:.2f}  -> {Path(base.output_dir) / 'cv.json'}")
     return 0
 
 

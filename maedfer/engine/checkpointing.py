@@ -21,6 +21,7 @@ from ..config import plain_config
 from ..errors import MaedferError
 from ..files import OutputExistsError
 from ..files import output_dir as make_output_dir
+from ..settings import TrainSettings
 
 
 def rng_state() -> dict[str, Any]:
@@ -37,7 +38,7 @@ def set_rng_state(state: dict[str, Any]) -> None:
 
 
 def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        scaler: torch.amp.GradScaler | None, epoch: int, step: int, config: dict,
+                        scaler: torch.amp.GradScaler | None, epoch: int, step: int, config: TrainSettings,
                         world_size: int = 1, **extra: Any) -> Path:
     """``epoch``/``step``: where to continue (the next epoch, the next batch of it);
     ``world_size``: the processes that trained it (a mid-epoch position counts their batches)."""
@@ -92,7 +93,7 @@ def _plain(value: Any) -> Any:
 _POSITION_KEYS = ("batch_size", "accum_steps", "repeated_aug")
 
 
-def check_resumable(path: Path, state: dict[str, Any], config: dict, world_size: int) -> None:
+def check_resumable(path: Path, state: dict[str, Any], config: TrainSettings, world_size: int) -> None:
     """The run in ``state`` is this run continued: the same task and model (settings too),
     and, when it stopped inside an epoch, the same processes x batch (its position counts
     batches of that size). One line naming the file and what differs, else nothing.
@@ -102,17 +103,17 @@ def check_resumable(path: Path, state: dict[str, Any], config: dict, world_size:
     if not isinstance(saved, dict):
         return  # a checkpoint of an older maedfer: nothing recorded to compare
     task, model = saved.get("task"), saved.get("model")
-    if task != config["task"]:
-        raise CheckpointError(f"{path}: holds a {task} run of {model}, and this run is a {config['task']} of "
-                              f"{config['model']}; resume a run of the same task, or start from its weights "
+    if task != config.task:
+        raise CheckpointError(f"{path}: holds a {task} run of {model}, and this run is a {config.task} of "
+                              f"{config.model}; resume a run of the same task, or start from its weights "
                               f"with --set init={path}")
-    if (model, _plain(saved.get("model_overrides") or {})) != (config["model"], _plain(config["model_overrides"])):
+    if (model, _plain(saved.get("model_overrides") or {})) != (config.model, _plain(config.model_overrides)):
         raise CheckpointError(f"{path}: holds a run of {model} {saved.get('model_overrides') or {}}, and this run "
-                              f"trains {config['model']} {config['model_overrides']}; resume with the same model "
+                              f"trains {config.model} {config.model_overrides}; resume with the same model "
                               f"settings, or start from its weights with --set init={path}")
     if state.get("step", 0) > 0:
         then = dict({k: saved.get(k) for k in _POSITION_KEYS}, processes=state.get("world_size", world_size))
-        now = dict({k: config[k] for k in _POSITION_KEYS}, processes=world_size)
+        now = dict({k: getattr(config, k) for k in _POSITION_KEYS}, processes=world_size)
         if then != now:
             changed = ", ".join(f"{k} {then[k]} -> {now[k]}" for k in now if then[k] != now[k])
             raise CheckpointError(f"{path}: stopped inside epoch {state['epoch'] + 1} after {state['step']} batches, "
@@ -121,7 +122,7 @@ def check_resumable(path: Path, state: dict[str, Any], config: dict, world_size:
 
 
 def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        scaler: torch.amp.GradScaler | None, config: dict, world_size: int = 1) -> dict[str, Any]:
+                        scaler: torch.amp.GradScaler | None, config: TrainSettings, world_size: int = 1) -> dict[str, Any]:
     """Put a saved run's weights, optimiser, scaler and random state into this run, after
     :func:`check_resumable`; returns the checkpoint."""
     state = read_checkpoint(path)

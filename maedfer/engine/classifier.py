@@ -6,18 +6,20 @@ from torch import nn
 
 from ..checkpoint import load_checkpoint
 from ..registry import create_model
+from ..settings import EvaluateSettings
 from .trainer import check_input_size
 
 
-def build_classifier(config: dict, num_classes: int) -> nn.Module:
-    """``config['model']`` with ``num_classes`` outputs and the run's drop path, checked
-    against the config's clip size, initialised from ``config['init']`` when set."""
-    overrides = dict(config["model_overrides"], num_classes=num_classes)
-    if "drop_path_rate" not in config["model_overrides"]:
-        overrides["drop_path_rate"] = config["drop_path"]
-    model = create_model(config["model"], **overrides)
+def build_classifier(config: EvaluateSettings, num_classes: int, drop_path: float = 0.0) -> nn.Module:
+    """``config.model`` with ``num_classes`` outputs and ``drop_path`` (fine-tuning's; none
+    for testing), checked against the config's clip size, initialised from ``config.init``
+    when set."""
+    overrides = dict(config.model_overrides, num_classes=num_classes)
+    if "drop_path_rate" not in config.model_overrides:
+        overrides["drop_path_rate"] = drop_path
+    model = create_model(config.model, **overrides)
     check_input_size(model, config)
-    if config["init"]:
-        result = load_checkpoint(model, config["init"])
-        print(f"initialised from {config['init']} ({result.rule}; fresh: {', '.join(result.fresh_keys) or 'none'})")
+    if config.init:
+        result = load_checkpoint(model, config.init)
+        print(f"initialised from {config.init} ({result.rule}; fresh: {', '.join(result.fresh_keys) or 'none'})")
     return model

@@ -22,6 +22,7 @@ from ..data.transforms import eval_transform
 from ..errors import from_workers
 from ..files import OutputExistsError, output_dir
 from ..precision import autocast
+from ..settings import EvaluateSettings
 from ..visualize.confusion import plot_confusion
 from .classifier import build_classifier
 from .distributed import Dist, all_gather_tensors
@@ -32,12 +33,12 @@ _EVAL_KEYS = ("model", "dataset", "model_overrides", "num_frames", "input_size",
               "test_crops")
 
 
-def eval_dataset(config: dict, annotation: str) -> ClipDataset:
-    info = dataset_info(config["dataset"])
-    return ClipDataset(annotation, eval_transform(config["input_size"]), mode="test",
-                       num_frames=config["num_frames"], sampling_rate=config["sampling_rate"],
-                       num_clips=config["test_clips"], num_crops=config["test_crops"],
-                       num_classes=info.num_classes, root=config["root"], strip_prefix=config["strip_prefix"])
+def eval_dataset(config: EvaluateSettings, annotation: str) -> ClipDataset:
+    info = dataset_info(config.dataset)
+    return ClipDataset(annotation, eval_transform(config.input_size), mode="test",
+                       num_frames=config.num_frames, sampling_rate=config.sampling_rate,
+                       num_clips=config.test_clips, num_crops=config.test_crops,
+                       num_classes=info.num_classes, root=config.root, strip_prefix=config.strip_prefix)
 
 
 @torch.no_grad()
@@ -73,15 +74,15 @@ def probabilities(model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
     return model(clips).float().softmax(-1)
 
 
-def evaluate(model: nn.Module, dataset: ClipDataset, config: dict, dist: Dist) -> dict:
+def evaluate(model: nn.Module, dataset: ClipDataset, config: EvaluateSettings, dist: Dist) -> dict:
     """The multi-view protocol: softmax per view, averaged per video, argmax; metrics over
     videos (UAR, WAR, F1, confusion)."""
-    ids, mean, y_true = view_outputs(model, dataset, probabilities, config["batch_size"], config["workers"],
-                                     dist.device, config["precision"], dist)
+    ids, mean, y_true = view_outputs(model, dataset, probabilities, config.batch_size, config.workers,
+                                     dist.device, config.precision, dist)
     if not np.isfinite(mean).all():
         raise FloatingPointError("the model's test outputs are not finite (NaN or infinity); "
                                  "its weights or the run's precision are broken")
-    metrics = classification_metrics(y_true, mean.argmax(1), dataset_info(config["dataset"]).num_classes)
+    metrics = classification_metrics(y_true, mean.argmax(1), dataset_info(config.dataset).num_classes)
     metrics.update(video_ids=ids, probabilities=mean, labels=y_true)
     return metrics
 
@@ -108,8 +109,8 @@ def write_evaluation(metrics: dict, dataset: ClipDataset, out_dir: Path, classes
 
 
 def evaluation_config(checkpoint: str, preset: str | None = None, yaml_file: str | None = None,
-                      overrides: dict | None = None) -> dict:
-    """The config to test ``checkpoint`` with. Our checkpoints carry their run config: its
+                      overrides: dict | None = None) -> EvaluateSettings:
+    """The settings to test ``checkpoint`` with. Our checkpoints carry their run config: its
     model and data settings are reused unless a preset or YAML file is given; ``overrides``
     win over both. Pre-training checkpoints are refused (they have no classifier)."""
     saved = read_checkpoint(checkpoint)
@@ -119,19 +120,19 @@ def evaluation_config(checkpoint: str, preset: str | None = None, yaml_file: str
         raise CheckpointError(f"{checkpoint}: its 'config' entry is a {type(run).__name__}, not a mapping")
     keep = {k: v for k, v in (run or {}).items() if k in _EVAL_KEYS} if not preset and not yaml_file else {}
     try:
-        resolve_config("finetune", overrides=keep)
+        resolve_config("evaluate", overrides=keep)
     except ValueError as e:
         raise CheckpointError(f"{checkpoint}: its saved run config is unusable ({e})") from None
-    return resolve_config("finetune", preset, yaml_file, {**keep, **(overrides or {}), "init": checkpoint})
+    return resolve_config("evaluate", preset, yaml_file, {**keep, **(overrides or {}), "init": checkpoint})
 
 
-def evaluate_checkpoint(config: dict, test: str, out: Path, dist: Dist, overwrite: bool = False) -> dict:
-    """Test ``config['init']`` on the annotation file ``test``; write the evaluation files
+def evaluate_checkpoint(config: EvaluateSettings, test: str, out: Path, dist: Dist, overwrite: bool = False) -> dict:
+    """Test ``config.init`` on the annotation file ``test``; write the evaluation files
     to ``out`` (refused if an evaluation is there already, unless ``overwrite``)."""
     if dist.is_main and (out / "metrics.json").exists() and not overwrite:
         raise OutputExistsError(f"{out}: holds an evaluation already; pass --overwrite to replace it "
                                 "or --out to write elsewhere")
-    info = dataset_info(config["dataset"])
+    info = dataset_info(config.dataset)
     model = build_classifier(config, info.num_classes).to(dist.device)
     dataset = eval_dataset(config, test)
     metrics = evaluate(model, dataset, config, dist)

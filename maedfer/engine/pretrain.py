@@ -12,31 +12,32 @@ from ..data.datasets import VideoDataset
 from ..data.pool_cache import DecodedPool
 from ..data.transforms import BatchedCropResize, DrawPretrainCrop, pretrain_transform
 from ..registry import create_model
+from ..settings import PretrainSettings
 from ..visualize.reconstruction import save_reconstruction_figure
 from .checkpointing import start_run
 from .distributed import Dist
 from .trainer import Trainer, check_input_size
 
 
-def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: bool = False) -> dict:
-    """Pre-train ``config['model']`` on the videos of ``config['data']``. An earlier run in
+def pretrain(config: PretrainSettings, dist: Dist, resume: str | None = None, overwrite: bool = False) -> dict:
+    """Pre-train ``config.model`` on the videos of ``config.data``. An earlier run in
     the output folder is continued (``resume``) or replaced (``overwrite``), never silently
     overwritten. Returns the last epoch's record."""
-    if not config["data"]:
+    if not config.data:
         raise ValueError("config key 'data' is required (an annotation file of videos); set it with --set data=PATH")
-    start_run(Path(config["output_dir"]), resume, overwrite)
-    torch.manual_seed(config["seed"] + dist.rank)
-    model = create_model(config["model"], mask_ratio=config["mask_ratio"], **config["model_overrides"])
+    start_run(Path(config.output_dir), resume, overwrite)
+    torch.manual_seed(config.seed + dist.rank)
+    model = create_model(config.model, mask_ratio=config.mask_ratio, **config.model_overrides)
     check_input_size(model, config)
-    if config["init"]:
-        load_checkpoint(model, config["init"])
-    on_device = augment_on_device(config["augment_on"], dist.device)
-    size = config["input_size"]
-    transform = DrawPretrainCrop(size, config["voxceleb_crop"]) if on_device else \
-        pretrain_transform(size, config["voxceleb_crop"])
-    items = read_annotations(config["data"], root=config["root"], strip_prefix=config["strip_prefix"])
-    pool = VideoDataset(items, transform, num_frames=config["num_frames"], stride=config["stride"],
-                        masking=model.masking, on_error=config["on_error"], repeats=config["repeated_aug"],
+    if config.init:
+        load_checkpoint(model, config.init)
+    on_device = augment_on_device(config.augment_on, dist.device)
+    size = config.input_size
+    transform = DrawPretrainCrop(size, config.voxceleb_crop) if on_device else \
+        pretrain_transform(size, config.voxceleb_crop)
+    items = read_annotations(config.data, root=config.root, strip_prefix=config.strip_prefix)
+    pool = VideoDataset(items, transform, num_frames=config.num_frames, stride=config.stride,
+                        masking=model.masking, on_error=config.on_error, repeats=config.repeated_aug,
                         cache=decoded_pool(items, config, dist))
     device_part = BatchedCropResize(size) if on_device else None
 
@@ -53,13 +54,13 @@ def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
         return loss, {k: v.detach() for k, v in parts.items()}
 
     trainer = Trainer(config, model, pool, step, dist)
-    out = Path(config["output_dir"])
+    out = Path(config.output_dir)
     # The same clip and mask every time, so figures of successive epochs compare.
     figure_clip, figure_mask = None, None
 
     def epoch_end(epoch: int) -> None:
         nonlocal figure_clip, figure_mask
-        if not dist.is_main or not config["figure_every"] or (epoch + 1) % config["figure_every"]:
+        if not dist.is_main or not config.figure_every or (epoch + 1) % config.figure_every:
             return None
         if figure_clip is None:
             pool.set_epoch(0)
@@ -78,20 +79,20 @@ def pretrain(config: dict, dist: Dist, resume: str | None = None, overwrite: boo
 
 def augment_on_device(setting: str, device: torch.device) -> bool:
     """Whether crop, resize and normalisation run batched on the training device (see
-    config.AUGMENT_ON): ``auto`` puts them there on a GPU and leaves them to the loader's
+    settings.AUGMENT_ON): ``auto`` puts them there on a GPU and leaves them to the loader's
     workers on a CPU, where the device is the same cores the workers run on."""
     return setting == "device" or (setting == "auto" and device.type == "cuda")
 
 
-def decoded_pool(items, config: dict, dist: Dist) -> DecodedPool | None:
+def decoded_pool(items, config: PretrainSettings, dist: Dist) -> DecodedPool | None:
     """The pool decoded once (``pool_cache``), or None. A file cache is built by the first
     process and read by the others; ``ram`` gives every process its own copy."""
-    where = config["pool_cache"]
+    where = config.pool_cache
     if not where:
         return None
 
     def build() -> DecodedPool:
-        return DecodedPool.build(items, where, workers=config["workers"], on_error=config["on_error"],
+        return DecodedPool.build(items, where, workers=config.workers, on_error=config.on_error,
                                  progress=dist.is_main)
 
     if where == "ram" or not torch.distributed.is_initialized():

@@ -13,6 +13,7 @@ the features.
 """
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import numpy as np
@@ -23,6 +24,7 @@ from torch import nn
 from ..data.catalog import dataset_info
 from ..inference.loading import load_pretraining_model
 from ..registry import create_model
+from ..settings import EvaluateSettings
 from ..visualize.embedding import clip_features
 from .evaluate import eval_dataset
 from .metrics import classification_metrics
@@ -53,18 +55,18 @@ class EncoderFeatures(nn.Module):
         return F.adaptive_avg_pool2d(frame, self.grid).flatten(1)
 
 
-def encoder_features(config: dict, checkpoint: str | Path | None, annotations: list[str],
+def encoder_features(config: EvaluateSettings, checkpoint: str | Path | None, annotations: list[str],
                      model: str = "mae_dfer_tiny", workers: int = 0,
                      device: torch.device | str = "cpu") -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, labels) per annotation file, from the encoder of a pre-training
-    ``checkpoint`` (None: a randomly initialised ``model``, seeded by ``config['seed']``).
+    ``checkpoint`` (None: a randomly initialised ``model``, seeded by ``config.seed``).
     ``config`` (a fine-tuning config) says how clips are sampled and tested."""
-    torch.manual_seed(config["seed"])
+    torch.manual_seed(config.seed)
     mae = load_pretraining_model(checkpoint)[0] if checkpoint else create_model(model).eval()
     extractor = EncoderFeatures(mae).eval().to(device)
     _, frames, size, _ = mae.encoder.input_shape
-    config = dict(config, num_frames=frames, input_size=size)  # clips as the encoder takes them
-    return [clip_features(extractor, eval_dataset(config, a), batch_size=config["batch_size"], workers=workers)
+    config = dataclasses.replace(config, num_frames=frames, input_size=size)  # clips as the encoder takes them
+    return [clip_features(extractor, eval_dataset(config, a), batch_size=config.batch_size, workers=workers)
             for a in annotations]
 
 
@@ -106,11 +108,11 @@ def linear_probe_predict(train: np.ndarray, train_labels: np.ndarray, test: np.n
         return layer(b).argmax(1).numpy()
 
 
-def probe(config: dict, checkpoint: str | Path | None, train: str, test: str, model: str = "mae_dfer_tiny",
+def probe(config: EvaluateSettings, checkpoint: str | Path | None, train: str, test: str, model: str = "mae_dfer_tiny",
           workers: int = 0, device: torch.device | str = "cpu") -> dict[str, float]:
     """k-NN and linear-probe UAR/WAR on ``test`` of frozen encoder features fitted on
     ``train`` (see :func:`encoder_features`)."""
-    num_classes = dataset_info(config["dataset"]).num_classes
+    num_classes = dataset_info(config.dataset).num_classes
     (xa, ya), (xb, yb) = encoder_features(config, checkpoint, [train, test], model, workers, device)
     out = {}
     for name, predict in (("knn", knn_predict), ("linear", linear_probe_predict)):

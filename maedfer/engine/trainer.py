@@ -31,6 +31,7 @@ from ..data.datasets import repeat_collate
 from ..errors import MaedferError, from_workers
 from ..files import atomic_copy, output_dir
 from ..precision import autocast, check_precision
+from ..settings import Settings, TrainSettings
 from .checkpointing import (find_resume, load_training_state, prune_epoch_checkpoints,
                             save_training_state)
 from .distributed import Dist, all_ranks_true, all_reduce_mean
@@ -101,28 +102,28 @@ class RunLog:
             self.tb.close()
 
 
-def check_input_size(model: nn.Module, config: dict) -> None:
+def check_input_size(model: nn.Module, config: Settings) -> None:
     """The clips the config makes must be the clips the model takes."""
     _, t, h, _ = model.input_shape
-    if (t, h) != (config["num_frames"], config["input_size"]):
-        raise ValueError(f"config num_frames {config['num_frames']} / input_size {config['input_size']} do not match "
-                         f"model {config['model']}, which takes {t} frames of {h}x{h}")
+    if (t, h) != (config.num_frames, config.input_size):
+        raise ValueError(f"config num_frames {config.num_frames} / input_size {config.input_size} do not match "
+                         f"model {config.model}, which takes {t} frames of {h}x{h}")
 
 
 class Trainer:
-    """Runs ``config['epochs']`` epochs of ``step_fn(model, batch) -> (loss, logs)``.
+    """Runs ``config.epochs`` epochs of ``step_fn(model, batch) -> (loss, logs)``.
 
     ``layer_decay`` in the config (fine-tuning) turns on layer-wise lr decay. ``epoch_end``
     is called after every epoch with the epoch number and returns metrics to log (and, with
     a "uar" key, what picks the best checkpoint).
     """
 
-    def __init__(self, config: dict, model: nn.Module, dataset, step_fn: StepFn, dist: Dist,
+    def __init__(self, config: TrainSettings, model: nn.Module, dataset, step_fn: StepFn, dist: Dist,
                  checkpoint_extra: dict | None = None) -> None:
         self.config, self.dist, self.step_fn, self.dataset = config, dist, step_fn, dataset
         self.checkpoint_extra = checkpoint_extra or {}  # facts every checkpoint carries (how faces were cropped)
-        self.output_dir = Path(config["output_dir"])
-        check_precision(config["precision"], dist.device)
+        self.output_dir = Path(config.output_dir)
+        check_precision(config.precision, dist.device)
         self.model = model.to(dist.device)
         self.module = model
         if dist.world_size > 1:
@@ -130,36 +131,36 @@ class Trainer:
         # batch_size counts clips; with repeated augmentation (K clips per decoded video) the
         # loader takes batch_size / K videos and repeat_collate makes the clip batch of them.
         self.repeats = getattr(dataset, "repeats", 1)
-        if config["batch_size"] % self.repeats:
-            raise ValueError(f"batch_size {config['batch_size']} is not a multiple of repeated_aug {self.repeats}")
-        self.batch_size, self.accum = config["batch_size"] // self.repeats, config["accum_steps"]
-        total_batch = config["batch_size"] * self.accum * dist.world_size
-        self.lr = config["lr"] * total_batch / 256  # the original's linear scaling rule
-        self.min_lr = config["min_lr"] * total_batch / 256
-        groups = param_groups(self.module, config["weight_decay"], config.get("layer_decay"))
-        self.optimizer = build_optimizer(groups, self.lr, tuple(config["betas"]))
-        self.scaler = torch.amp.GradScaler("cuda") if config["precision"] == "fp16" else None
+        if config.batch_size % self.repeats:
+            raise ValueError(f"batch_size {config.batch_size} is not a multiple of repeated_aug {self.repeats}")
+        self.batch_size, self.accum = config.batch_size // self.repeats, config.accum_steps
+        total_batch = config.batch_size * self.accum * dist.world_size
+        self.lr = config.lr * total_batch / 256  # the original's linear scaling rule
+        self.min_lr = config.min_lr * total_batch / 256
+        groups = param_groups(self.module, config.weight_decay, getattr(config, "layer_decay", None))
+        self.optimizer = build_optimizer(groups, self.lr, tuple(config.betas))
+        self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
         self.sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
-                                          seed=config["seed"], drop_last=True)
+                                          seed=config.seed, drop_last=True)
         # Whole accumulation groups only: a trailing partial group would never make a step.
         self.steps_per_epoch = len(self.sampler) // self.batch_size // self.accum
         self.batches_per_epoch = self.steps_per_epoch * self.accum
         if self.steps_per_epoch == 0:
             raise ValueError(f"{len(dataset)} training clips give no full step of {total_batch} clips "
-                             f"({dist.world_size} process(es) x batch {config['batch_size']} x accumulation "
+                             f"({dist.world_size} process(es) x batch {config.batch_size} x accumulation "
                              f"{self.accum})")
-        self.schedule = cosine_schedule(self.lr, self.min_lr, config["epochs"], self.steps_per_epoch,
-                                        config["warmup_epochs"])
-        dataset.set_seed(config["seed"])
+        self.schedule = cosine_schedule(self.lr, self.min_lr, config.epochs, self.steps_per_epoch,
+                                        config.warmup_epochs)
+        dataset.set_seed(config.seed)
         self.log = RunLog(self.output_dir, dist.is_main)
         self.batches = EpochBatches(self.sampler, self.batch_size, self.batches_per_epoch)
-        workers = config["workers"]
+        workers = config.workers
         # Its own generator: starting the loader's workers must not consume the global RNG
         # (drop path and Mixup draw from it), or a resumed run would drift from the
         # uninterrupted one.
         self.loader = DataLoader(dataset, batch_sampler=self.batches, num_workers=workers,
                                  pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
-                                 generator=torch.Generator().manual_seed(config["seed"] * 1000),
+                                 generator=torch.Generator().manual_seed(config.seed * 1000),
                                  collate_fn=repeat_collate if self.repeats > 1 else None)
 
     def _save(self, name: str, epoch: int, batch: int, **extra) -> None:
@@ -179,7 +180,7 @@ class Trainer:
         the same decision. fp16's GradScaler skips such steps itself and lowers its scale."""
         if self.scaler:
             self.scaler.unscale_(self.optimizer)
-        norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config["clip_grad"] or math.inf)
+        norm = torch.nn.utils.clip_grad_norm_(self.module.parameters(), self.config.clip_grad or math.inf)
         finite = bool(torch.isfinite(norm))
         if self.scaler:
             self.scaler.step(self.optimizer)
@@ -208,19 +209,19 @@ class Trainer:
             start_epoch, start_batch, best = state["epoch"], state["step"], state.get("best_uar")
             if dist.is_main:
                 print(f"resumed from {path}: epoch {start_epoch}, batch {start_batch}")
-        save_every = cfg["save_every_steps"]
+        save_every = cfg.save_every_steps
         # By wall time too: a step takes 10x longer on one machine than on another.
-        save_seconds, saved_at = cfg["save_every_minutes"] * 60, time.monotonic()
+        save_seconds, saved_at = cfg.save_every_minutes * 60, time.monotonic()
         saved_where = f"epoch {start_epoch}, batch {start_batch}" if path is not None else "none written yet"
         in_a_row = 0  # optimiser steps skipped in a row (non-finite loss or gradient)
         last = {}
-        for epoch in range(start_epoch, cfg["epochs"]):
+        for epoch in range(start_epoch, cfg.epochs):
             self.model.train()
             skip = start_batch if epoch == start_epoch else 0
             self.batches.start(epoch, skip)
             self.dataset.set_epoch(epoch)  # for reads outside the loader (the reconstruction figure)
             bar = tqdm(from_workers(self.loader), total=self.batches_per_epoch - skip,
-                       desc=f"epoch {epoch + 1}/{cfg['epochs']}", unit="batch", disable=not dist.is_main or None,
+                       desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not dist.is_main or None,
                        leave=False)
             sums: dict[str, torch.Tensor] = {}
             count, started, skipped, group_finite = 0, time.perf_counter(), 0, True
@@ -230,7 +231,7 @@ class Trainer:
                 sync = (i + 1) % self.accum == 0
                 ctx = self.model.no_sync() if (dist.world_size > 1 and not sync) else contextlib.nullcontext()
                 with ctx:
-                    with autocast(cfg["precision"], dist.device):
+                    with autocast(cfg.precision, dist.device):
                         loss, logs = self.step_fn(self.model, batch)
                     value = loss.item()  # the one host sync of a step
                     # Every rank must take the same way (backward is a collective under DDP).
@@ -246,7 +247,7 @@ class Trainer:
                         in_a_row = 0
                     else:
                         skipped, in_a_row = skipped + 1, in_a_row + 1
-                        if in_a_row >= cfg["max_nonfinite_steps"]:
+                        if in_a_row >= cfg.max_nonfinite_steps:
                             raise NonFiniteError(
                                 f"{in_a_row} steps in a row had a non-finite loss or gradient, the last at epoch "
                                 f"{epoch + 1}, batch {i}; the last good state is {self.output_dir / 'checkpoint-last.pth'}"
@@ -281,9 +282,9 @@ class Trainer:
                 last_file = self.output_dir / "checkpoint-last.pth"
                 if improved:
                     self._copy(last_file, self.output_dir / "checkpoint-best.pth")
-                if (epoch + 1) % cfg["save_every"] == 0 or epoch + 1 == cfg["epochs"]:
+                if (epoch + 1) % cfg.save_every == 0 or epoch + 1 == cfg.epochs:
                     self._copy(last_file, self.output_dir / f"checkpoint-epoch{epoch + 1:03d}.pth")
-                    prune_epoch_checkpoints(self.output_dir, cfg["keep_last"])
+                    prune_epoch_checkpoints(self.output_dir, cfg.keep_last)
             self.log.write(record, (epoch + 1) * self.steps_per_epoch)
             if dist.is_main:
                 shown = " ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in record.items())
