@@ -16,7 +16,6 @@ are tqdm's. Under ``torchrun`` the same call runs in every process, as the comma
 """
 from __future__ import annotations
 
-import json
 import os
 from dataclasses import dataclass
 from pathlib import Path
@@ -41,7 +40,9 @@ class RunResult:
 
 @dataclass
 class EvaluationResult:
-    """A test of a checkpoint: UAR, WAR and the rest of the metrics, where they were written."""
+    """A test of a checkpoint: UAR, WAR, F1, per-class accuracy, the confusion matrix and
+    every video's probabilities (``video_ids``, ``probabilities``, ``labels``), and the folder
+    its files were written to (metrics.json, predictions.csv, confusion.csv/png)."""
     metrics: dict[str, Any]
     output_dir: Path
     settings: EvaluateSettings
@@ -114,5 +115,4 @@ def evaluate(checkpoint: str | os.PathLike, test: str | os.PathLike, *, out: str
     folder = Path(out) if out is not None else Path(checkpoint).parent / "eval"
     with distributed_run() as dist:
         metrics = evaluate_checkpoint(settings, str(test), folder, dist, overwrite)
-    return EvaluationResult(json.loads((folder / "metrics.json").read_text()) if dist.is_main else metrics,
-                            folder, settings)
+    return EvaluationResult(metrics, folder, settings)

@@ -8,9 +8,9 @@ import argparse
 from pathlib import Path
 
 from ..config import PRESETS, resolve_config
-from ..settings import Settings
-from ..engine.distributed import distributed_run
+from ..engine.distributed import distributed_run, is_main_process
 from ..errors import MaedferError
+from ..settings import SETTINGS, Settings, help_text
 from .overrides import parse_overrides
 
 
@@ -29,15 +29,24 @@ def _run_folder_args(p: argparse.ArgumentParser) -> None:
                                                             "(without it, starting over one is refused)")
 
 
+def _settings_list(task: str) -> dict:
+    """``--help`` ends with every setting of the task, its description, type and default."""
+    return dict(formatter_class=argparse.RawDescriptionHelpFormatter,
+                epilog=f"settings (--set KEY=VALUE, or KEY: VALUE in a --config file):\n{help_text(SETTINGS[task])}")
+
+
 def add_parser(sub: argparse._SubParsersAction) -> None:
     for task, helptext in (("pretrain", "MAE-DFER pre-training on unlabelled videos"),
                            ("finetune", "fine-tune a classifier and test it")):
-        p = sub.add_parser(task, help=helptext)
+        p = sub.add_parser(task, help=helptext, description=helptext, **_settings_list(task))
         _recipe_args(p, task)
         _run_folder_args(p)
         p.set_defaults(run=run_train, task=task)
 
-    e = sub.add_parser("evaluate", help="test a fine-tuned checkpoint with the multi-view protocol")
+    e = sub.add_parser("evaluate", help="test a fine-tuned checkpoint with the multi-view protocol",
+                       description="test a fine-tuned checkpoint with the multi-view protocol; its run's own "
+                                   "settings are used unless a preset, config file or --set says otherwise",
+                       **_settings_list("evaluate"))
     e.add_argument("checkpoint", help="a fine-tuned checkpoint (ours or official)")
     _recipe_args(e, "finetune")
     e.add_argument("--test", required=True, help="annotation file of the test set")
@@ -54,7 +63,8 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     d.add_argument("--workers", type=int, default=2, help="data loading / rendering processes")
     d.set_defaults(run=run_demo)
 
-    c = sub.add_parser("cv", help="fine-tune and test every fold of a k-fold dataset; mean +- std")
+    c = sub.add_parser("cv", help="fine-tune and test every fold of a k-fold dataset; mean +- std",
+                       **_settings_list("finetune"))
     _recipe_args(c, "finetune")
     c.add_argument("--splits", required=True, help="folder with split01/train.csv, split01/test.csv, ...")
     _run_folder_args(c)
@@ -66,24 +76,22 @@ def _config(args: argparse.Namespace, task: str) -> Settings:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from ..engine.finetune import finetune
-    from ..engine.pretrain import pretrain
+    from .. import api
 
-    config = _config(args, args.task)
-    with distributed_run() as dist:
-        (pretrain if args.task == "pretrain" else finetune)(config, dist, args.resume, args.overwrite)
+    (api.pretrain if args.task == "pretrain" else api.finetune)(
+        preset=args.preset, config=args.config, resume=args.resume, overwrite=args.overwrite,
+        **parse_overrides(args.overrides))
     return 0
 
 
 def run_evaluate(args: argparse.Namespace) -> int:
-    from ..engine.evaluate import evaluate_checkpoint, evaluation_config
+    from .. import api
 
-    config = evaluation_config(args.checkpoint, args.preset, args.config, parse_overrides(args.overrides))
-    out = Path(args.out) if args.out else Path(args.checkpoint).parent / "eval"
-    with distributed_run() as dist:
-        metrics = evaluate_checkpoint(config, args.test, out, dist, args.overwrite)
-    if dist.is_main:
-        print(f"UAR {metrics['uar']:.2f}  WAR {metrics['war']:.2f}  ({len(metrics['video_ids'])} videos) -> {out}")
+    result = api.evaluate(args.checkpoint, args.test, out=args.out, preset=args.preset, config=args.config,
+                          overwrite=args.overwrite, **parse_overrides(args.overrides))
+    if is_main_process():
+        print(f"UAR {result.uar:.2f}  WAR {result.war:.2f}  ({len(result.metrics['video_ids'])} videos) -> "
+              f"{result.output_dir}")
     return 0
 
 

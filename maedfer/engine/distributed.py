@@ -40,6 +40,11 @@ class Dist:
         return self.rank == 0
 
 
+def is_main_process() -> bool:
+    """Whether this process is rank 0 (or the only one), as torchrun's RANK says."""
+    return int(os.environ.get("RANK", "0")) == 0
+
+
 def init_distributed() -> Dist:
     """Join the process group torchrun describes in the environment, or run alone."""
     world = int(os.environ.get("WORLD_SIZE", "1"))

@@ -27,6 +27,7 @@ from ..visualize.confusion import plot_confusion
 from .classifier import build_classifier
 from .distributed import Dist, all_gather_tensors
 from .metrics import classification_metrics, merge_views
+from .trainer import NonFiniteError
 
 # Settings of a fine-tuning run that decide how its checkpoint must be tested.
 _EVAL_KEYS = ("model", "dataset", "model_overrides", "num_frames", "input_size", "sampling_rate", "test_clips",
@@ -80,8 +81,8 @@ def evaluate(model: nn.Module, dataset: ClipDataset, config: EvaluateSettings, d
     ids, mean, y_true = view_outputs(model, dataset, probabilities, config.batch_size, config.workers,
                                      dist.device, config.precision, dist)
     if not np.isfinite(mean).all():
-        raise FloatingPointError("the model's test outputs are not finite (NaN or infinity); "
-                                 "its weights or the run's precision are broken")
+        raise NonFiniteError("the model's test outputs are not finite (NaN or infinity); "
+                             "its weights or the run's precision are broken")
     metrics = classification_metrics(y_true, mean.argmax(1), dataset_info(config.dataset).num_classes)
     metrics.update(video_ids=ids, probabilities=mean, labels=y_true)
     return metrics

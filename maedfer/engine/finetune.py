@@ -12,7 +12,7 @@ from ..data.catalog import dataset_info
 from ..data.datasets import ClipDataset
 from ..data.face_clips import recorded_crop
 from ..data.transforms import Mixup, train_transform
-from ..settings import FinetuneSettings
+from ..settings import ConfigError, FinetuneSettings
 from .checkpointing import start_run
 from .classifier import build_classifier
 from .distributed import Dist
@@ -22,7 +22,7 @@ from .trainer import Trainer
 
 def _require(config: FinetuneSettings, key: str) -> str:
     if not getattr(config, key):
-        raise ValueError(f"config key {key!r} is required (an annotation file); set it with --set {key}=PATH")
+        raise ConfigError(f"config key {key!r} is required (an annotation file); set it with --set {key}=PATH")
     return getattr(config, key)
 
 

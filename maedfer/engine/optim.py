@@ -15,6 +15,8 @@ import numpy as np
 import torch
 from torch import nn
 
+from ..settings import ConfigError
+
 NO_DECAY_NAMES = {"pos_embed", "cls_token", "part_tokens", "lg_region_tokens", "mask_token"}
 
 
@@ -71,7 +73,7 @@ def cosine_schedule(base: float, final: float, epochs: int, steps_per_epoch: int
     warmup = int(round(warmup_epochs * steps_per_epoch))
     total = epochs * steps_per_epoch
     if warmup > total:
-        raise ValueError(f"warm-up ({warmup} steps) is longer than the schedule ({total} steps)")
+        raise ConfigError(f"warm-up ({warmup} steps) is longer than the schedule ({total} steps)")
     head = np.linspace(0.0, base, warmup)
     i = np.arange(total - warmup)
     tail = final + 0.5 * (base - final) * (1 + np.cos(math.pi * i / max(len(i), 1)))

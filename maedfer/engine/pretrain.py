@@ -12,7 +12,7 @@ from ..data.datasets import VideoDataset
 from ..data.pool_cache import DecodedPool
 from ..data.transforms import BatchedCropResize, DrawPretrainCrop, pretrain_transform
 from ..registry import create_model
-from ..settings import PretrainSettings
+from ..settings import ConfigError, PretrainSettings
 from ..visualize.reconstruction import save_reconstruction_figure
 from .checkpointing import start_run
 from .distributed import Dist
@@ -24,7 +24,7 @@ def pretrain(config: PretrainSettings, dist: Dist, resume: str | None = None, ov
     the output folder is continued (``resume``) or replaced (``overwrite``), never silently
     overwritten. Returns the last epoch's record."""
     if not config.data:
-        raise ValueError("config key 'data' is required (an annotation file of videos); set it with --set data=PATH")
+        raise ConfigError("config key 'data' is required (an annotation file of videos); set it with --set data=PATH")
     start_run(Path(config.output_dir), resume, overwrite)
     torch.manual_seed(config.seed + dist.rank)
     model = create_model(config.model, mask_ratio=config.mask_ratio, **config.model_overrides)

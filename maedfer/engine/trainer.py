@@ -31,7 +31,7 @@ from ..data.datasets import repeat_collate
 from ..errors import MaedferError, from_workers
 from ..files import atomic_copy, output_dir
 from ..precision import autocast, check_precision
-from ..settings import Settings, TrainSettings
+from ..settings import ConfigError, Settings, TrainSettings
 from .checkpointing import (find_resume, load_training_state, prune_epoch_checkpoints,
                             save_training_state)
 from .distributed import Dist, all_ranks_true, all_reduce_mean
@@ -106,7 +106,7 @@ def check_input_size(model: nn.Module, config: Settings) -> None:
     """The clips the config makes must be the clips the model takes."""
     _, t, h, _ = model.input_shape
     if (t, h) != (config.num_frames, config.input_size):
-        raise ValueError(f"config num_frames {config.num_frames} / input_size {config.input_size} do not match "
+        raise ConfigError(f"config num_frames {config.num_frames} / input_size {config.input_size} do not match "
                          f"model {config.model}, which takes {t} frames of {h}x{h}")
 
 
@@ -132,7 +132,7 @@ class Trainer:
         # loader takes batch_size / K videos and repeat_collate makes the clip batch of them.
         self.repeats = getattr(dataset, "repeats", 1)
         if config.batch_size % self.repeats:
-            raise ValueError(f"batch_size {config.batch_size} is not a multiple of repeated_aug {self.repeats}")
+            raise ConfigError(f"batch_size {config.batch_size} is not a multiple of repeated_aug {self.repeats}")
         self.batch_size, self.accum = config.batch_size // self.repeats, config.accum_steps
         total_batch = config.batch_size * self.accum * dist.world_size
         self.lr = config.lr * total_batch / 256  # the original's linear scaling rule
@@ -146,7 +146,7 @@ class Trainer:
         self.steps_per_epoch = len(self.sampler) // self.batch_size // self.accum
         self.batches_per_epoch = self.steps_per_epoch * self.accum
         if self.steps_per_epoch == 0:
-            raise ValueError(f"{len(dataset)} training clips give no full step of {total_batch} clips "
+            raise ConfigError(f"{len(dataset)} training clips give no full step of {total_batch} clips "
                              f"({dist.world_size} process(es) x batch {config.batch_size} x accumulation "
                              f"{self.accum})")
         self.schedule = cosine_schedule(self.lr, self.min_lr, config.epochs, self.steps_per_epoch,
