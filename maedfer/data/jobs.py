@@ -35,12 +35,13 @@ class JobResult:
 
 class RunRecord:
     """``path`` (a JSON object): ``identity`` (the settings, compared with an earlier run's:
-    ``verb`` says what was done, e.g. "packed"), ``source`` and what each video gave."""
+    ``verb`` says what was done, e.g. "packed"), ``source``, and what the run adds to
+    ``data`` (what each video gave); what an earlier run added stays."""
 
     def __init__(self, path: Path, identity: dict[str, Any], source: str, verb: str,
                  error: type[MaedferError] = MaedferError) -> None:
         self.path, self.error = path, error
-        self.data: dict[str, Any] = {**identity, "source": source, "skipped": {}}
+        self.data: dict[str, Any] = {**identity, "source": source}
         if path.is_file():
             try:
                 earlier = json.loads(path.read_text())

@@ -156,6 +156,7 @@ def pack_pool(source: str | os.PathLike, out: str | os.PathLike, settings: PackS
     out = output_dir(out, "pack folder")
     record = RunRecord(out / RECORD, {"settings": asdict(settings), "encoding": ENCODING}, str(source), "packed",
                        PackError)
+    record.data["skipped"] = {}  # this run's unreadable videos (an earlier run's are tried again)
     record.save()
     todo = [job for job in _jobs(videos, root, out, settings) if not Path(job[1]).is_file()]
     kept = len(videos) - len(todo)
