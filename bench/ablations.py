@@ -17,6 +17,7 @@ Stages resume, so an interrupted run continues where it stopped.
     python bench/ablations.py --out runs/ablations                  # CPU scale: about 45 min on 2 cores
     python bench/ablations.py --out runs/ablations-gpu --scale gpu  # more data and steps, on a GPU
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,16 @@ import torch
 
 from maedfer.config import PRESETS
 from maedfer.data.synth import SynthConfig, ensure_generated
-from maedfer.engine.demo import (FULL, QUICK, finetune_stage, mean_std, plus_minus, pretrain_stage, probe_stage,
-                                 with_model_overrides)
+from maedfer.engine.demo import (
+    FULL,
+    QUICK,
+    finetune_stage,
+    mean_std,
+    plus_minus,
+    pretrain_stage,
+    probe_stage,
+    with_model_overrides,
+)
 from maedfer.engine.distributed import Dist
 from maedfer.precision import time_forward
 from maedfer.registry import create_model
@@ -39,38 +48,82 @@ OFFICIAL = "λ 0.5, mask 0.9, LGI-Former (official)"
 # name -> its folder, what it changes in pre-training and fine-tuning, the paper's direction of the effect
 VARIANTS: dict[str, dict] = {
     OFFICIAL: dict(key="official", pretrain={}, paper="reference"),
-    "λ 1.0 (appearance only)": dict(key="lambda1", pretrain={"model_overrides": {"appearance_weight": 1.0}},
-                                    paper="below the official (λ 0.5 is best)"),
-    "λ 0.0 (motion only)": dict(key="lambda0", pretrain={"model_overrides": {"appearance_weight": 0.0}},
-                                paper="below the official (λ 0.5 is best)"),
-    "mask ratio 0.75": dict(key="mask075", pretrain={"mask_ratio": 0.75},
-                            paper="below the official (90 % masking is best)"),
-    "without global step (S2)": dict(key="no_s2", pretrain={"model_overrides": {"global_step": False}},
-                                     finetune={"model_overrides": {"global_step": False}},
-                                     paper="below the official"),
-    "without local-global step (S3)": dict(key="no_s3", pretrain={"model_overrides": {"local_global_step": False}},
-                                           finetune={"model_overrides": {"local_global_step": False}},
-                                           paper="below the official"),
-    "ViT encoder (joint attention)": dict(key="vit", pretrain={"model": "mae_dfer_vit_tiny"}, finetune={"model": "vit_tiny"},
-                                          paper="about equal to the official, at ~1.6x its cost"),
+    "λ 1.0 (appearance only)": dict(
+        key="lambda1",
+        pretrain={"model_overrides": {"appearance_weight": 1.0}},
+        paper="below the official (λ 0.5 is best)",
+    ),
+    "λ 0.0 (motion only)": dict(
+        key="lambda0",
+        pretrain={"model_overrides": {"appearance_weight": 0.0}},
+        paper="below the official (λ 0.5 is best)",
+    ),
+    "mask ratio 0.75": dict(
+        key="mask075", pretrain={"mask_ratio": 0.75}, paper="below the official (90 % masking is best)"
+    ),
+    "without global step (S2)": dict(
+        key="no_s2",
+        pretrain={"model_overrides": {"global_step": False}},
+        finetune={"model_overrides": {"global_step": False}},
+        paper="below the official",
+    ),
+    "without local-global step (S3)": dict(
+        key="no_s3",
+        pretrain={"model_overrides": {"local_global_step": False}},
+        finetune={"model_overrides": {"local_global_step": False}},
+        paper="below the official",
+    ),
+    "ViT encoder (joint attention)": dict(
+        key="vit",
+        pretrain={"model": "mae_dfer_vit_tiny"},
+        finetune={"model": "vit_tiny"},
+        paper="about equal to the official, at ~1.6x its cost",
+    ),
 }
 
 SCALES = {
     # the demo's --quick data and recipe: for the test of this script
-    "quick": dict(synth=QUICK.synth, pretrain=QUICK.pretrain, finetune=QUICK.finetune, workers=0,
-                  variants=list(VARIANTS)),
+    "quick": dict(
+        synth=QUICK.synth, pretrain=QUICK.pretrain, finetune=QUICK.finetune, workers=0, variants=list(VARIANTS)
+    ),
     # the demo's data, a shorter recipe: 7 variants x 3 seeds in about 45 min on 2 CPU cores
-    "cpu": dict(synth=FULL.synth, pretrain=dict(FULL.pretrain, epochs=8), finetune=dict(FULL.finetune, epochs=8),
-                workers=2, variants=list(VARIANTS)),
+    "cpu": dict(
+        synth=FULL.synth,
+        pretrain=dict(FULL.pretrain, epochs=8),
+        finetune=dict(FULL.finetune, epochs=8),
+        workers=2,
+        variants=list(VARIANTS),
+    ),
     # the official base models (16x160x160) on 5x the unlabelled videos, bf16, the lambda
     # comparison: sized for about 10 minutes on one H100/H200
-    "gpu": dict(synth=SynthConfig(clips_per_class=80, identities=80, pool_size=800, frames=32, pool_frames=48,
-                                  size=160, test_fraction=FULL.synth.test_fraction),
-                pretrain=dict(FULL.pretrain, model="mae_dfer_base", input_size=160, epochs=16, batch_size=32,
-                              lr=1.2e-2, min_lr=1.2e-4, warmup_epochs=2.0, repeated_aug=4, precision="bf16"),
-                finetune=dict(FULL.finetune, model="lgi_former_base", input_size=160, epochs=12, batch_size=16,
-                              precision="bf16"),
-                workers=12, variants=[OFFICIAL, "λ 1.0 (appearance only)", "λ 0.0 (motion only)"]),
+    "gpu": dict(
+        synth=SynthConfig(
+            clips_per_class=80,
+            identities=80,
+            pool_size=800,
+            frames=32,
+            pool_frames=48,
+            size=160,
+            test_fraction=FULL.synth.test_fraction,
+        ),
+        pretrain=dict(
+            FULL.pretrain,
+            model="mae_dfer_base",
+            input_size=160,
+            epochs=16,
+            batch_size=32,
+            lr=1.2e-2,
+            min_lr=1.2e-4,
+            warmup_epochs=2.0,
+            repeated_aug=4,
+            precision="bf16",
+        ),
+        finetune=dict(
+            FULL.finetune, model="lgi_former_base", input_size=160, epochs=12, batch_size=16, precision="bf16"
+        ),
+        workers=12,
+        variants=[OFFICIAL, "λ 1.0 (appearance only)", "λ 0.0 (motion only)"],
+    ),
 }
 
 
@@ -105,10 +158,19 @@ def main() -> None:
     ap.add_argument("--out", default="runs/ablations")
     ap.add_argument("--scale", choices=sorted(SCALES), default="cpu")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2])
-    ap.add_argument("--time-limit", type=float, default=0.0,
-                    help="minutes: start no further seed after this (0: none); the table covers the seeds done")
-    ap.add_argument("--variants", nargs="+", choices=list(VARIANTS), default=None,
-                    help="a subset of the variants (the official one is always run); default: the scale's")
+    ap.add_argument(
+        "--time-limit",
+        type=float,
+        default=0.0,
+        help="minutes: start no further seed after this (0: none); the table covers the seeds done",
+    )
+    ap.add_argument(
+        "--variants",
+        nargs="+",
+        choices=list(VARIANTS),
+        default=None,
+        help="a subset of the variants (the official one is always run); default: the scale's",
+    )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     args = ap.parse_args()
     scale = SCALES[args.scale]
@@ -132,8 +194,9 @@ def main() -> None:
             folder = out / f"seed{seed}" / v["key"]
             t = time.perf_counter()
             pre = merge(scale["pretrain"], v["pretrain"])
-            last = pretrain_stage(folder / "pretrain", data, seed, pre, dist, scale["workers"],
-                                  figures=name == OFFICIAL)
+            last = pretrain_stage(
+                folder / "pretrain", data, seed, pre, dist, scale["workers"], figures=name == OFFICIAL
+            )
             ft = merge(scale["finetune"], v.get("finetune", {}))
             init = folder / "pretrain" / "checkpoint-last.pth"
             result = finetune_stage(folder / "finetune", data, seed, ft, init, dist, scale["workers"])
@@ -141,9 +204,12 @@ def main() -> None:
             result.update({k: last[f"train_{k}"] for k in ("appearance_ratio", "motion_ratio")})
             result["minutes"] = (time.perf_counter() - t) / 60
             runs[name][seed] = result
-            print(f"seed {seed} | {name}: UAR {result['uar']:.1f}, linear probe {result['linear_uar']:.1f}, "
-                  f"k-NN {result['knn_uar']:.1f}, motion/zero {result['motion_ratio']:.3f} "
-                  f"({result['minutes']:.1f} min)", flush=True)
+            print(
+                f"seed {seed} | {name}: UAR {result['uar']:.1f}, linear probe {result['linear_uar']:.1f}, "
+                f"k-NN {result['knn_uar']:.1f}, motion/zero {result['motion_ratio']:.3f} "
+                f"({result['minutes']:.1f} min)",
+                flush=True,
+            )
             (out / "ablations.json").write_text(json.dumps({"runs": runs}, indent=2))  # nothing lost if stopped
         done_seeds.append(seed)
     seeds = done_seeds
@@ -152,8 +218,11 @@ def main() -> None:
     for name in names:
         ft = merge(scale["finetune"], VARIANTS[name].get("finetune", {}))
         cost[name] = forward_ms(ft.get("model", PRESETS["synth-tiny"]["model"]), ft.get("model_overrides", {}), device)
-    rows = ["| variant | fine-tuned UAR | linear probe UAR | k-NN UAR | motion loss ÷ zero | forward ms/clip "
-            "| paper's direction | this miniature |", "|---|---|---|---|---|---|---|---|"]
+    rows = [
+        "| variant | fine-tuned UAR | linear probe UAR | k-NN UAR | motion loss ÷ zero | forward ms/clip "
+        "| paper's direction | this miniature |",
+        "|---|---|---|---|---|---|---|---|",
+    ]
     official = runs[OFFICIAL]
     for name in names:
         r = runs[name]
@@ -163,20 +232,39 @@ def main() -> None:
         if name == OFFICIAL:
             seen = "—"
         else:
-            seen = "fine-tuned: " + verdict([official[s]["uar"] for s in seeds], stats["uar"], paper) + \
-                   "; probe: " + verdict([official[s]["linear_uar"] for s in seeds], stats["linear_uar"], paper)
+            seen = (
+                "fine-tuned: "
+                + verdict([official[s]["uar"] for s in seeds], stats["uar"], paper)
+                + "; probe: "
+                + verdict([official[s]["linear_uar"] for s in seeds], stats["linear_uar"], paper)
+            )
         motion = f"{np.mean(stats['motion_ratio']):.3f}"
-        rows.append(f"| {name} | {pm['uar']} | {pm['linear_uar']} | {pm['knn_uar']} | {motion} | {cost[name]:.1f} "
-                    f"| {paper} | {seen} |")
+        rows.append(
+            f"| {name} | {pm['uar']} | {pm['linear_uar']} | {pm['knn_uar']} | {motion} | {cost[name]:.1f} "
+            f"| {paper} | {seen} |"
+        )
     minutes = (time.perf_counter() - started) / 60
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
     precision = scale["pretrain"].get("precision", "fp32")
-    text = (f"Ablations in miniature ({args.scale} scale, seeds {', '.join(map(str, seeds))}, "
-            f"{device_name}, {precision}; {minutes:.0f} min). UAR in % on the synthetic test set "
-            f"(chance 14.3), mean ± std over seeds.\n\n" + "\n".join(rows) + "\n")
-    (out / "ablations.json").write_text(json.dumps({"scale": args.scale, "seeds": seeds, "device": device_name,
-                                                    "precision": precision, "minutes": minutes,
-                                                    "forward_ms_per_clip": cost, "runs": runs}, indent=2))
+    text = (
+        f"Ablations in miniature ({args.scale} scale, seeds {', '.join(map(str, seeds))}, "
+        f"{device_name}, {precision}; {minutes:.0f} min). UAR in % on the synthetic test set "
+        f"(chance 14.3), mean ± std over seeds.\n\n" + "\n".join(rows) + "\n"
+    )
+    (out / "ablations.json").write_text(
+        json.dumps(
+            {
+                "scale": args.scale,
+                "seeds": seeds,
+                "device": device_name,
+                "precision": precision,
+                "minutes": minutes,
+                "forward_ms_per_clip": cost,
+                "runs": runs,
+            },
+            indent=2,
+        )
+    )
     (out / "ablations.md").write_text(text)
     print()
     print(text)

@@ -19,6 +19,7 @@ measured large-matmul rate in that precision.
     python bench/compare.py --batch-sizes 1 --repeats 2 --no-train
     python bench/compare.py --device cuda --dtypes bf16 fp16 --compile   # + torch.compile'd LGI, SDPA kernels
 """
+
 from __future__ import annotations
 
 import argparse
@@ -99,7 +100,7 @@ def matmul_rate(dtype: torch.dtype, device: torch.device, n: int = 2048, repeats
     """GFLOP/s of a large square matrix product in ``dtype``."""
     a, b = (torch.randn(n, n, device=device).to(dtype) for _ in range(2))
     seconds = interleaved({"mm": lambda: a @ b}, repeats, device)["mm"]
-    return 2 * n ** 3 / seconds / 1e9
+    return 2 * n**3 / seconds / 1e9
 
 
 def forward_table(args, device: torch.device) -> None:
@@ -110,8 +111,10 @@ def forward_table(args, device: torch.device) -> None:
     gflop = {"lgi": 2 * count_macs(lgi.cpu(), x1) / 1e9, "vit": 2 * count_macs(vit.cpu(), x1) / 1e9}
     lgi.to(device), vit.to(device)
     print(f"\nforward, ms per clip (GFLOP per clip: lgi_former_base {gflop['lgi']:.1f}, vit_base {gflop['vit']:.1f})")
-    print(f"{'dtype':<6}{'batch':>6}{'official LGI':>14}{'maedfer LGI':>13}{'official ViT':>14}{'maedfer ViT':>13}"
-          f"{'speed-up LGI':>14}{'LGI/ViT':>9}{'limit LGI':>11}{'LGI/limit':>11}")
+    print(
+        f"{'dtype':<6}{'batch':>6}{'official LGI':>14}{'maedfer LGI':>13}{'official ViT':>14}{'maedfer ViT':>13}"
+        f"{'speed-up LGI':>14}{'LGI/ViT':>9}{'limit LGI':>11}{'LGI/limit':>11}"
+    )
     for dtype_name in args.dtypes:
         dtype = DTYPES[dtype_name]
         rate = matmul_rate(dtype, device)
@@ -128,16 +131,25 @@ def forward_table(args, device: torch.device) -> None:
                 with torch.inference_mode():
                     return converted.get(model, model)(xd)
 
-            t = interleaved({"official LGI": lambda: run_official(official.lgi_former_logits, lgi),
-                             "maedfer LGI": lambda: run_ours(lgi),
-                             "official ViT": lambda: run_official(official_vit, vit),
-                             "maedfer ViT": lambda: run_ours(vit)}, args.repeats, device)
+            t = interleaved(
+                {
+                    "official LGI": lambda: run_official(official.lgi_former_logits, lgi),
+                    "maedfer LGI": lambda: run_ours(lgi),
+                    "official ViT": lambda: run_official(official_vit, vit),
+                    "maedfer ViT": lambda: run_ours(vit),
+                },
+                args.repeats,
+                device,
+            )
             ms = {k: 1e3 * v / batch for k, v in t.items()}
             limit = 1e3 * gflop["lgi"] / rate
-            print(f"{dtype_name:<6}{batch:>6}{_ms(ms['official LGI']):>14}{_ms(ms['maedfer LGI']):>13}"
-                  f"{_ms(ms['official ViT']):>14}{_ms(ms['maedfer ViT']):>13}"
-                  f"{ms['official LGI'] / ms['maedfer LGI']:>13.2f}x{ms['maedfer LGI'] / ms['maedfer ViT']:>9.2f}"
-                  f"{_ms(limit):>11}{ms['maedfer LGI'] / limit:>11.2f}", flush=True)
+            print(
+                f"{dtype_name:<6}{batch:>6}{_ms(ms['official LGI']):>14}{_ms(ms['maedfer LGI']):>13}"
+                f"{_ms(ms['official ViT']):>14}{_ms(ms['maedfer ViT']):>13}"
+                f"{ms['official LGI'] / ms['maedfer LGI']:>13.2f}x{ms['maedfer LGI'] / ms['maedfer ViT']:>9.2f}"
+                f"{_ms(limit):>11}{ms['maedfer LGI'] / limit:>11.2f}",
+                flush=True,
+            )
         print(f"{'':<6}matmul rate {dtype_name}: {rate:.0f} GFLOP/s")
 
 
@@ -182,8 +194,11 @@ def compile_table(args, device: torch.device) -> None:
                 return m(x)
 
         t = interleaved({"eager": lambda: run(model), "compiled": lambda: run(compiled)}, args.repeats, device)
-        print(f"{dtype_name:<6}{_ms(1e3 * t['eager'] / batch):>9}{_ms(1e3 * t['compiled'] / batch):>10}"
-              f"{t['eager'] / t['compiled']:>9.2f}x{seconds:>11.0f}{kernel:>20}", flush=True)
+        print(
+            f"{dtype_name:<6}{_ms(1e3 * t['eager'] / batch):>9}{_ms(1e3 * t['compiled'] / batch):>10}"
+            f"{t['eager'] / t['compiled']:>9.2f}x{seconds:>11.0f}{kernel:>20}",
+            flush=True,
+        )
 
 
 def train_table(args, device: torch.device) -> None:
@@ -207,8 +222,7 @@ def train_table(args, device: torch.device) -> None:
             def step(model, opt, official_forward):
                 with autocast(dtype_name, device):
                     if task == "pre-training":
-                        pred = (official.mae_dfer_prediction(model, x, mask) if official_forward
-                                else model(x, mask))
+                        pred = official.mae_dfer_prediction(model, x, mask) if official_forward else model(x, mask)
                         loss = model.loss(pred, model.targets(x, mask))[0]
                     elif official_forward:
                         mixed, soft = mixup(x, y)
@@ -220,10 +234,19 @@ def train_table(args, device: torch.device) -> None:
                 opt.step()
                 opt.zero_grad(set_to_none=True)
 
-            t = interleaved({"official": lambda: step(theirs, theirs_opt, True),
-                             "maedfer": lambda: step(ours, ours_opt, False)}, args.repeats, device)
-            print(f"{task:<14}{dtype_name:>6}{1e3 * t['official']:>11.0f}{1e3 * t['maedfer']:>10.0f}"
-                  f"{t['official'] / t['maedfer']:>9.2f}x", flush=True)
+            t = interleaved(
+                {
+                    "official": functools.partial(step, theirs, theirs_opt, True),
+                    "maedfer": functools.partial(step, ours, ours_opt, False),
+                },
+                args.repeats,
+                device,
+            )
+            print(
+                f"{task:<14}{dtype_name:>6}{1e3 * t['official']:>11.0f}{1e3 * t['maedfer']:>10.0f}"
+                f"{t['official'] / t['maedfer']:>9.2f}x",
+                flush=True,
+            )
             del ours, theirs, ours_opt, theirs_opt
 
 
@@ -239,8 +262,11 @@ def main() -> None:
     args = parser.parse_args()
     device = torch.device(args.device)
     use_device(device)
-    where = torch.cuda.get_device_name(device) if device.type == "cuda" else \
-        f"CPU, {torch.get_num_threads()} threads, capability {torch.backends.cpu.get_cpu_capability()}"
+    where = (
+        torch.cuda.get_device_name(device)
+        if device.type == "cuda"
+        else f"CPU, {torch.get_num_threads()} threads, capability {torch.backends.cpu.get_cpu_capability()}"
+    )
     print(f"torch {torch.__version__}, {where}")
     forward_table(args, device)
     if args.compile:

@@ -3,6 +3,7 @@ clips, from mp4 files and from JPEG frame folders, with 1 and 2 DataLoader worke
 
     python bench/data.py                # 256x256 synthetic clips (DFEW's jpg_256 size), 160x160 output
 """
+
 from __future__ import annotations
 
 import argparse
@@ -48,8 +49,9 @@ def loader_clips_per_second(loader: DataLoader, clips: int) -> float:
 
 def clips_per_second(items: list[Item], workers: int, clips: int, size: int) -> float:
     dataset = ClipDataset(items, train_transform(size), mode="train")
-    loader = DataLoader(dataset, batch_size=8, shuffle=True, num_workers=workers, drop_last=True,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        dataset, batch_size=8, shuffle=True, num_workers=workers, drop_last=True, persistent_workers=workers > 0
+    )
     return loader_clips_per_second(loader, clips)
 
 
@@ -64,8 +66,10 @@ def main() -> None:
     torch.set_num_threads(1)  # the workers are the parallelism, as in training
     with tempfile.TemporaryDirectory() as tmp:
         folders, videos = make_clips(Path(tmp), args.videos, args.frames, args.size)
-        print(f"{args.videos} clips of {args.frames} frames at {args.size}x{args.size}; "
-              f"16-frame clips, rate 4, RandAugment + crop + flip + erasing -> {args.out_size}x{args.out_size}")
+        print(
+            f"{args.videos} clips of {args.frames} frames at {args.size}x{args.size}; "
+            f"16-frame clips, rate 4, RandAugment + crop + flip + erasing -> {args.out_size}x{args.out_size}"
+        )
         print(f"{'source':<14}{'workers':>8}{'clips/s':>10}")
         results = {}
         for name, items in (("jpeg folders", folders), ("mp4", videos)):
@@ -73,8 +77,10 @@ def main() -> None:
                 results[name, workers] = clips_per_second(items, workers, args.clips, args.out_size)
                 print(f"{name:<14}{workers:>8}{results[name, workers]:>10.1f}", flush=True)
         for workers in (1, 2):
-            print(f"ratio mp4 / jpeg folders, {workers} worker(s): "
-                  f"{results['mp4', workers] / results['jpeg folders', workers]:.2f}")
+            print(
+                f"ratio mp4 / jpeg folders, {workers} worker(s): "
+                f"{results['mp4', workers] / results['jpeg folders', workers]:.2f}"
+            )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ augmentation on the GPU: sized for about 5 minutes on one H100/H200, at most 8).
 Writes evidence.json (every number, per seed and epoch) and evidence.md (the tables) to --out.
 Stages resume, so an interrupted run continues where it stopped.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,43 +33,72 @@ from maedfer.engine.demo import FULL, QUICK, DemoPlan, mean_std, plus_minus, run
 from maedfer.engine.distributed import Dist
 
 SCALES = {
-    "quick": dict(plan=DemoPlan(synth=QUICK.synth, seeds=(0, 1), pretrain=QUICK.pretrain,
-                                finetune=QUICK.finetune), workers=0),
-    "cpu": dict(plan=DemoPlan(synth=FULL.synth, seeds=(0, 1, 2), pretrain=FULL.pretrain,
-                              finetune=FULL.finetune), workers=2),
+    "quick": dict(
+        plan=DemoPlan(synth=QUICK.synth, seeds=(0, 1), pretrain=QUICK.pretrain, finetune=QUICK.finetune), workers=0
+    ),
+    "cpu": dict(
+        plan=DemoPlan(synth=FULL.synth, seeds=(0, 1, 2), pretrain=FULL.pretrain, finetune=FULL.finetune), workers=2
+    ),
     # 2,000 unlabelled videos decoded once; 4 clips cut from each decoded video (repeated
     # augmentation), 64 clips a step: 125 steps an epoch, 500 over 4 epochs, 32,000 clips
     # (the demo: 200 steps of 8 clips, 1,600). The peak lr is 1.5e-3 after the batch / 256
     # scaling.
-    "gpu": dict(plan=DemoPlan(synth=SynthConfig(clips_per_class=40, pool_size=2000, frames=32, pool_frames=48, size=112,
-                                                test_fraction=FULL.synth.test_fraction),
-                              seeds=(0, 1, 2),
-                              pretrain=dict(epochs=4, warmup_epochs=0.5, batch_size=64, repeated_aug=4, lr=6e-3,
-                                            min_lr=6e-5, precision="bf16", figure_every=0),
-                              finetune=dict(FULL.finetune, epochs=20, warmup_epochs=2.0, precision="bf16")),
-                workers=12),
+    "gpu": dict(
+        plan=DemoPlan(
+            synth=SynthConfig(
+                clips_per_class=40,
+                pool_size=2000,
+                frames=32,
+                pool_frames=48,
+                size=112,
+                test_fraction=FULL.synth.test_fraction,
+            ),
+            seeds=(0, 1, 2),
+            pretrain=dict(
+                epochs=4,
+                warmup_epochs=0.5,
+                batch_size=64,
+                repeated_aug=4,
+                lr=6e-3,
+                min_lr=6e-5,
+                precision="bf16",
+                figure_every=0,
+            ),
+            finetune=dict(FULL.finetune, epochs=20, warmup_epochs=2.0, precision="bf16"),
+        ),
+        workers=12,
+    ),
 }
 ENCODERS = {"pretrain": "MAE-DFER (λ 0.5)", "pretrain-appearance": "appearance only (λ 1)"}
 STARTS = {"pretrained": "MAE-DFER (λ 0.5)", "appearance_only": "appearance only (λ 1)", "scratch": "scratch"}
-PROBES = {"MAE-DFER (appearance + motion)": "MAE-DFER (λ 0.5)", "appearance only (lambda 1)": "appearance only (λ 1)",
-          "random initialisation": "random initialisation"}
+PROBES = {
+    "MAE-DFER (appearance + motion)": "MAE-DFER (λ 0.5)",
+    "appearance only (lambda 1)": "appearance only (λ 1)",
+    "random initialisation": "random initialisation",
+}
 
 
 def epoch_ratios(run: Path) -> list[dict]:
     """Per epoch: appearance and motion loss ÷ the loss of predicting zero, from the run's log."""
     rows = [json.loads(line) for line in (run / "metrics.jsonl").read_text().splitlines()]
-    return [{"epoch": r["epoch"], "appearance": r["train_appearance_ratio"], "motion": r.get("train_motion_ratio")}
-            for r in rows]
+    return [
+        {"epoch": r["epoch"], "appearance": r["train_appearance_ratio"], "motion": r.get("train_motion_ratio")}
+        for r in rows
+    ]
 
 
 def tables(result: dict) -> str:
     seeds, runs = result["seeds"], result["runs"]
     each = " / ".join(map(str, seeds))
-    lines = [f"Evidence run, {result['scale']} scale, {result['device']}, {result['minutes']:.1f} min; "
-             f"seeds {each}; synthetic test set, chance 14.3 % UAR.", "",
-             "Pre-training, loss ÷ loss of predicting zero (mean over seeds; below 1: learned):", "",
-             "| epoch | " + " | ".join(f"{ENCODERS[e]}: appearance | {ENCODERS[e]}: motion" for e in ENCODERS) + " |",
-             "|---" * (1 + 2 * len(ENCODERS)) + "|"]
+    lines = [
+        f"Evidence run, {result['scale']} scale, {result['device']}, {result['minutes']:.1f} min; "
+        f"seeds {each}; synthetic test set, chance 14.3 % UAR.",
+        "",
+        "Pre-training, loss ÷ loss of predicting zero (mean over seeds; below 1: learned):",
+        "",
+        "| epoch | " + " | ".join(f"{ENCODERS[e]}: appearance | {ENCODERS[e]}: motion" for e in ENCODERS) + " |",
+        "|---" * (1 + 2 * len(ENCODERS)) + "|",
+    ]
     epochs = len(runs[str(seeds[0])]["epochs"]["pretrain"])
     for i in range(epochs):
         cells = []
@@ -77,13 +107,21 @@ def tables(result: dict) -> str:
                 values = [runs[str(s)]["epochs"][enc][i][part] for s in seeds]
                 cells.append("–" if any(v is None for v in values) else f"{mean_std(values)['mean']:.3f}")
         lines.append(f"| {i + 1} | " + " | ".join(cells) + " |")
-    lines += ["", f"Fine-tuned lgi_former_tiny, test UAR / WAR in % (mean ± std over seeds; UAR per seed {each}):", "",
-              "| fine-tuned from | UAR | WAR | UAR per seed |", "|---|---|---|---|"]
+    lines += [
+        "",
+        f"Fine-tuned lgi_former_tiny, test UAR / WAR in % (mean ± std over seeds; UAR per seed {each}):",
+        "",
+        "| fine-tuned from | UAR | WAR | UAR per seed |",
+        "|---|---|---|---|",
+    ]
     for key, label in STARTS.items():
         uar = mean_std([runs[str(s)]["finetune"][key]["uar"] for s in seeds])
         war = mean_std([runs[str(s)]["finetune"][key]["war"] for s in seeds])
-        lines.append(f"| {label} | {plus_minus(uar)} | {plus_minus(war)} | "
-                     + " / ".join(f"{v:.1f}" for v in uar["per_seed"]) + " |")
+        lines.append(
+            f"| {label} | {plus_minus(uar)} | {plus_minus(war)} | "
+            + " / ".join(f"{v:.1f}" for v in uar["per_seed"])
+            + " |"
+        )
     lines += ["", "Frozen-encoder probes, test UAR in %:", "", "| encoder | k-NN | linear |", "|---|---|---|"]
     for key, label in PROBES.items():
         knn = mean_std([runs[str(s)]["probe"][key]["knn_uar"] for s in seeds])
@@ -117,13 +155,22 @@ def main() -> None:
         r = run_seed(folder, data, plan, seed, dist, scale["workers"], appearance_only=True, finetune_appearance=True)
         r["epochs"] = {enc: epoch_ratios(folder / enc) for enc in ENCODERS}
         runs[str(seed)] = r
-        print(f"seed {seed}: fine-tuned UAR " + ", ".join(f"{STARTS[k]} {v['uar']:.1f}" for k, v in r["finetune"].items())
-              + f"; motion ÷ zero {r['epochs']['pretrain'][-1]['motion']:.3f} ({sum(r['minutes'].values()):.1f} min)",
-              flush=True)
+        print(
+            f"seed {seed}: fine-tuned UAR "
+            + ", ".join(f"{STARTS[k]} {v['uar']:.1f}" for k, v in r["finetune"].items())
+            + f"; motion ÷ zero {r['epochs']['pretrain'][-1]['motion']:.3f} ({sum(r['minutes'].values()):.1f} min)",
+            flush=True,
+        )
         # written after every seed: a run stopped early keeps the seeds it finished
-        result = {"scale": args.scale, "device": device_name, "seeds": [int(s) for s in runs],
-                  "data_minutes": data_minutes, "minutes": (time.perf_counter() - started) / 60,
-                  "plan": {"pretrain": plan.pretrain, "finetune": plan.finetune}, "runs": runs}
+        result = {
+            "scale": args.scale,
+            "device": device_name,
+            "seeds": [int(s) for s in runs],
+            "data_minutes": data_minutes,
+            "minutes": (time.perf_counter() - started) / 60,
+            "plan": {"pretrain": plan.pretrain, "finetune": plan.finetune},
+            "runs": runs,
+        }
         text = tables(result)
         (out / "evidence.json").write_text(json.dumps(result, indent=2))
         (out / "evidence.md").write_text(text)

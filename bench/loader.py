@@ -30,6 +30,7 @@ ships (carphone, 176x144, whole frames).
 
 Writes loader.json and loader.md to --out (the rendered and packed files stay there for reruns).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -43,6 +44,7 @@ from pathlib import Path
 
 import numpy as np
 import torch
+from pretrain_rate import clips_per_second as model_clips_per_second  # bench/ is on sys.path as a script
 from torch.utils.data import DataLoader, default_collate
 
 import maedfer
@@ -52,12 +54,16 @@ from maedfer.data.pack import PackSettings, pack_pool
 from maedfer.data.readers import VideoReader, open_clip
 from maedfer.data.sampling import pretrain_indices
 from maedfer.data.synth import CLASSES, make_identity, render_clip
-from maedfer.data.transforms import BatchedCropResize, DrawPretrainCrop, MultiScaleCrop, Normalize, TopCenterCrop
-from maedfer.data.transforms import pretrain_transform
+from maedfer.data.transforms import (
+    BatchedCropResize,
+    DrawPretrainCrop,
+    MultiScaleCrop,
+    Normalize,
+    TopCenterCrop,
+    pretrain_transform,
+)
 from maedfer.data.writers import write_video
 from maedfer.precision import cpu_name
-
-from pretrain_rate import clips_per_second as model_clips_per_second  # bench/ is on sys.path as a script
 
 HERE = Path(__file__).resolve().parent
 
@@ -76,6 +82,7 @@ def voxceleb_like(folder: Path, n: int, workers: int) -> list[str]:
         print(f"rendering {len(todo)} VoxCeleb2-like videos (224x224, 200 frames) ...", flush=True)
         folder.mkdir(parents=True, exist_ok=True)
         from multiprocessing import get_context
+
         with get_context("spawn").Pool(max(1, workers)) as pool:
             pool.map(_render, todo)
     return paths
@@ -105,6 +112,7 @@ def pinned(core: int):
 # ---------------------------------------------------------------------------------------
 # 1. per-stage profile
 
+
 class Stages:
     def __init__(self) -> None:
         self.seconds: dict[str, float] = {}
@@ -116,8 +124,16 @@ class Stages:
         self.seconds[name] = self.seconds.get(name, 0.0) + time.perf_counter() - t
 
 
-def profile(paths: list[str], packed: bool, voxceleb_crop: bool, masking, device: torch.device, clips: int,
-            batch: int, threads: int | None) -> dict[str, float]:
+def profile(
+    paths: list[str],
+    packed: bool,
+    voxceleb_crop: bool,
+    masking,
+    device: torch.device,
+    clips: int,
+    batch: int,
+    threads: int | None,
+) -> dict[str, float]:
     """ms per clip of each stage, in this process (pin it first)."""
     stages = Stages()
     colour = [0.0]
@@ -154,8 +170,12 @@ def profile(paths: list[str], packed: bool, voxceleb_crop: bool, masking, device
                     if top is not None:
                         x = top(x)
                     top_, left, ch, cw = msc.params(*x.shape[-2:])
-                    x = torch.nn.functional.interpolate(x[..., top_:top_ + ch, left:left + cw], size=(size, size),
-                                                        mode="bilinear", align_corners=False)
+                    x = torch.nn.functional.interpolate(
+                        x[..., top_ : top_ + ch, left : left + cw],
+                        size=(size, size),
+                        mode="bilinear",
+                        align_corners=False,
+                    )
                 with stages.time("normalise + layout"):
                     x = norm(x).permute(1, 0, 2, 3).contiguous()
                 float_items.append(x)
@@ -171,7 +191,7 @@ def profile(paths: list[str], packed: bool, voxceleb_crop: bool, masking, device
         items = uint8_items if packed else float_items
         for start in range(0, len(items) - batch + 1, batch):
             with stages.time("collate"):
-                b = default_collate(items[start:start + batch])
+                b = default_collate(items[start : start + batch])
             with stages.time("transfer to device"):
                 if packed:
                     frames_b = b[0][0].pin_memory().to(device, non_blocking=True) if device.type == "cuda" else b[0][0]
@@ -192,6 +212,7 @@ def profile(paths: list[str], packed: bool, voxceleb_crop: bool, masking, device
 
 # ---------------------------------------------------------------------------------------
 # 2. decoders
+
 
 def pyav_decode_rate(paths: list[str], clips: int) -> float:
     rng = np.random.default_rng(1)
@@ -233,8 +254,9 @@ print(json.dumps(clips / (time.perf_counter() - t)))
 
 def other_decoder_rate(python: str, snippet: str, paths: list[str], clips: int, core: int) -> float | str:
     try:
-        out = subprocess.run([python, "-c", snippet, str(core), str(clips), *paths], capture_output=True, text=True,
-                             timeout=600)
+        out = subprocess.run(
+            [python, "-c", snippet, str(core), str(clips), *paths], capture_output=True, text=True, timeout=600
+        )
     except (OSError, subprocess.TimeoutExpired) as e:
         return f"failed ({e})"
     if out.returncode:
@@ -270,6 +292,7 @@ def decode_scaling(paths: list[str], clips: int, counts: list[int]) -> dict[str,
 # ---------------------------------------------------------------------------------------
 # 3. DataLoader rates
 
+
 class TodaysDataset(VideoDataset):
     """The path before the packed form: FFmpeg chooses its thread count (every core)."""
 
@@ -277,9 +300,18 @@ class TodaysDataset(VideoDataset):
         return open_clip(self.items[index].path, image_repeat=self.num_frames, threads=None)
 
 
-def loader_rate(dataset, batch: int, workers: int, clips: int, pin: list[int] | None, main_core: int | None,
-                device: torch.device, device_part: BatchedCropResize | None) -> float:
+def loader_rate(
+    dataset,
+    batch: int,
+    workers: int,
+    clips: int,
+    pin: list[int] | None,
+    main_core: int | None,
+    device: torch.device,
+    device_part: BatchedCropResize | None,
+) -> float:
     """Clips/s through a DataLoader (and the device part, when given) after the first batch."""
+
     def init(worker_id: int) -> None:
         torch.set_num_threads(1)
         if pin:
@@ -292,9 +324,17 @@ def loader_rate(dataset, batch: int, workers: int, clips: int, pin: list[int] | 
     if main_core is not None:
         os.sched_setaffinity(0, {main_core})
     try:
-        loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
-                            persistent_workers=workers > 0, worker_init_fn=init,
-                            pin_memory=device.type == "cuda", prefetch_factor=4 if workers else None)
+        loader = DataLoader(
+            dataset,
+            batch_size=batch,
+            shuffle=True,
+            num_workers=workers,
+            drop_last=True,
+            persistent_workers=workers > 0,
+            worker_init_fn=init,
+            pin_memory=device.type == "cuda",
+            prefetch_factor=4 if workers else None,
+        )
         seen, start = 0, None
         while seen < clips:
             for clip, mask in loader:
@@ -319,8 +359,10 @@ def loader_rate(dataset, batch: int, workers: int, clips: int, pin: list[int] | 
 # ---------------------------------------------------------------------------------------
 # 4. end to end on a GPU
 
-def end_to_end_rate(paths: list[str], batch: int, workers: int, steps: int, precision: str,
-                    device: torch.device) -> float:
+
+def end_to_end_rate(
+    paths: list[str], batch: int, workers: int, steps: int, precision: str, device: torch.device
+) -> float:
     """Pre-training of mae_dfer_base as `maedfer pretrain` runs it with augment_on device:
     loader workers (uint8) -> device crop/resize/normalise -> forward, backward, fused AdamW."""
     from maedfer.engine.optim import build_optimizer, param_groups
@@ -333,9 +375,17 @@ def end_to_end_rate(paths: list[str], batch: int, workers: int, steps: int, prec
     dataset = VideoDataset(items, DrawPretrainCrop(160, True), masking=model.masking)
     dataset.set_seed(0)
     device_part = BatchedCropResize(160)
-    loader = DataLoader(dataset, batch_size=batch, shuffle=True, num_workers=workers, drop_last=True,
-                        pin_memory=True, persistent_workers=True, prefetch_factor=4,
-                        worker_init_fn=lambda _: torch.set_num_threads(1))
+    loader = DataLoader(
+        dataset,
+        batch_size=batch,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        pin_memory=True,
+        persistent_workers=True,
+        prefetch_factor=4,
+        worker_init_fn=lambda _: torch.set_num_threads(1),
+    )
     seen, start, warm = 0, None, min(5, steps)
     for i, (clip, mask) in enumerate(loader):
         x = device_part(clip[0].to(device, non_blocking=True), clip[1])
@@ -364,6 +414,7 @@ def sync(device: torch.device) -> None:
 # ---------------------------------------------------------------------------------------
 # 5. packing
 
+
 def psnr_packed(raw: list[str], packed: list[str], voxceleb_crop: bool) -> float:
     errors = []
     for a, b in zip(raw, packed):
@@ -374,7 +425,7 @@ def psnr_packed(raw: list[str], packed: list[str], voxceleb_crop: bool) -> float
             x = x[:, :160, 32:192]
         x = x[:, : y.shape[1], : y.shape[2]]
         errors.append(((x - y) ** 2).mean().item())
-    return float(10 * np.log10(255 ** 2 / np.mean(errors)))
+    return float(10 * np.log10(255**2 / np.mean(errors)))
 
 
 def main() -> None:
@@ -385,7 +436,9 @@ def main() -> None:
     ap.add_argument("--batch", type=int, default=8, help="loader batch")
     ap.add_argument("--workers", type=int, default=os.cpu_count(), help="workers of the all-cores setting")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
-    ap.add_argument("--model-batch", type=int, default=None, help="mae_dfer_base batch (default 128 on a GPU, 2 on a CPU)")
+    ap.add_argument(
+        "--model-batch", type=int, default=None, help="mae_dfer_base batch (default 128 on a GPU, 2 on a CPU)"
+    )
     ap.add_argument("--precision", default=None, help="default bf16 on a GPU, fp32 on a CPU")
     ap.add_argument("--e2e-steps", type=int, default=40, help="timed steps of the GPU end-to-end run")
     ap.add_argument("--original", help="a checkout of the original MAE-DFER (sunlicai/MAE-DFER)")
@@ -419,8 +472,11 @@ def main() -> None:
     raw_bytes = sum(os.path.getsize(p) for p in raw)
     packed_bytes = sum(os.path.getsize(p) for p in packed)
     report["storage"] = {
-        "videos": len(raw), "raw_MB": raw_bytes / 1e6, "packed_MB": packed_bytes / 1e6,
-        "raw_GB_per_million": raw_bytes / len(raw) * 1e6 / 1e9, "packed_GB_per_million": packed_bytes / len(raw) * 1e6 / 1e9,
+        "videos": len(raw),
+        "raw_MB": raw_bytes / 1e6,
+        "packed_MB": packed_bytes / 1e6,
+        "raw_GB_per_million": raw_bytes / len(raw) * 1e6 / 1e9,
+        "packed_GB_per_million": packed_bytes / len(raw) * 1e6 / 1e9,
         "pack_seconds": pack_seconds if summary.packed == len(raw) else None,
         "pack_seconds_per_video_per_core": pack_seconds * len(cores) / len(raw) if summary.packed == len(raw) else None,
         "psnr_db": psnr_packed(raw[:6], packed[:6], True),
@@ -431,8 +487,9 @@ def main() -> None:
     # 1. profile
     report["profile"] = {}
     for name, paths, is_packed, crop, threads in (
-            ("today: raw mp4, FFmpeg threads auto, float augmentation", raw, False, True, None),
-            ("packed, uint8 workers, augmentation on the device", packed, True, True, 1)):
+        ("today: raw mp4, FFmpeg threads auto, float augmentation", raw, False, True, None),
+        ("packed, uint8 workers, augmentation on the device", packed, True, True, 1),
+    ):
         with pinned(worker_core):
             report["profile"][name] = profile(paths, is_packed, crop, masking, device, args.clips, args.batch, threads)
         print(name, {k: round(v, 2) for k, v in report["profile"][name].items()}, flush=True)
@@ -446,11 +503,13 @@ def main() -> None:
         with pinned(worker_core):
             row: dict[str, float | str] = {"PyAV (maedfer)": pyav_decode_rate(paths, args.clips)}
         if args.original_python:
-            row["decord (original)"] = other_decoder_rate(args.original_python, DECORD_SNIPPET, paths, args.clips,
-                                                          worker_core)
+            row["decord (original)"] = other_decoder_rate(
+                args.original_python, DECORD_SNIPPET, paths, args.clips, worker_core
+            )
         if args.torchcodec_python:
-            row["torchcodec (CPU)"] = other_decoder_rate(args.torchcodec_python, TORCHCODEC_SNIPPET, paths,
-                                                         args.clips, worker_core)
+            row["torchcodec (CPU)"] = other_decoder_rate(
+                args.torchcodec_python, TORCHCODEC_SNIPPET, paths, args.clips, worker_core
+            )
         decoders[label] = row
         print("decode, clips/s on one core:", label, row, flush=True)
     report["decoders"] = decoders
@@ -460,52 +519,88 @@ def main() -> None:
 
     # 3. loaders
     def settings():
-        yield "today: raw mp4, FFmpeg threads auto, float augmentation in workers", \
-            TodaysDataset([Item(p, 0) for p in raw], pretrain_transform(160, True), masking=masking), None
-        yield "packed, float augmentation in workers (CPU training)", \
-            VideoDataset([Item(p, 0) for p in packed], pretrain_transform(160, True), masking=masking), None
+        yield (
+            "today: raw mp4, FFmpeg threads auto, float augmentation in workers",
+            TodaysDataset([Item(p, 0) for p in raw], pretrain_transform(160, True), masking=masking),
+            None,
+        )
+        yield (
+            "packed, float augmentation in workers (CPU training)",
+            VideoDataset([Item(p, 0) for p in packed], pretrain_transform(160, True), masking=masking),
+            None,
+        )
         # On a GPU the device half runs there; on a CPU it would take the main process's core,
         # which a GPU run does not spend: left out, its cost is in the profile.
-        yield "packed, uint8 workers, augmentation on the device (GPU training)" + ("" if cuda else
-                                                                                  ", device half not run"), \
-            VideoDataset([Item(p, 0) for p in packed], DrawPretrainCrop(160, True), masking=masking), \
-            BatchedCropResize(160) if cuda else None
+        yield (
+            "packed, uint8 workers, augmentation on the device (GPU training)"
+            + ("" if cuda else ", device half not run"),
+            VideoDataset([Item(p, 0) for p in packed], DrawPretrainCrop(160, True), masking=masking),
+            BatchedCropResize(160) if cuda else None,
+        )
 
     rates: dict[str, dict[str, float | str]] = {}
     for name, dataset, device_part in settings():
         rates[name] = {
-            "one worker, one core": loader_rate(dataset, args.batch, 1, args.clips, [worker_core], main_core, device,
-                                                device_part),
-            "all cores": loader_rate(dataset, args.batch, args.workers, args.clips * 2, None, None, device, device_part),
+            "one worker, one core": loader_rate(
+                dataset, args.batch, 1, args.clips, [worker_core], main_core, device, device_part
+            ),
+            "all cores": loader_rate(
+                dataset, args.batch, args.workers, args.clips * 2, None, None, device, device_part
+            ),
         }
         print(name, {k: round(v, 1) for k, v in rates[name].items()}, flush=True)
     if args.original and args.original_python:
         annotation = out / "voxceleb2" / "original.csv"  # 'voxceleb2' in the path turns on the original's crop
         write_annotations(annotation, [Item(p, 0) for p in raw])
         row = {}
-        for label, extra, clips in (("one worker, one core", ["--workers", "1", "--pin", str(worker_core),
-                                                              "--main-core", str(main_core)], args.clips),
-                                    ("all cores", ["--workers", str(args.workers)], args.clips * 2)):
-            res = subprocess.run([args.original_python, str(HERE / "original_loader.py"), args.original,
-                                  str(annotation.resolve()), "--batch", str(args.batch), "--clips", str(clips), *extra],
-                                 capture_output=True, text=True)
-            row[label] = json.loads(res.stdout.strip().splitlines()[-1])["clips_per_second"] if res.returncode == 0 \
+        for label, extra, clips in (
+            (
+                "one worker, one core",
+                ["--workers", "1", "--pin", str(worker_core), "--main-core", str(main_core)],
+                args.clips,
+            ),
+            ("all cores", ["--workers", str(args.workers)], args.clips * 2),
+        ):
+            res = subprocess.run(
+                [
+                    args.original_python,
+                    str(HERE / "original_loader.py"),
+                    args.original,
+                    str(annotation.resolve()),
+                    "--batch",
+                    str(args.batch),
+                    "--clips",
+                    str(clips),
+                    *extra,
+                ],
+                capture_output=True,
+                text=True,
+            )
+            row[label] = (
+                json.loads(res.stdout.strip().splitlines()[-1])["clips_per_second"]
+                if res.returncode == 0
                 else "failed: " + (res.stderr.strip().splitlines() or ["?"])[-1][:120]
+            )
         rates["original: decord + PIL/torchvision transforms, raw mp4"] = row
         print("original", row, flush=True)
     report["loaders"] = rates
 
     # 4. model
     if not args.skip_model:
-        report["model_only"] = {"batch": model_batch, "precision": precision,
-                                "clips_per_second": model_clips_per_second(model_batch, device, precision,
-                                                                           steps=10 if cuda else 2)}
+        report["model_only"] = {
+            "batch": model_batch,
+            "precision": precision,
+            "clips_per_second": model_clips_per_second(model_batch, device, precision, steps=10 if cuda else 2),
+        }
         print("model only:", report["model_only"], flush=True)
     if cuda:
         e2e = end_to_end_rate(packed, model_batch, args.workers, args.e2e_steps, precision, device)
-        report["end_to_end"] = {"clips_per_second": e2e, "workers": args.workers, "batch": model_batch,
-                                "of_model_only": e2e / report["model_only"]["clips_per_second"]
-                                if "model_only" in report else None}
+        report["end_to_end"] = {
+            "clips_per_second": e2e,
+            "workers": args.workers,
+            "batch": model_batch,
+            "of_model_only": e2e / report["model_only"]["clips_per_second"] if "model_only" in report else None,
+        }
         print("end to end:", report["end_to_end"], flush=True)
 
     (out / "loader.json").write_text(json.dumps(report, indent=2))
@@ -525,22 +620,38 @@ def markdown(r: dict) -> str:
     stages = list(dict.fromkeys(s for n in names for s in r["profile"][n]))
     lines += ["| stage | " + " | ".join(names) + " |", "|---" * (len(names) + 1) + "|"]
     for s in stages:
-        lines.append(f"| {s} | " + " | ".join(f"{r['profile'][n][s]:.2f}" if s in r["profile"][n] else "–"
-                                              for n in names) + " |")
+        lines.append(
+            f"| {s} | " + " | ".join(f"{r['profile'][n][s]:.2f}" if s in r["profile"][n] else "–" for n in names) + " |"
+        )
     lines.append("| **total** | " + " | ".join(f"**{sum(r['profile'][n].values()):.2f}**" for n in names) + " |")
     dec = r["decoders"]
     cols = list(dict.fromkeys(c for row in dec.values() for c in row))
-    lines += ["", "Decoding 16 frames at stride 4, clips/s on one core:", "",
-              "| files | " + " | ".join(cols) + " |", "|---" * (len(cols) + 1) + "|"]
+    lines += [
+        "",
+        "Decoding 16 frames at stride 4, clips/s on one core:",
+        "",
+        "| files | " + " | ".join(cols) + " |",
+        "|---" * (len(cols) + 1) + "|",
+    ]
     lines += [f"| {k} | " + " | ".join(_fmt(row.get(c, "–")) for c in cols) + " |" for k, row in dec.items()]
     sc = r["decode_scaling"]
-    lines += ["", "Decoding the packed files in N independent processes (no loader), clips/s together "
-                  "(and per process):", "", "| processes | " + " | ".join(sc) + " |", "|---" * (len(sc) + 1) + "|",
-              "| clips/s | " + " | ".join(f"{v:.0f} ({v / int(n):.0f})" for n, v in sc.items()) + " |"]
+    lines += [
+        "",
+        "Decoding the packed files in N independent processes (no loader), clips/s together (and per process):",
+        "",
+        "| processes | " + " | ".join(sc) + " |",
+        "|---" * (len(sc) + 1) + "|",
+        "| clips/s | " + " | ".join(f"{v:.0f} ({v / int(n):.0f})" for n, v in sc.items()) + " |",
+    ]
     lo = r["loaders"]
     today = lo[next(iter(lo))]
-    lines += ["", "DataLoader, clips/s (ratio to today's path in the same column):", "",
-              "| data path | one worker, one core | all cores |", "|---|---|---|"]
+    lines += [
+        "",
+        "DataLoader, clips/s (ratio to today's path in the same column):",
+        "",
+        "| data path | one worker, one core | all cores |",
+        "|---|---|---|",
+    ]
     for k, row in lo.items():
         cells = []
         for c in ("one worker, one core", "all cores"):
@@ -549,19 +660,30 @@ def markdown(r: dict) -> str:
         lines.append(f"| {k} | " + " | ".join(cells) + " |")
     if "model_only" in r:
         m = r["model_only"]
-        lines += ["", f"mae_dfer_base training step alone: {m['clips_per_second']:.1f} clips/s "
-                      f"(batch {m['batch']}, {m['precision']})."]
+        lines += [
+            "",
+            f"mae_dfer_base training step alone: {m['clips_per_second']:.1f} clips/s "
+            f"(batch {m['batch']}, {m['precision']}).",
+        ]
     if "end_to_end" in r:
         e = r["end_to_end"]
         share = f", {100 * e['of_model_only']:.0f} % of the model alone" if e["of_model_only"] else ""
-        lines.append(f"End-to-end pre-training (packed files, {e['workers']} workers, augmentation on the GPU): "
-                     f"{e['clips_per_second']:.1f} clips/s{share}.")
+        lines.append(
+            f"End-to-end pre-training (packed files, {e['workers']} workers, augmentation on the GPU): "
+            f"{e['clips_per_second']:.1f} clips/s{share}."
+        )
     s = r["storage"]
-    pace = (f"; packing took {s['pack_seconds_per_video_per_core']:.2f} core-seconds a video"
-            if s["pack_seconds_per_video_per_core"] else "")
-    lines += ["", f"Storage: {s['videos']} videos, raw {s['raw_MB']:.1f} MB, packed {s['packed_MB']:.1f} MB: per 1 M "
-                  f"such videos {s['raw_GB_per_million']:.0f} GB raw, {s['packed_GB_per_million']:.0f} GB packed"
-                  f"{pace}; packed clips against the raw ones: PSNR {s['psnr_db']:.1f} dB."]
+    pace = (
+        f"; packing took {s['pack_seconds_per_video_per_core']:.2f} core-seconds a video"
+        if s["pack_seconds_per_video_per_core"]
+        else ""
+    )
+    lines += [
+        "",
+        f"Storage: {s['videos']} videos, raw {s['raw_MB']:.1f} MB, packed {s['packed_MB']:.1f} MB: per 1 M "
+        f"such videos {s['raw_GB_per_million']:.0f} GB raw, {s['packed_GB_per_million']:.0f} GB packed"
+        f"{pace}; packed clips against the raw ones: PSNR {s['psnr_db']:.1f} dB.",
+    ]
     return "\n".join(lines) + "\n"
 
 

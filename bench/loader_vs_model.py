@@ -7,6 +7,7 @@ the other on the same machine, each with the whole machine.
 
     python bench/loader_vs_model.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -15,6 +16,7 @@ import time
 from pathlib import Path
 
 import torch
+from data import loader_clips_per_second  # bench/data.py (this folder is on sys.path when run as a script)
 from torch.utils.data import DataLoader
 
 import maedfer
@@ -23,14 +25,20 @@ from maedfer.data.synth import SynthConfig, generate
 from maedfer.data.transforms import pretrain_transform
 from maedfer.engine.optim import build_optimizer, param_groups
 
-from data import loader_clips_per_second  # bench/data.py (this folder is on sys.path when run as a script)
-
 
 def loader_rate(pool: Path, masking, repeats: int, batch: int, workers: int, clips: int) -> float:
-    dataset = VideoDataset(pool, pretrain_transform(80, voxceleb_crop=False), stride=2, masking=masking,
-                           repeats=repeats)
-    loader = DataLoader(dataset, batch_size=batch // repeats, shuffle=True, num_workers=workers, drop_last=True,
-                        persistent_workers=True, collate_fn=repeat_collate if repeats > 1 else None)
+    dataset = VideoDataset(
+        pool, pretrain_transform(80, voxceleb_crop=False), stride=2, masking=masking, repeats=repeats
+    )
+    loader = DataLoader(
+        dataset,
+        batch_size=batch // repeats,
+        shuffle=True,
+        num_workers=workers,
+        drop_last=True,
+        persistent_workers=True,
+        collate_fn=repeat_collate if repeats > 1 else None,
+    )
     return loader_clips_per_second(loader, clips)
 
 
@@ -63,12 +71,17 @@ def main() -> None:
     args = parser.parse_args()
     masking = maedfer.create_model("mae_dfer_tiny").masking
     with tempfile.TemporaryDirectory() as tmp:
-        generate(tmp, SynthConfig(clips_per_class=2, identities=2, pool_size=args.videos, pool_frames=48, size=112),
-                 workers=args.workers)
+        generate(
+            tmp,
+            SynthConfig(clips_per_class=2, identities=2, pool_size=args.videos, pool_frames=48, size=112),
+            workers=args.workers,
+        )
         pool = Path(tmp) / "pretrain.csv"
         consumed = model_rate(args.batch, steps=10)
-        print(f"mae_dfer_tiny training step (batch {args.batch}, fp32, {torch.get_num_threads()} threads): "
-              f"{consumed:.1f} clips/s")
+        print(
+            f"mae_dfer_tiny training step (batch {args.batch}, fp32, {torch.get_num_threads()} threads): "
+            f"{consumed:.1f} clips/s"
+        )
         print(f"{'loader, ' + str(args.workers) + ' workers':<28}{'clips/s':>9}{'x model':>9}")
         torch.set_num_threads(1)  # the workers are the loader's parallelism
         for repeats in args.repeats:

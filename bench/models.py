@@ -6,6 +6,7 @@ does) in place of scaled_dot_product_attention, the bar our implementation must 
     python bench/models.py                      # batch 1 and 8, fp32 and bf16 autocast
     python bench/models.py --batch-sizes 1 --dtypes fp32 --repeats 5
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,12 +61,16 @@ def main() -> None:
     lgi = maedfer.create_model("lgi_former_base").eval()
     vit = maedfer.create_model("vit_base").eval()
     x1 = lgi.example_inputs(1)[0]
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
-          f"CPU capability {torch.backends.cpu.get_cpu_capability()}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, "
+        f"CPU capability {torch.backends.cpu.get_cpu_capability()}"
+    )
     print(f"GMACs/clip: lgi_former_base {count_macs(lgi, x1) / 1e9:.2f}, vit_base {count_macs(vit, x1) / 1e9:.2f}")
-    contenders = [("lgi_former_base", lgi, layers.attention), ("lgi_former_base explicit-softmax", lgi,
-                                                               explicit_attention),
-                  ("vit_base", vit, layers.attention)]
+    contenders = [
+        ("lgi_former_base", lgi, layers.attention),
+        ("lgi_former_base explicit-softmax", lgi, explicit_attention),
+        ("vit_base", vit, layers.attention),
+    ]
     print(f"{'model':<34}{'batch':>6}{'dtype':>7}{'ms/clip':>10}")
     for dtype in args.dtypes:
         for batch in args.batch_sizes:
@@ -76,8 +81,11 @@ def main() -> None:
                     ms[name] = 1e3 * time_forward(model, x, dtype, args.repeats) / batch
                 print(f"{name:<34}{batch:>6}{dtype:>7}{ms[name]:>10.1f}", flush=True)
             print(f"{'  ratio LGI / ViT':<34}{batch:>6}{dtype:>7}{ms['lgi_former_base'] / ms['vit_base']:>10.3f}")
-            print(f"{'  ratio LGI / LGI explicit-softmax':<34}{batch:>6}{dtype:>7}"
-                  f"{ms['lgi_former_base'] / ms['lgi_former_base explicit-softmax']:>10.3f}", flush=True)
+            print(
+                f"{'  ratio LGI / LGI explicit-softmax':<34}{batch:>6}{dtype:>7}"
+                f"{ms['lgi_former_base'] / ms['lgi_former_base explicit-softmax']:>10.3f}",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -18,6 +18,7 @@ unlabelled pool, under the model's own part-window masks (90 %):
     python bench/motion_target.py                      # reads runs/demo (python3 -m maedfer demo)
     python bench/motion_target.py --data DIR/pretrain.csv --checkpoint RUN/checkpoint-last.pth
 """
+
 from __future__ import annotations
 
 import argparse
@@ -40,8 +41,13 @@ CONFIG = resolve_config("pretrain", "synth-tiny-pretrain")  # the demo's pre-tra
 
 def pool_clips(annotation: str, model, count: int) -> torch.Tensor:
     """``count`` clips of the pool as the demo's pre-training reads them."""
-    pool = VideoDataset(annotation, pretrain_transform(CONFIG.input_size, CONFIG.voxceleb_crop),
-                        num_frames=model.input_shape[1], stride=CONFIG.stride, masking=model.masking)
+    pool = VideoDataset(
+        annotation,
+        pretrain_transform(CONFIG.input_size, CONFIG.voxceleb_crop),
+        num_frames=model.input_shape[1],
+        stride=CONFIG.stride,
+        masking=model.masking,
+    )
     return torch.stack([pool[i % len(pool)][0] for i in range(count)])
 
 
@@ -67,8 +73,9 @@ def visible_median_predictor(model, x: torch.Tensor, mask: torch.Tensor) -> floa
     _, motion = halves(full)
     change = brightness_change(motion).view(len(x), t, h * w, 3)
     visible = ~mask.view(len(x), t, h * w)
-    guess = torch.stack([torch.stack([change[b, s][visible[b, s]].median(dim=0).values for s in range(t)])
-                         for b in range(len(x))])  # (B, t, 3)
+    guess = torch.stack(
+        [torch.stack([change[b, s][visible[b, s]].median(dim=0).values for s in range(t)]) for b in range(len(x))]
+    )  # (B, t, 3)
     pred = guess[:, :, None, None, :].expand(-1, -1, h * w, motion.shape[-1] // 3, -1).reshape(motion.shape)
     return ratio(pred[mask.view(len(x), -1)], motion[mask.view(len(x), -1)])
 
@@ -80,8 +87,9 @@ def neighbour_predictor(model, x: torch.Tensor) -> tuple[float, float]:
     b = len(x)
     target = model.targets(x, torch.ones(b, t * h * w, dtype=torch.bool)).view(b, t, h, w, -1)
     pixels = model.tubelets(x).reshape(b, t, h, w, -1)
-    feats = torch.cat([pixels[:, :, 1:-1, :-2], pixels[:, :, 1:-1, 2:], pixels[:, :, :-2, 1:-1],
-                       pixels[:, :, 2:, 1:-1]], dim=-1)
+    feats = torch.cat(
+        [pixels[:, :, 1:-1, :-2], pixels[:, :, 1:-1, 2:], pixels[:, :, :-2, 1:-1], pixels[:, :, 2:, 1:-1]], dim=-1
+    )
     feats = torch.cat([feats, torch.ones(*feats.shape[:-1], 1)], dim=-1).double()
     y = target[:, :, 1:-1, 1:-1].double()
     fit, test = slice(0, b // 2), slice(b // 2, b)
@@ -98,12 +106,17 @@ def checkpoint_scores(path: str, x: torch.Tensor, mask: torch.Tensor) -> dict[st
     pred, target = model(x, mask).float(), model.targets(x, mask)
     (pa, pm), (ta, tm) = halves(pred), halves(target)
     corr = torch.corrcoef(torch.stack([brightness_change(pm).flatten(), brightness_change(tm).flatten()]))[0, 1]
-    return {"appearance": ratio(pa, ta), "motion": ratio(pm, tm),
-            "motion_rms": float(pm.pow(2).mean().sqrt() / tm.pow(2).mean().sqrt()), "change_corr": float(corr)}
+    return {
+        "appearance": ratio(pa, ta),
+        "motion": ratio(pm, tm),
+        "motion_rms": float(pm.pow(2).mean().sqrt() / tm.pow(2).mean().sqrt()),
+        "change_corr": float(corr),
+    }
 
 
-def learn_brightness_steps(stills: torch.Tensor, frames: int, lr: float, steps: int, batch: int,
-                           seed: int) -> tuple[float, float]:
+def learn_brightness_steps(
+    stills: torch.Tensor, frames: int, lr: float, steps: int, batch: int, seed: int
+) -> tuple[float, float]:
     """Train a fresh mae_dfer_tiny (lambda 0.5) on brightness-step clips; returns its motion
     score on held-out clips, and the score of knowing each clip's sign (a constant per sign)."""
     torch.manual_seed(seed)
@@ -113,7 +126,7 @@ def learn_brightness_steps(stills: torch.Tensor, frames: int, lr: float, steps: 
     # warming up, then half-cosine to lr / 100
     opt = build_optimizer(param_groups(model, CONFIG.weight_decay), lr, tuple(CONFIG.betas))
     schedule = cosine_schedule(lr, lr / 100, 1, steps, FULL.pretrain["warmup_epochs"] / FULL.pretrain["epochs"])
-    fit, held = stills[: len(stills) // 2], stills[len(stills) // 2:]
+    fit, held = stills[: len(stills) // 2], stills[len(stills) // 2 :]
     for step in range(steps):
         set_lr(opt, schedule[step])
         x = brightness_step_clips(fit[torch.randint(0, len(fit), (batch,), generator=g)], frames, 0.1, g)
@@ -137,13 +150,21 @@ def learn_brightness_steps(stills: torch.Tensor, frames: int, lr: float, steps: 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--data", default="runs/demo/data/pretrain.csv", help="annotation file of the unlabelled pool")
-    parser.add_argument("--checkpoint", default="runs/demo/seed0/pretrain/checkpoint-last.pth",
-                        help="a pre-training checkpoint to score ('' for none; skipped if missing)")
+    parser.add_argument(
+        "--checkpoint",
+        default="runs/demo/seed0/pretrain/checkpoint-last.pth",
+        help="a pre-training checkpoint to score ('' for none; skipped if missing)",
+    )
     parser.add_argument("--clips", type=int, default=96)
     parser.add_argument("--steps", type=int, default=200, help="training steps per learning rate in part 3")
     parser.add_argument("--lrs", type=float, nargs="+", default=[5e-4, 1e-3, 2e-3, 3e-3])
-    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1, 2],
-                        help="part 3 trains once per seed and learning rate (the first seed also draws parts 1-2's masks)")
+    parser.add_argument(
+        "--seeds",
+        type=int,
+        nargs="+",
+        default=[0, 1, 2],
+        help="part 3 trains once per seed and learning rate (the first seed also draws parts 1-2's masks)",
+    )
     args = parser.parse_args()
     if not Path(args.data).is_file():
         raise SystemExit(f"{args.data}: no such annotation file; run `python3 -m maedfer demo` first, or give --data")
@@ -156,34 +177,47 @@ def main() -> None:
     zero = float(motion.pow(2).mean())
     change = brightness_change(motion)
     share = float(change.pow(2).mean() / motion.pow(2).mean())
-    print(f"pool: {args.data}, {len(x)} clips, hidden tubelets of {model.masking.__class__.__name__} masks "
-          f"(ratio {model.masking.mask_ratio})")
+    print(
+        f"pool: {args.data}, {len(x)} clips, hidden tubelets of {model.masking.__class__.__name__} masks "
+        f"(ratio {model.masking.mask_ratio})"
+    )
     print("\n1. motion target of hidden tubelets")
-    print(f"   score of predicting zero {zero:.3f}; share of it that is each tubelet's mean brightness change "
-          f"{100 * share:.1f} %")
+    print(
+        f"   score of predicting zero {zero:.3f}; share of it that is each tubelet's mean brightness change "
+        f"{100 * share:.1f} %"
+    )
     print("\n2. predictors of hidden tubelets (loss / loss of predicting zero; < 1: better than zero)\n")
     print("| predictor | appearance | motion |\n|---|---|---|")
-    print(f"| median brightness change of the visible tubelets, per time slice | – | "
-          f"{visible_median_predictor(model, x, mask):.3f} |")
+    print(
+        f"| median brightness change of the visible tubelets, per time slice | – | "
+        f"{visible_median_predictor(model, x, mask):.3f} |"
+    )
     app, mot = neighbour_predictor(model, x)
     print(f"| linear map from the 4 neighbouring tubelets' pixels (all shown) | {app:.3f} | {mot:.3f} |")
     if args.checkpoint and Path(args.checkpoint).is_file():
         s = checkpoint_scores(args.checkpoint, x, mask)
         print(f"| {args.checkpoint} | {s['appearance']:.3f} | {s['motion']:.3f} |")
-        print(f"\n   its motion predictions: rms {s['motion_rms']:.3f} of the target's; correlation of predicted "
-              f"and true brightness change per tubelet {s['change_corr']:.3f}")
+        print(
+            f"\n   its motion predictions: rms {s['motion_rms']:.3f} of the target's; correlation of predicted "
+            f"and true brightness change per tubelet {s['change_corr']:.3f}"
+        )
     demo_lr = FULL.pretrain["lr"] * FULL.pretrain["batch_size"] / 256
-    print(f"\n3. learning a clearly predictable motion: the pool's first frames brightening or darkening by 10 % "
-          f"between the 2 frames of every tubelet (sign per clip); {args.steps} steps of batch 8, lambda 0.5; "
-          f"motion loss / zero on held-out clips (the demo pre-trains at lr {demo_lr:.1e})\n")
+    print(
+        f"\n3. learning a clearly predictable motion: the pool's first frames brightening or darkening by 10 % "
+        f"between the 2 frames of every tubelet (sign per clip); {args.steps} steps of batch 8, lambda 0.5; "
+        f"motion loss / zero on held-out clips (the demo pre-trains at lr {demo_lr:.1e})\n"
+    )
     stills = (x * model.norm_std + model.norm_mean)[:, :, 0]  # first frames, in [0, 1]
     print("| lr | motion / zero, per seed | knowing the sign | seconds per run |\n|---|---|---|---|")
     for lr in args.lrs:
         start = time.perf_counter()
         runs = [learn_brightness_steps(stills, model.input_shape[1], lr, args.steps, 8, seed) for seed in args.seeds]
-        print(f"| {lr:.1e} | {' / '.join(f'{learned:.3f}' for learned, _ in runs)} | "
-              f"{' / '.join(f'{oracle:.3f}' for _, oracle in runs)} | "
-              f"{(time.perf_counter() - start) / len(runs):.0f} |", flush=True)
+        print(
+            f"| {lr:.1e} | {' / '.join(f'{learned:.3f}' for learned, _ in runs)} | "
+            f"{' / '.join(f'{oracle:.3f}' for _, oracle in runs)} | "
+            f"{(time.perf_counter() - start) / len(runs):.0f} |",
+            flush=True,
+        )
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ decord); it imports the original code from the checkout given, never from maedfe
 
 Prints one JSON line: {"clips_per_second": ..., "clips": ..., "workers": ...}.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -30,28 +31,53 @@ def main() -> None:
     args = ap.parse_args()
     sys.path.insert(0, args.checkout)
     import torch
-    from torch.utils.data import DataLoader
-
     from datasets import DataAugmentationForVideoMAE  # the original's modules
     from kinetics import VideoMAE
+    from torch.utils.data import DataLoader
 
     torch.set_num_threads(1)
     if args.main_core is not None:
         os.sched_setaffinity(0, {args.main_core})
-    options = SimpleNamespace(input_size=160, mask_type="part_window", window_size=(8, 10, 10), mask_ratio=0.9,
-                              part_win_size=(2, 5, 10), part_apply_symmetry=None, no_augmentation=False)
-    dataset = VideoMAE(root=None, setting=args.annotation, video_ext="mp4", is_color=True, modality="rgb",
-                       new_length=16, new_step=4, transform=DataAugmentationForVideoMAE(options),
-                       temporal_jitter=False, video_loader=True, use_decord=True, lazy_init=False,
-                       model="pretrain_videomae_base_patch16_160", num_segments=1)
+    options = SimpleNamespace(
+        input_size=160,
+        mask_type="part_window",
+        window_size=(8, 10, 10),
+        mask_ratio=0.9,
+        part_win_size=(2, 5, 10),
+        part_apply_symmetry=None,
+        no_augmentation=False,
+    )
+    dataset = VideoMAE(
+        root=None,
+        setting=args.annotation,
+        video_ext="mp4",
+        is_color=True,
+        modality="rgb",
+        new_length=16,
+        new_step=4,
+        transform=DataAugmentationForVideoMAE(options),
+        temporal_jitter=False,
+        video_loader=True,
+        use_decord=True,
+        lazy_init=False,
+        model="pretrain_videomae_base_patch16_160",
+        num_segments=1,
+    )
 
     def pin(worker_id: int) -> None:
         torch.set_num_threads(1)
         if args.pin:
             os.sched_setaffinity(0, {args.pin[worker_id % len(args.pin)]})
 
-    loader = DataLoader(dataset, batch_size=args.batch, shuffle=True, num_workers=args.workers, drop_last=True,
-                        persistent_workers=True, worker_init_fn=pin)
+    loader = DataLoader(
+        dataset,
+        batch_size=args.batch,
+        shuffle=True,
+        num_workers=args.workers,
+        drop_last=True,
+        persistent_workers=True,
+        worker_init_fn=pin,
+    )
     seen, start = 0, None
     while seen < args.clips:
         for clips, _ in loader:
@@ -61,8 +87,16 @@ def main() -> None:
             seen += len(clips)
             if seen >= args.clips:
                 break
-    print(json.dumps({"clips_per_second": seen / (time.perf_counter() - start), "clips": seen,
-                      "workers": args.workers, "shape": list(clips.shape)}))
+    print(
+        json.dumps(
+            {
+                "clips_per_second": seen / (time.perf_counter() - start),
+                "clips": seen,
+                "workers": args.workers,
+                "shape": list(clips.shape),
+            }
+        )
+    )
 
 
 if __name__ == "__main__":

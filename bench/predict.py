@@ -9,6 +9,7 @@ Each model runs twice in the same process: with the detector on every sampled fr
 (``--detect-every 1``, as before sparse detection) and on every 4th (the default); the
 detection ratio between the two is printed.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -34,7 +35,7 @@ def face_video(path: Path, seconds: float, fps: int = 25) -> Path:
         phase = i / max(1, n - 1)
         side = int(240 + 60 * np.sin(np.pi * phase))
         x, y = int(40 + 300 * phase), (360 - side) // 2
-        frames[i, y:y + side, x:x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
+        frames[i, y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
     return write_video(path, frames, fps=fps)
 
 
@@ -48,8 +49,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         video = face_video(Path(tmp) / "face.mp4", args.seconds)
         print(f"video: 640x360, {args.seconds:g} s at 25 fps ({int(args.seconds * 25)} frames); stride {args.stride}")
-        print(f"{'model':<18}{'rate':>5}{'every':>6}{'frames/s':>10}{'decode':>9}{'detect':>9}{'crop':>9}{'model':>9}"
-              f"   (ms per video frame)")
+        print(
+            f"{'model':<18}{'rate':>5}{'every':>6}{'frames/s':>10}{'decode':>9}{'detect':>9}{'crop':>9}{'model':>9}"
+            f"   (ms per video frame)"
+        )
         for name in args.models:
             rate = 4 if name == "lgi_former_base" else 2  # DFEW's rate; the synthetic preset's rate
             checkpoint = Path(tmp) / f"{name}.pth"
@@ -62,10 +65,12 @@ def main() -> None:
                 t = {k: result.timings[k] for k in ("decode", "detect", "crop", "model")}
                 detect[every] = t["detect"]
                 per = {k: 1000 * v / result.num_frames for k, v in t.items()}
-                print(f"{name:<18}{rate:>5}{every:>6}{result.num_frames / sum(t.values()):10.1f}{per['decode']:9.2f}"
-                      f"{per['detect']:9.2f}{per['crop']:9.2f}{per['model']:9.2f}   {predictor.precision}, "
-                      f"{len(result.faces[0].windows)} windows, detector on {result.looked} of {result.sampled} "
-                      f"sampled frames, coverage {100 * result.coverage:.0f} %")
+                print(
+                    f"{name:<18}{rate:>5}{every:>6}{result.num_frames / sum(t.values()):10.1f}{per['decode']:9.2f}"
+                    f"{per['detect']:9.2f}{per['crop']:9.2f}{per['model']:9.2f}   {predictor.precision}, "
+                    f"{len(result.faces[0].windows)} windows, detector on {result.looked} of {result.sampled} "
+                    f"sampled frames, coverage {100 * result.coverage:.0f} %"
+                )
             print(f"{'':<18}detection time, every 4th / every frame: {detect[4] / detect[1]:.2f}")
 
 

@@ -5,6 +5,7 @@ timed. Synthetic inputs: this measures the model, not the data pipeline.
 
     python bench/pretrain_rate.py --device cuda
 """
+
 from __future__ import annotations
 
 import argparse
@@ -51,7 +52,10 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=5)
     args = parser.parse_args()
     device = torch.device(args.device)
-    print(f"mae_dfer_base pre-training, {args.precision}, {torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}")
+    print(
+        f"mae_dfer_base pre-training, {args.precision}, "
+        f"{torch.cuda.get_device_name(device) if device.type == 'cuda' else 'CPU'}"
+    )
     print(f"{'batch':>6}{'clips/s':>10}{'peak GiB':>10}")
     batch = args.start
     while batch <= args.max_batch:
@@ -65,7 +69,7 @@ def main() -> None:
         finally:
             if device.type == "cuda":
                 torch.cuda.empty_cache()
-        peak = torch.cuda.max_memory_allocated(device) / 2 ** 30 if device.type == "cuda" else float("nan")
+        peak = torch.cuda.max_memory_allocated(device) / 2**30 if device.type == "cuda" else float("nan")
         print(f"{batch:>6}{rate:>10.1f}{peak:>10.1f}", flush=True)
         batch *= 2
 

@@ -8,6 +8,7 @@ With no checkpoint it uses an untrained tiny classifier whose head is scaled up 
 its probabilities move: the pictures then show what the outputs look like, not a real
 reading (the released models need internet to download).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,9 +51,11 @@ def main() -> None:
         with open_clip(annotated) as reader:
             frame = reader.read([90]).numpy()[0]
         Image.fromarray(frame).resize((frame.shape[1] * 2, frame.shape[0] * 2)).save(
-            ROOT / "docs" / "annotated_frame.jpg", quality=90)
-        from maedfer.inference.app import launch
+            ROOT / "docs" / "annotated_frame.jpg", quality=90
+        )
         from test_app import free_port
+
+        from maedfer.inference.app import launch
 
         port = free_port()
         app = launch(predictor, port=port, block=False)

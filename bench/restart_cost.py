@@ -9,6 +9,7 @@ writes restart-cost.json to --out. What else a restart costs (stopping the proce
 rendezvous, starting Python and the loader) is measured on the small case by
 bench/two_process_stress.py.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -52,10 +53,15 @@ def main() -> None:
         started = time.perf_counter()
         load_training_state(path, fresh_model, fresh_optimizer, None, config)
         loads.append(time.perf_counter() - started)
-    record = dict(model=config.model, parameters=sum(p.numel() for p in model.parameters()),
-                  file_mb=round(path.stat().st_size / 2 ** 20, 1), save_s=round(min(saves), 2),
-                  load_s=round(min(loads), 2), cpu=cpu_name(),
-                  torch=torch.__version__)
+    record = dict(
+        model=config.model,
+        parameters=sum(p.numel() for p in model.parameters()),
+        file_mb=round(path.stat().st_size / 2**20, 1),
+        save_s=round(min(saves), 2),
+        load_s=round(min(loads), 2),
+        cpu=cpu_name(),
+        torch=torch.__version__,
+    )
     (args.out / "restart-cost.json").write_text(json.dumps(record, indent=1))
     print(" ".join(f"{k} {v}" for k, v in record.items()))
 

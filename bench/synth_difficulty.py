@@ -8,6 +8,7 @@ Models: a small 3D CNN (strong locality prior, learns from few labels) and lgi_f
 
     python bench/synth_difficulty.py --epochs 40 --models cnn3d lgi_former_tiny
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,14 +38,22 @@ class SingleFrame:
 
     def __call__(self, frames: torch.Tensor) -> torch.Tensor:
         i = int(torch.randint(len(frames), ())) if self.random else len(frames) // 2
-        return self.transform(frames[i:i + 1].expand_as(frames).contiguous())
+        return self.transform(frames[i : i + 1].expand_as(frames).contiguous())
 
 
 def cnn3d(num_classes: int) -> nn.Module:
     def block(i, o, stride):
         return nn.Sequential(nn.Conv3d(i, o, 3, stride, 1), nn.BatchNorm3d(o), nn.ReLU())
-    return nn.Sequential(block(3, 24, (1, 2, 2)), block(24, 48, 2), block(48, 96, 2), block(96, 128, 2),
-                         nn.AdaptiveAvgPool3d(1), nn.Flatten(), nn.Linear(128, num_classes))
+
+    return nn.Sequential(
+        block(3, 24, (1, 2, 2)),
+        block(24, 48, 2),
+        block(48, 96, 2),
+        block(96, 128, 2),
+        nn.AdaptiveAvgPool3d(1),
+        nn.Flatten(),
+        nn.Linear(128, num_classes),
+    )
 
 
 def run(data: Path, model_name: str, epochs: int, single_frame: bool, size: int, workers: int) -> dict:
@@ -56,15 +65,18 @@ def run(data: Path, model_name: str, epochs: int, single_frame: bool, size: int,
         train_tf, test_tf = SingleFrame(train_tf, True), SingleFrame(test_tf, False)
     train = ClipDataset(data / "train.csv", train_tf, mode="train", sampling_rate=2, num_classes=len(CLASSES))
     test = ClipDataset(data / "test.csv", test_tf, mode="test", sampling_rate=2)
-    loader = DataLoader(train, batch_size=16, shuffle=True, num_workers=workers, drop_last=True,
-                        persistent_workers=workers > 0)
+    loader = DataLoader(
+        train, batch_size=16, shuffle=True, num_workers=workers, drop_last=True, persistent_workers=workers > 0
+    )
     if model_name == "cnn3d":
         model, lr = cnn3d(len(CLASSES)), 2e-3
     else:
         model, lr = maedfer.create_model(model_name, num_classes=len(CLASSES), drop_path_rate=0.0), 1e-3
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=0.05)
     steps = epochs * len(loader)
-    sched = torch.optim.lr_scheduler.LambdaLR(opt, lambda s: min(1.0, (s + 1) / len(loader)) * 0.5 * (1 + math.cos(math.pi * s / steps)))
+    sched = torch.optim.lr_scheduler.LambdaLR(
+        opt, lambda s: min(1.0, (s + 1) / len(loader)) * 0.5 * (1 + math.cos(math.pi * s / steps))
+    )
     start = time.perf_counter()
     for epoch in range(epochs):
         model.train()
@@ -94,14 +106,18 @@ def main() -> None:
             data = Path(tmp)
             generate(data, SynthConfig(pool_size=0), workers=args.workers)
         print(f"from scratch, {args.epochs} epochs, train {data / 'train.csv'}")
-        print(f"{'model':<17}{'input':<14}{'UAR':>7}{'WAR':>7}{'minutes':>9}  per-class accuracy "
-              f"({', '.join(CLASSES)})")
+        print(
+            f"{'model':<17}{'input':<14}{'UAR':>7}{'WAR':>7}{'minutes':>9}  per-class accuracy ({', '.join(CLASSES)})"
+        )
         for model_name in args.models:
             for single in (False, True):
                 m = run(data, model_name, args.epochs, single, args.size, args.workers)
                 per_class = " ".join(f"{a:5.1f}" for a in m["per_class_accuracy"])
-                print(f"{model_name:<17}{'single frame' if single else 'video':<14}{m['uar']:7.2f}{m['war']:7.2f}"
-                      f"{m['minutes']:9.1f}  {per_class}", flush=True)
+                print(
+                    f"{model_name:<17}{'single frame' if single else 'video':<14}{m['uar']:7.2f}{m['war']:7.2f}"
+                    f"{m['minutes']:9.1f}  {per_class}",
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

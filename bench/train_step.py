@@ -3,6 +3,7 @@ fp32 vs bf16 autocast, side by side in one run.
 
     python bench/train_step.py                 # batch 2, 2 timed steps each
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,10 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=2)
     parser.add_argument("--steps", type=int, default=2)
     args = parser.parse_args()
-    print(f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
-          f"{torch.backends.cpu.get_cpu_capability()}, batch {args.batch}")
+    print(
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads, CPU capability "
+        f"{torch.backends.cpu.get_cpu_capability()}, batch {args.batch}"
+    )
     print(f"{'model':<18}{'fp32 s/step':>12}{'bf16 s/step':>12}{'bf16/fp32':>10}")
     for name in args.models:
         fp32 = step_time(name, "fp32", args.batch, args.steps)

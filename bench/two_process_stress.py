@@ -16,6 +16,7 @@ Prints one line per run and a summary (failures per case; the time a restart too
 step in which a process died to the first step after resuming); writes
 stress-torch<version>.json to --out.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -38,11 +39,22 @@ TOLERANCE = 1e-5
 
 
 def torchrun(args: list[str], restarts: int = 0) -> subprocess.CompletedProcess:
-    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc_per_node=2",
-                           f"--max-restarts={restarts}", *args],
-                          # PYTHONFAULTHANDLER: a process that aborts (SIGABRT) prints where each thread was
-                          env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1"),
-                          capture_output=True, text=True, timeout=600)
+    return subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "torch.distributed.run",
+            "--standalone",
+            "--nproc_per_node=2",
+            f"--max-restarts={restarts}",
+            *args,
+        ],
+        # PYTHONFAULTHANDLER: a process that aborts (SIGABRT) prints where each thread was
+        env=dict(os.environ, OMP_NUM_THREADS="1", PYTHONFAULTHANDLER="1"),
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
 
 
 def relative_difference(a: dict, b: dict) -> float:
@@ -51,10 +63,33 @@ def relative_difference(a: dict, b: dict) -> float:
 
 
 def finetune(data: Path, out: Path) -> tuple[subprocess.CompletedProcess, Path]:
-    run = torchrun(["-m", "maedfer", "finetune", "--preset", "synth-tiny", "--set", f"train={data / 'split01' / 'train.csv'}",
-                    "--set", f"test={data / 'split01' / 'test.csv'}", "--set", "epochs=2", "--set", "workers=0",
-                    "--set", "batch_size=2", "--set", "warmup_epochs=0.3", "--set", "test_clips=1",
-                    "--set", "test_crops=1", "--set", f"output_dir={out}"])
+    run = torchrun(
+        [
+            "-m",
+            "maedfer",
+            "finetune",
+            "--preset",
+            "synth-tiny",
+            "--set",
+            f"train={data / 'split01' / 'train.csv'}",
+            "--set",
+            f"test={data / 'split01' / 'test.csv'}",
+            "--set",
+            "epochs=2",
+            "--set",
+            "workers=0",
+            "--set",
+            "batch_size=2",
+            "--set",
+            "warmup_epochs=0.3",
+            "--set",
+            "test_clips=1",
+            "--set",
+            "test_crops=1",
+            "--set",
+            f"output_dir={out}",
+        ]
+    )
     return run, out / "checkpoint-last.pth"
 
 
@@ -86,8 +121,12 @@ def main() -> None:
     args = parser.parse_args()
     data = args.out / "data"
     if not (data / "pretrain.csv").is_file():  # tests/conftest.py's tiny dataset
-        synth.generate(data, synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48,
-                                               identities=4, folds=2))
+        synth.generate(
+            data,
+            synth.SynthConfig(
+                clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48, identities=4, folds=2
+            ),
+        )
     version = torch.__version__.split("+")[0]
     work = args.out / f"torch{version}"
     first: dict[str, dict] = {}
@@ -110,11 +149,18 @@ def main() -> None:
             elif run.returncode != 0:
                 out.mkdir(parents=True, exist_ok=True)
                 (out / "stderr.txt").write_text(run.stderr)  # the whole story, for whoever looks
-                lines = [line.strip() for line in run.stderr.splitlines()
-                         if line.startswith("maedfer: error") or "terminate" in line or "exitcode" in line]
-                problem = f"exit {run.returncode}: {' | '.join(lines[:4]) or run.stderr[-300:]} (see {out / 'stderr.txt'})"
-            elif name == "restart" and f"resumed from {out / 'run' / 'checkpoint-last.pth'}: epoch 1, batch 1" \
-                    not in run.stdout:
+                lines = [
+                    line.strip()
+                    for line in run.stderr.splitlines()
+                    if line.startswith("maedfer: error") or "terminate" in line or "exitcode" in line
+                ]
+                problem = (
+                    f"exit {run.returncode}: {' | '.join(lines[:4]) or run.stderr[-300:]} (see {out / 'stderr.txt'})"
+                )
+            elif (
+                name == "restart"
+                and f"resumed from {out / 'run' / 'checkpoint-last.pth'}: epoch 1, batch 1" not in run.stdout
+            ):
                 problem = "did not resume at epoch 2, batch 1"
             else:
                 first.setdefault(name, weights(path))
@@ -122,20 +168,33 @@ def main() -> None:
                 if difference >= TOLERANCE:
                     problem = f"weights differ: {difference:.2e}"
             # load: the 1-minute load average as the run ended (other work beside it, on 2 cores)
-            results[name].append(dict(seconds=round(time.monotonic() - started, 1), load=round(os.getloadavg()[0], 1),
-                                      problem=problem))
+            results[name].append(
+                dict(seconds=round(time.monotonic() - started, 1), load=round(os.getloadavg()[0], 1), problem=problem)
+            )
             if name == "restart" and not problem:
                 results[name][-1]["resume_seconds"] = round(resume_seconds(out), 2)
             shown = ", ".join(f"{k} {v}" for k, v in results[name][-1].items() if k != "problem")
             print(f"{name} {i + 1}/{args.runs}: {problem or 'ok'} ({shown})", flush=True)
     summary = {name: sum(bool(r["problem"]) for r in runs) for name, runs in results.items()}
     resumes = sorted(r["resume_seconds"] for r in results.get("restart", []) if "resume_seconds" in r)
-    record = dict(torch=torch.__version__, python=platform.python_version(), cpu=cpu_name(),
-                  runs=args.runs, failures=summary, results=results)
+    record = dict(
+        torch=torch.__version__,
+        python=platform.python_version(),
+        cpu=cpu_name(),
+        runs=args.runs,
+        failures=summary,
+        results=results,
+    )
     (args.out / f"stress-torch{version}.json").write_text(json.dumps(record, indent=1))
-    print(f"torch {torch.__version__}: " + ", ".join(f"{name} {n} failed of {args.runs}" for name, n in summary.items())
-          + (f"; a restart took {resumes[len(resumes) // 2]:.1f} s (median; {resumes[0]:.1f}-{resumes[-1]:.1f})"
-             if resumes else ""))
+    print(
+        f"torch {torch.__version__}: "
+        + ", ".join(f"{name} {n} failed of {args.runs}" for name, n in summary.items())
+        + (
+            f"; a restart took {resumes[len(resumes) // 2]:.1f} s (median; {resumes[0]:.1f}-{resumes[-1]:.1f})"
+            if resumes
+            else ""
+        )
+    )
 
 
 if __name__ == "__main__":

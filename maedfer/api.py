@@ -14,6 +14,7 @@ checked as on the command line. Bad input raises a :class:`~maedfer.errors.Maedf
 ``ValueError``) with the command's one-line message; nothing calls ``sys.exit``. Progress bars
 are tqdm's. Under ``torchrun`` the same call runs in every process, as the commands do.
 """
+
 from __future__ import annotations
 
 import os
@@ -30,6 +31,7 @@ from .settings import EvaluateSettings, FinetuneSettings, PretrainSettings, Sett
 class RunResult:
     """What a training run made: its folder, the last epoch's record (losses, and for
     fine-tuning with a test set ``uar`` and ``war``), its checkpoints, the settings it ran with."""
+
     output_dir: Path
     metrics: dict[str, Any]
     checkpoint: Path  # checkpoint-last.pth: the state to resume or to test
@@ -43,6 +45,7 @@ class EvaluationResult:
     """A test of a checkpoint: UAR, WAR, F1, per-class accuracy, the confusion matrix and
     every video's probabilities (``video_ids``, ``probabilities``, ``labels``), and the folder
     its files were written to (metrics.json, predictions.csv, confusion.csv/png)."""
+
     metrics: dict[str, Any]
     output_dir: Path
     settings: EvaluateSettings
@@ -56,8 +59,13 @@ class EvaluationResult:
         return self.metrics["war"]
 
 
-def _resolve(task: str, settings: Settings | None, preset: str | None, config: str | os.PathLike | None,
-             overrides: dict[str, Any]) -> Settings:
+def _resolve(
+    task: str,
+    settings: Settings | None,
+    preset: str | None,
+    config: str | os.PathLike | None,
+    overrides: dict[str, Any],
+) -> Settings:
     if settings is None:
         return resolve_config(task, preset, config, overrides)
     if preset is not None or config is not None:
@@ -65,8 +73,7 @@ def _resolve(task: str, settings: Settings | None, preset: str | None, config: s
     expected = {"pretrain": PretrainSettings, "finetune": FinetuneSettings, "evaluate": EvaluateSettings}[task]
     if not isinstance(settings, expected):
         raise MaedferError(f"settings for {task} must be a {expected.__name__}, got a {type(settings).__name__}")
-    return resolve_config(task, overrides={**{k: v for k, v in settings.to_dict().items() if k != "task"},
-                                           **overrides})
+    return resolve_config(task, overrides={**{k: v for k, v in settings.to_dict().items() if k != "task"}, **overrides})
 
 
 def _train(task: str, settings: Settings, resume: str | None, overwrite: bool) -> RunResult:
@@ -79,30 +86,55 @@ def _train(task: str, settings: Settings, resume: str | None, overwrite: bool) -
         record = engine(settings, dist, resume, overwrite)
     out = Path(settings.output_dir)
     best, evaluation = out / "checkpoint-best.pth", out / "eval" / "metrics.json"
-    return RunResult(out, dict(record), out / "checkpoint-last.pth", best if best.is_file() else None,
-                     evaluation if evaluation.is_file() else None, settings)
+    return RunResult(
+        out,
+        dict(record),
+        out / "checkpoint-last.pth",
+        best if best.is_file() else None,
+        evaluation if evaluation.is_file() else None,
+        settings,
+    )
 
 
-def pretrain(settings: PretrainSettings | None = None, *, preset: str | None = None,
-             config: str | os.PathLike | None = None, resume: str | None = None, overwrite: bool = False,
-             **overrides: Any) -> RunResult:
+def pretrain(
+    settings: PretrainSettings | None = None,
+    *,
+    preset: str | None = None,
+    config: str | os.PathLike | None = None,
+    resume: str | None = None,
+    overwrite: bool = False,
+    **overrides: Any,
+) -> RunResult:
     """MAE-DFER pre-training, as ``maedfer pretrain``: ``maedfer.pretrain(preset="voxceleb2",
     data="pool/pretrain.csv", output_dir="runs/pt")``. ``resume``: ``"auto"`` or a checkpoint;
     ``overwrite`` replaces an earlier run in the folder."""
     return _train("pretrain", _resolve("pretrain", settings, preset, config, overrides), resume, overwrite)
 
 
-def finetune(settings: FinetuneSettings | None = None, *, preset: str | None = None,
-             config: str | os.PathLike | None = None, resume: str | None = None, overwrite: bool = False,
-             **overrides: Any) -> RunResult:
+def finetune(
+    settings: FinetuneSettings | None = None,
+    *,
+    preset: str | None = None,
+    config: str | os.PathLike | None = None,
+    resume: str | None = None,
+    overwrite: bool = False,
+    **overrides: Any,
+) -> RunResult:
     """Fine-tuning and its test, as ``maedfer finetune``: ``maedfer.finetune(preset="dfew",
     train=..., test=..., init="voxceleb2.pth")``."""
     return _train("finetune", _resolve("finetune", settings, preset, config, overrides), resume, overwrite)
 
 
-def evaluate(checkpoint: str | os.PathLike, test: str | os.PathLike, *, out: str | os.PathLike | None = None,
-             preset: str | None = None, config: str | os.PathLike | None = None, overwrite: bool = False,
-             **overrides: Any) -> EvaluationResult:
+def evaluate(
+    checkpoint: str | os.PathLike,
+    test: str | os.PathLike,
+    *,
+    out: str | os.PathLike | None = None,
+    preset: str | None = None,
+    config: str | os.PathLike | None = None,
+    overwrite: bool = False,
+    **overrides: Any,
+) -> EvaluationResult:
     """The multi-view test of a fine-tuned checkpoint, as ``maedfer evaluate``: the run's own
     settings (those it carries), then ``preset``, ``config`` and ``overrides``. Writes
     metrics.json, predictions.csv and the confusion matrix into ``out`` (default: eval/ beside
@@ -110,8 +142,9 @@ def evaluate(checkpoint: str | os.PathLike, test: str | os.PathLike, *, out: str
     from .engine.distributed import distributed_run
     from .engine.evaluate import evaluate_checkpoint, evaluation_config
 
-    settings = evaluation_config(str(checkpoint), preset, None if config is None else str(config),
-                                 {**overrides, "test": str(test)})
+    settings = evaluation_config(
+        str(checkpoint), preset, None if config is None else str(config), {**overrides, "test": str(test)}
+    )
     folder = Path(out) if out is not None else Path(checkpoint).parent / "eval"
     with distributed_run() as dist:
         metrics = evaluate_checkpoint(settings, str(test), folder, dist, overwrite)

@@ -14,6 +14,7 @@ Loading rules:
 A checkpoint that does not fit raises :class:`CheckpointError` with a one-line message
 naming the missing and unexpected keys and the shape mismatches.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -60,15 +61,29 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
     try:
         with torch.serialization.safe_globals([argparse.Namespace]):
             obj = torch.load(path, map_location="cpu", weights_only=True)
-    except (pickle.UnpicklingError, RuntimeError, EOFError, zipfile.BadZipFile, OSError, ValueError,
-            AttributeError, TypeError, IndexError, KeyError, UnicodeDecodeError) as e:
+    except (
+        pickle.UnpicklingError,
+        RuntimeError,
+        EOFError,
+        zipfile.BadZipFile,
+        OSError,
+        ValueError,
+        AttributeError,
+        TypeError,
+        IndexError,
+        KeyError,
+        UnicodeDecodeError,
+    ) as e:
         blocked = re.search(r"GLOBAL (\S+?)(?: |\.?$)", str(e), re.MULTILINE)
         if blocked:
-            raise CheckpointError(f"{path}: refused to unpickle: it holds objects other than tensors and plain "
-                                  f"data ({blocked.group(1)}); a checkpoint must not run code") from None
+            raise CheckpointError(
+                f"{path}: refused to unpickle: it holds objects other than tensors and plain "
+                f"data ({blocked.group(1)}); a checkpoint must not run code"
+            ) from None
         detail = next((line for line in str(e).splitlines() if line.strip()), "")
-        raise CheckpointError(f"{path}: not a readable PyTorch checkpoint, corrupt or truncated? "
-                              f"({type(e).__name__}: {detail[:200]})") from None
+        raise CheckpointError(
+            f"{path}: not a readable PyTorch checkpoint, corrupt or truncated? ({type(e).__name__}: {detail[:200]})"
+        ) from None
     if not isinstance(obj, dict):
         raise CheckpointError(f"{path}: holds a {type(obj).__name__}, not a checkpoint dict")
     return obj
@@ -83,7 +98,9 @@ def _read_safetensors(path: Path) -> dict[str, Any]:
             state = {k: f.get_tensor(k) for k in f.keys()}
     except Exception as e:  # safetensors raises its own error types, and OSError/ValueError
         detail = next((line for line in str(e).splitlines() if line.strip()), type(e).__name__)
-        raise CheckpointError(f"{path}: not a readable safetensors file, corrupt or truncated? ({detail[:200]})") from None
+        raise CheckpointError(
+            f"{path}: not a readable safetensors file, corrupt or truncated? ({detail[:200]})"
+        ) from None
     if not state:
         raise CheckpointError(f"{path}: safetensors file holds no tensors")
     return {"model": state, "metadata": metadata}
@@ -100,11 +117,13 @@ def state_dict_of(checkpoint: Mapping[str, Any], source: str = "<state dict>") -
         state = checkpoint
     bad = [k for k, v in state.items() if not isinstance(v, torch.Tensor)]
     if not isinstance(state, Mapping) or bad or not state or not all(isinstance(k, str) for k in state):
-        raise CheckpointError(f"{source}: no model weights found (expected a 'model' entry or a dict of "
-                              f"tensors; non-tensor entries: {_few(bad)})")
+        raise CheckpointError(
+            f"{source}: no model weights found (expected a 'model' entry or a dict of "
+            f"tensors; non-tensor entries: {_few(bad)})"
+        )
     # A state dict saved from a DistributedDataParallel wrapper.
     if all(k.startswith("module.") for k in state):
-        state = {k[len("module."):]: v for k, v in state.items()}
+        state = {k[len("module.") :]: v for k, v in state.items()}
     return dict(state)
 
 
@@ -125,8 +144,10 @@ def require_classifier(state: Mapping[str, torch.Tensor], source: str) -> None:
     """A fine-tuned classifier's weights, or a CheckpointError naming ``source``: pre-training
     files (encoder + decoder) and files without a head are refused."""
     if _is_pretraining_state(state):
-        raise CheckpointError(f"{source}: not a fine-tuned classifier: a pre-training (MAE-DFER encoder + decoder) "
-                              "checkpoint has no classifier; fine-tune it first (maedfer finetune --set init=...)")
+        raise CheckpointError(
+            f"{source}: not a fine-tuned classifier: a pre-training (MAE-DFER encoder + decoder) "
+            "checkpoint has no classifier; fine-tune it first (maedfer finetune --set init=...)"
+        )
     if "head.weight" not in state:
         raise CheckpointError(f"{source}: not a fine-tuned classifier: no classifier head (head.weight) in it")
 
@@ -137,7 +158,7 @@ def _encoder_state(state: Mapping[str, torch.Tensor]) -> dict[str, torch.Tensor]
     for k, v in state.items():
         for prefix in ("backbone.", "encoder."):
             if k.startswith(prefix):
-                k = k[len(prefix):]
+                k = k[len(prefix) :]
                 break
         if not k.startswith(_PRETRAIN_ONLY_PREFIXES):
             out[k] = v
@@ -148,12 +169,13 @@ def check_finite(state: Mapping[str, torch.Tensor], source: str) -> None:
     """Weights with NaN or infinity give NaN predictions: refuse them where they enter."""
     bad = [k for k, v in state.items() if v.is_floating_point() and not bool(torch.isfinite(v).all())]
     if bad:
-        raise CheckpointError(f"{source}: {len(bad)} weight tensors hold NaN or infinite values ({_few(bad)}); "
-                              "the run that wrote it diverged or the file is damaged")
+        raise CheckpointError(
+            f"{source}: {len(bad)} weight tensors hold NaN or infinite values ({_few(bad)}); "
+            "the run that wrote it diverged or the file is damaged"
+        )
 
 
-def fitted_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str
-                 ) -> tuple[dict[str, torch.Tensor], str]:
+def fitted_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str) -> tuple[dict[str, torch.Tensor], str]:
     """``state`` as it loads into ``model`` and the rule used, or a CheckpointError naming
     every key that is missing, extra or of another shape. Touches no weights of ``model``
     (it may live on the meta device)."""
@@ -165,13 +187,22 @@ def fitted_state(model: nn.Module, state: Mapping[str, torch.Tensor], name: str
 
     missing = [k for k in expected if k not in state and not k.startswith(allowed_missing)]
     unexpected = [k for k in state if k not in expected]
-    mismatched = [f"{k}: checkpoint {list(state[k].shape)} vs model {list(expected[k].shape)}"
-                  for k in expected if k in state and state[k].shape != expected[k].shape]
+    mismatched = [
+        f"{k}: checkpoint {list(state[k].shape)} vs model {list(expected[k].shape)}"
+        for k in expected
+        if k in state and state[k].shape != expected[k].shape
+    ]
     if missing or unexpected or mismatched:
         model_name = getattr(model, "model_name", type(model).__name__)
-        problems = [f"{len(v)} {what} ({_few(v)})" for what, v in
-                    (("missing keys", missing), ("unexpected keys", unexpected), ("shape mismatches", mismatched))
-                    if v]
+        problems = [
+            f"{len(v)} {what} ({_few(v)})"
+            for what, v in (
+                ("missing keys", missing),
+                ("unexpected keys", unexpected),
+                ("shape mismatches", mismatched),
+            )
+            if v
+        ]
         raise CheckpointError(f"{name}: does not fit model {model_name}: {'; '.join(problems)}")
     return dict(state), rule
 
@@ -194,14 +225,21 @@ def save_checkpoint(model: nn.Module, path: str | os.PathLike, **extra: Any) -> 
     """Write ``model`` (and ``extra`` entries) atomically: a temp file renamed into place,
     so a crash never leaves a truncated checkpoint. Stores the registry name and config so
     that the model can be rebuilt."""
-    payload = {"model": model.state_dict(), "format": "maedfer", "maedfer_version": __version__,
-               "model_name": getattr(model, "model_name", None),
-               "model_config": getattr(model, "model_config", None), **extra}
+    payload = {
+        "model": model.state_dict(),
+        "format": "maedfer",
+        "maedfer_version": __version__,
+        "model_name": getattr(model, "model_name", None),
+        "model_config": getattr(model, "model_config", None),
+        **extra,
+    }
     try:
         return atomic_write(path, lambda f: torch.save(payload, f))
     except (OSError, RuntimeError) as e:  # a full disk: torch's writer raises RuntimeError
-        raise CheckpointError(f"{path}: could not be written ({write_failure(e, path)}); the file that was there "
-                              "is intact (writes go to a temporary file first)") from None
+        raise CheckpointError(
+            f"{path}: could not be written ({write_failure(e, path)}); the file that was there "
+            "is intact (writes go to a temporary file first)"
+        ) from None
 
 
 def write_failure(error: BaseException, path: str | os.PathLike) -> str:
@@ -215,4 +253,4 @@ def write_failure(error: BaseException, path: str | os.PathLike) -> str:
         free = shutil.disk_usage(Path(path).parent).free
     except OSError:
         return str(error).splitlines()[0][:120]
-    return f"the write failed with {free / 2 ** 20:.1f} MiB free on that disk"
+    return f"the write failed with {free / 2**20:.1f} MiB free on that disk"

@@ -6,6 +6,7 @@ command line, resolved into the typed settings of :mod:`maedfer.settings`.
 value against the settings' definitions, so a typo or an impossible value is an error before
 anything runs instead of a silently ignored option or a failure deep inside torch.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -22,8 +23,9 @@ DEFAULTS: dict[str, dict[str, Any]] = {task: dataclasses.asdict(cls()) for task,
 # Per-process batch sizes: the original ran 3 GPUs for fine-tuning (total 96 / 120) and a
 # total batch of 160 for pre-training. The lr is scaled by total batch / 256 at run time.
 PRESETS: dict[str, dict[str, Any]] = {
-    "voxceleb2": dict(task="pretrain", model="mae_dfer_base", epochs=100, batch_size=32, lr=3e-4, min_lr=1e-5,
-                      voxceleb_crop=True),
+    "voxceleb2": dict(
+        task="pretrain", model="mae_dfer_base", epochs=100, batch_size=32, lr=3e-4, min_lr=1e-5, voxceleb_crop=True
+    ),
     "dfew": dict(task="finetune", dataset="dfew", batch_size=32, sampling_rate=4),
     "ferv39k": dict(task="finetune", dataset="ferv39k", batch_size=40, sampling_rate=1),
     "mafw": dict(task="finetune", dataset="mafw", batch_size=32, sampling_rate=4),
@@ -32,15 +34,42 @@ PRESETS: dict[str, dict[str, Any]] = {
     "enterface05": dict(task="finetune", dataset="enterface05", batch_size=32, sampling_rate=4),
     # CPU-sized runs on the built-in synthetic data (maedfer synth): 112x112 frames, 32-frame clips.
     # Base lrs are high because of the batch / 256 scaling: at batch 16 they give ~1e-3.
-    "synth-tiny-pretrain": dict(task="pretrain", model="mae_dfer_tiny", input_size=80, voxceleb_crop=False,
-                                stride=2, epochs=32, warmup_epochs=2, batch_size=16, lr=1.6e-2, min_lr=1.6e-4,
-                                save_every=5, workers=2),
+    "synth-tiny-pretrain": dict(
+        task="pretrain",
+        model="mae_dfer_tiny",
+        input_size=80,
+        voxceleb_crop=False,
+        stride=2,
+        epochs=32,
+        warmup_epochs=2,
+        batch_size=16,
+        lr=1.6e-2,
+        min_lr=1.6e-4,
+        save_every=5,
+        workers=2,
+    ),
     # Light augmentation: with ~200 labelled clips and ~200 steps, the official recipe
     # (RandAugment, crops down to 8 % of the area, random erasing, Mixup/CutMix) keeps even a
     # pre-trained tiny model at chance; crops keep >= 60 % of the face here.
-    "synth-tiny": dict(task="finetune", model="lgi_former_tiny", dataset="synth", input_size=80, sampling_rate=2,
-                       epochs=16, warmup_epochs=2, batch_size=16, lr=1.6e-2, min_lr=1.6e-4, layer_decay=0.75,
-                       randaugment="", rrc_scale=(0.6, 1.0), reprob=0.0, mixup=0.0, cutmix=0.0, workers=2),
+    "synth-tiny": dict(
+        task="finetune",
+        model="lgi_former_tiny",
+        dataset="synth",
+        input_size=80,
+        sampling_rate=2,
+        epochs=16,
+        warmup_epochs=2,
+        batch_size=16,
+        lr=1.6e-2,
+        min_lr=1.6e-4,
+        layer_decay=0.75,
+        randaugment="",
+        rrc_scale=(0.6, 1.0),
+        reprob=0.0,
+        mixup=0.0,
+        cutmix=0.0,
+        workers=2,
+    ),
 }
 
 
@@ -70,8 +99,9 @@ def load_yaml(path: str | Path) -> dict:
     return data
 
 
-def resolve_config(task: str, preset: str | None = None, yaml_file: str | Path | None = None,
-                   overrides: dict | None = None) -> Settings:
+def resolve_config(
+    task: str, preset: str | None = None, yaml_file: str | Path | None = None, overrides: dict | None = None
+) -> Settings:
     """The settings of a ``task`` run: defaults < PRESETS[preset] < YAML file < overrides,
     every key, type and value checked against its definition (maedfer/settings.py).
     Evaluation takes fine-tuning presets and config files: their training settings are
@@ -88,8 +118,9 @@ def resolve_config(task: str, preset: str | None = None, yaml_file: str | Path |
         recipe_task = PRESETS[preset]["task"]
         if recipe_task != task and not (task == "evaluate" and recipe_task == "finetune"):
             raise ConfigError(f"preset {preset!r} is a {recipe_task} recipe, not {task}")
-        _merge(config, {k: v for k, v in PRESETS[preset].items() if k != "task"}, f"preset {preset}", cls,
-               training_only)
+        _merge(
+            config, {k: v for k, v in PRESETS[preset].items() if k != "task"}, f"preset {preset}", cls, training_only
+        )
     if yaml_file is not None:
         data = load_yaml(yaml_file)
         if task == "evaluate" and data.get("task") == "finetune":

@@ -6,6 +6,7 @@ Every error maedfer raises about its input is a ``MaedferError`` subclass (``Vid
 ``maedfer: error: <message>`` and exits with status 2. It subclasses ``ValueError`` so that
 code catching ``ValueError`` keeps working.
 """
+
 from __future__ import annotations
 
 import re

@@ -1,6 +1,7 @@
 """Files as maedfer reads and writes them: inputs must be regular files (a FIFO or a device
 would hang a reader), outputs are written atomically, and nothing that exists is replaced
 unless the user asked for it (``--overwrite``, ``--resume``)."""
+
 from __future__ import annotations
 
 import os
@@ -8,7 +9,7 @@ import shutil
 import stat
 import tempfile
 from pathlib import Path
-from typing import Callable, BinaryIO
+from typing import BinaryIO, Callable
 
 from .errors import MaedferError
 
@@ -24,8 +25,12 @@ def special_file_problem(path: Path) -> str | None:
         mode = path.stat().st_mode
     except OSError:
         return None
-    for test, what in ((stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
-                       (stat.S_ISCHR, "a character device"), (stat.S_ISBLK, "a block device")):
+    for test, what in (
+        (stat.S_ISFIFO, "a FIFO (named pipe)"),
+        (stat.S_ISSOCK, "a socket"),
+        (stat.S_ISCHR, "a character device"),
+        (stat.S_ISBLK, "a block device"),
+    ):
         if test(mode):
             return f"is {what}, not a regular file"
     return None
@@ -91,6 +96,7 @@ def atomic_output(path: str | os.PathLike, write: Callable[[Path], None]) -> Pat
 def atomic_write(path: str | os.PathLike, write: Callable[[BinaryIO], None]) -> Path:
     """:func:`atomic_output` for writers that take an open binary file; flushed to disk
     before the rename."""
+
     def through_file(tmp: Path) -> None:
         with open(tmp, "wb") as f:
             write(f)

@@ -6,6 +6,7 @@ choice of ``auto`` for inference (by measurement, cached per machine).
   others emulate it and are several times slower than fp32);
 - ``fp16``: autocast to float16, GPUs only (training adds a gradient scaler).
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -66,6 +67,7 @@ def time_forward(model: nn.Module, x: torch.Tensor, repeats: int = 3, give_up_af
     """Median seconds of ``model(x)`` over ``repeats`` runs after one untimed warm-up run
     (which pays one-off costs: CUDA kernels and library handles, oneDNN primitives), without
     autograd. ``give_up_after``: return the first timed run at once if it took longer."""
+
     def run() -> float:
         start = time.perf_counter()
         model(x)
@@ -90,8 +92,14 @@ def choose_precision(model: nn.Module, device: torch.device, name: str = "") -> 
     if device.type == "cuda" and not torch.cuda.is_bf16_supported():
         return "fp32", f"{torch.cuda.get_device_name(device)} has no bf16"
     config = json.dumps(getattr(model, "model_config", {}), sort_keys=True, default=str)
-    key = "|".join((_machine(device), f"torch {torch.__version__}", name or type(model).__name__,
-                    hashlib.sha1(config.encode()).hexdigest()[:12]))
+    key = "|".join(
+        (
+            _machine(device),
+            f"torch {torch.__version__}",
+            name or type(model).__name__,
+            hashlib.sha1(config.encode()).hexdigest()[:12],
+        )
+    )
     path = cache_dir() / "precision.json"
     try:
         cache = json.loads(path.read_text()) if path.is_file() else {}

@@ -6,6 +6,7 @@ configurations also come from files and the command line, every setting is check
 against the class's signature: unknown keys, wrong types and impossible values are a
 :class:`ModelConfigError` in one line, not an error from deep inside a layer.
 """
+
 from __future__ import annotations
 
 import difflib
@@ -34,9 +35,13 @@ class ModelEntry:
 _MODELS: dict[str, ModelEntry] = {}
 
 # Float settings with a range narrower than "finite" (inclusive bounds unless noted).
-_FLOAT_RANGES = {"drop_path_rate": (0.0, 1.0, "0 <= x < 1"), "mask_ratio": (0.0, 1.0, "0 < x < 1"),
-                 "appearance_weight": (0.0, 1.0, "0 <= x <= 1"), "mlp_ratio": (0.0, math.inf, "x > 0"),
-                 "init_scale": (0.0, math.inf, "x >= 0")}
+_FLOAT_RANGES = {
+    "drop_path_rate": (0.0, 1.0, "0 <= x < 1"),
+    "mask_ratio": (0.0, 1.0, "0 < x < 1"),
+    "appearance_weight": (0.0, 1.0, "0 <= x <= 1"),
+    "mlp_ratio": (0.0, math.inf, "x > 0"),
+    "init_scale": (0.0, math.inf, "x >= 0"),
+}
 
 
 def register_model(name: str, cls: type[nn.Module], description: str, **defaults: Any) -> None:
@@ -134,7 +139,8 @@ def create_model(name: str, **overrides: Any) -> nn.Module:
     except (MemoryError, RuntimeError) as e:  # torch's allocator raises RuntimeError
         if not isinstance(e, MemoryError) and "alloc" not in str(e):
             raise
-        raise ModelConfigError(f"model {name}: these settings need more memory than there is "
-                               f"({one_line(e)[:160]})") from None
+        raise ModelConfigError(
+            f"model {name}: these settings need more memory than there is ({one_line(e)[:160]})"
+        ) from None
     model.model_name, model.model_config = name, config
     return model

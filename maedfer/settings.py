@@ -10,6 +10,7 @@ settings reference is generated from them (:mod:`maedfer.settings_reference`).
 A settings object reads by attribute (``settings.lr``); ``settings["lr"]`` reads too, for
 scripts written when a run's settings were a dict.
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -37,6 +38,7 @@ Rule = tuple[Callable[[Any], bool], str]  # (is the value allowed, what it must 
 def _between(low: float, high: float, low_open: bool = False, high_open: bool = False) -> Rule:
     def ok(v: float) -> bool:
         return (v > low if low_open else v >= low) and (v < high if high_open else v <= high)
+
     left = f"{low} < x" if low_open else f"{low} <= x"
     right = "" if high == math.inf else (f" < {high}" if high_open else f" <= {high}")
     return ok, f"must satisfy {left}{right}"
@@ -62,25 +64,32 @@ def setting(default: Any, help: str, rule: Rule | None = None) -> Any:
 @dataclass
 class Settings:
     """What every run has: the model, its clips, the data's location, the output folder."""
+
     task: str = setting("", "what the run does (pretrain, finetune, evaluate); set by the command")
     model: str = setting("", "model name from the registry (maedfer models)")
-    model_overrides: dict = setting({}, "settings passed to the model, e.g. {'depth': 2} (maedfer models NAME lists "
-                                        "them)")
+    model_overrides: dict = setting(
+        {}, "settings passed to the model, e.g. {'depth': 2} (maedfer models NAME lists them)"
+    )
     init: str | None = setting(None, "checkpoint to start from (pre-trained encoder, or weights to test)")
-    root: str | None = setting(None, "folder that relative paths in annotation files are under (default: the file's "
-                                     "folder)")
-    strip_prefix: str | None = setting(None, "path prefix dropped from annotation paths first (the authors' "
-                                             "/mnt/data1/...)")
+    root: str | None = setting(
+        None, "folder that relative paths in annotation files are under (default: the file's folder)"
+    )
+    strip_prefix: str | None = setting(
+        None, "path prefix dropped from annotation paths first (the authors' /mnt/data1/...)"
+    )
     num_frames: int = setting(16, "frames per clip", AT_LEAST_1)
     input_size: int = setting(160, "side of the model's input frames in pixels", AT_LEAST_1)
-    batch_size: int = setting(32, "clips per step and process (the learning rate scales with the total / 256)",
-                              AT_LEAST_1)
+    batch_size: int = setting(
+        32, "clips per step and process (the learning rate scales with the total / 256)", AT_LEAST_1
+    )
     precision: str = setting("fp32", "fp32, bf16 or fp16 (GPUs) autocast", one_of(PRECISIONS))
     seed: int = setting(0, "random seed (data order, augmentation, initialisation)", NOT_NEGATIVE)
-    workers: int = setting(4, "data loading processes per training process (0: in the main process)",
-                           NOT_NEGATIVE)
-    output_dir: str = setting("runs/run", "folder for checkpoints, logs, config.yaml and evaluations",
-                              (lambda v: bool(v.strip()), "must name a folder"))
+    workers: int = setting(4, "data loading processes per training process (0: in the main process)", NOT_NEGATIVE)
+    output_dir: str = setting(
+        "runs/run",
+        "folder for checkpoints, logs, config.yaml and evaluations",
+        (lambda v: bool(v.strip()), "must name a folder"),
+    )
 
     def __getitem__(self, key: str) -> Any:
         """``settings["lr"]``: reading by key, as scripts did when settings were a dict."""
@@ -113,8 +122,9 @@ class Settings:
             check_settings(self.model, self.model_overrides)
         except ModelConfigError as e:
             raise ConfigError(f"config: {e}") from None
-        kind, needs = ("a pre-training model", "mask_ratio") if self.task == "pretrain" else \
-            ("a classifier", "num_classes")
+        kind, needs = (
+            ("a pre-training model", "mask_ratio") if self.task == "pretrain" else ("a classifier", "num_classes")
+        )
         if needs not in settings:
             raise ConfigError(f"config: model {self.model!r} is not {kind}, which {self.task} needs")
 
@@ -122,12 +132,14 @@ class Settings:
 @dataclass
 class EvaluateSettings(Settings):
     """Testing a classifier with the multi-view protocol."""
+
     task: str = setting("evaluate", "what the run does; set by the command")
     model: str = setting("lgi_former_base", "model name from the registry (maedfer models)")
     dataset: str = setting("dfew", "the label set (dfew, ferv39k, mafw, crema-d, ravdess, enterface05, synth)")
     test: str | None = setting(None, "annotation file of the test set")
-    sampling_rate: int = setting(4, "frames between the frames of a clip (the dataset's recipe: 4, FERV39k 1)",
-                                 AT_LEAST_1)
+    sampling_rate: int = setting(
+        4, "frames between the frames of a clip (the dataset's recipe: 4, FERV39k 1)", AT_LEAST_1
+    )
     test_clips: int = setting(2, "temporal views per test video", AT_LEAST_1)
     test_crops: int = setting(2, "spatial views per test clip", AT_LEAST_1)
 
@@ -142,33 +154,40 @@ class EvaluateSettings(Settings):
 @dataclass
 class TrainSettings(Settings):
     """The training loop's settings, shared by pre-training and fine-tuning."""
+
     epochs: int = setting(100, "passes over the training data", AT_LEAST_1)
     warmup_epochs: float = setting(5.0, "epochs of linear learning-rate warm-up", NOT_NEGATIVE)
     accum_steps: int = setting(1, "batches whose gradients are summed before a step", AT_LEAST_1)
     lr: float = setting(1e-3, "base learning rate (scaled by total batch / 256)", POSITIVE)
     min_lr: float = setting(1e-6, "learning rate at the end of the cosine schedule (scaled as lr)", NOT_NEGATIVE)
-    betas: tuple[float, float] = setting((0.9, 0.999), "AdamW's betas",
-                                         (lambda v: all(0 <= b < 1 for b in v), "must be two numbers in [0, 1)"))
+    betas: tuple[float, float] = setting(
+        (0.9, 0.999), "AdamW's betas", (lambda v: all(0 <= b < 1 for b in v), "must be two numbers in [0, 1)")
+    )
     weight_decay: float = setting(0.05, "AdamW's weight decay", NOT_NEGATIVE)
     clip_grad: float | None = setting(None, "largest gradient norm (null: no clipping)", POSITIVE)
     save_every: int = setting(1, "epochs between kept epoch checkpoints", AT_LEAST_1)
-    save_every_steps: int = setting(0, "also save checkpoint-last.pth every this many steps (0: never)",
-                                    NOT_NEGATIVE)
-    save_every_minutes: float = setting(0.0, "also save checkpoint-last.pth every this many minutes (0: never)",
-                                        NOT_NEGATIVE)
+    save_every_steps: int = setting(0, "also save checkpoint-last.pth every this many steps (0: never)", NOT_NEGATIVE)
+    save_every_minutes: float = setting(
+        0.0, "also save checkpoint-last.pth every this many minutes (0: never)", NOT_NEGATIVE
+    )
     keep_last: int = setting(2, "epoch checkpoints kept (0: all)", NOT_NEGATIVE)
-    on_error: str = setting("raise", "an unreadable training clip: raise (stop) or skip (the next one, warned)",
-                            one_of(("raise", "skip"), "must be raise or skip"))
-    max_nonfinite_steps: int = setting(25, "steps in a row with a NaN or infinite loss or gradient before the run "
-                                           "stops", AT_LEAST_1)
-    repeated_aug: int = setting(1, "clips drawn from each decoded video (batch_size must be a multiple)",
-                                AT_LEAST_1)
+    on_error: str = setting(
+        "raise",
+        "an unreadable training clip: raise (stop) or skip (the next one, warned)",
+        one_of(("raise", "skip"), "must be raise or skip"),
+    )
+    max_nonfinite_steps: int = setting(
+        25, "steps in a row with a NaN or infinite loss or gradient before the run stops", AT_LEAST_1
+    )
+    repeated_aug: int = setting(1, "clips drawn from each decoded video (batch_size must be a multiple)", AT_LEAST_1)
 
     def check(self) -> None:
         super().check()
         if self.batch_size % self.repeated_aug:
-            raise ConfigError(f"config: batch_size {self.batch_size} must be a multiple of repeated_aug "
-                              f"{self.repeated_aug} (clips per decoded video)")
+            raise ConfigError(
+                f"config: batch_size {self.batch_size} must be a multiple of repeated_aug "
+                f"{self.repeated_aug} (clips per decoded video)"
+            )
         if self.min_lr > self.lr:
             raise ConfigError(f"config: min_lr {self.min_lr} is above lr {self.lr}")
 
@@ -176,28 +195,36 @@ class TrainSettings(Settings):
 @dataclass
 class PretrainSettings(TrainSettings):
     """MAE-DFER pre-training on unlabelled videos."""
+
     task: str = setting("pretrain", "what the run does; set by the command")
     model: str = setting("mae_dfer_base", "model name from the registry (maedfer models)")
     data: str | None = setting(None, "annotation file of the unlabelled videos ('<path> 0' lines)")
     stride: int = setting(4, "frames between the frames of a clip", AT_LEAST_1)
-    voxceleb_crop: bool = setting(True, "keep the top-centre input_size square of each frame first (VoxCeleb2's "
-                                        "224x224 videos)")
+    voxceleb_crop: bool = setting(
+        True, "keep the top-centre input_size square of each frame first (VoxCeleb2's 224x224 videos)"
+    )
     mask_ratio: float = setting(0.9, "share of the tokens hidden from the encoder", _between(0, 1, True, True))
     lr: float = setting(3e-4, "base learning rate (scaled by total batch / 256)", POSITIVE)
     min_lr: float = setting(1e-5, "learning rate at the end of the cosine schedule (scaled as lr)", NOT_NEGATIVE)
-    betas: tuple[float, float] = setting((0.9, 0.95), "AdamW's betas",
-                                         (lambda v: all(0 <= b < 1 for b in v), "must be two numbers in [0, 1)"))
+    betas: tuple[float, float] = setting(
+        (0.9, 0.95), "AdamW's betas", (lambda v: all(0 <= b < 1 for b in v), "must be two numbers in [0, 1)")
+    )
     save_every: int = setting(10, "epochs between kept epoch checkpoints", AT_LEAST_1)
     figure_every: int = setting(1, "epochs between reconstruction figures (0: none)", NOT_NEGATIVE)
-    augment_on: str = setting("auto", "where the crop and resize run: loader workers, the device (batched), or "
-                                      "auto (the device when it is a GPU)", one_of(AUGMENT_ON))
-    pool_cache: str = setting("", "decode the pool once into memory (ram) or a memory-mapped file (a path); "
-                                  "'' reads the videos every epoch")
+    augment_on: str = setting(
+        "auto",
+        "where the crop and resize run: loader workers, the device (batched), or auto (the device when it is a GPU)",
+        one_of(AUGMENT_ON),
+    )
+    pool_cache: str = setting(
+        "", "decode the pool once into memory (ram) or a memory-mapped file (a path); '' reads the videos every epoch"
+    )
 
 
 @dataclass
 class FinetuneSettings(TrainSettings, EvaluateSettings):
     """Fine-tuning a classifier with the original's recipe, tested with the multi-view protocol."""
+
     # restated: TrainSettings' copy of Settings' fields would win over EvaluateSettings' defaults
     task: str = setting("finetune", "what the run does; set by the command")
     model: str = setting("lgi_former_base", "model name from the registry (maedfer models)")
@@ -205,9 +232,11 @@ class FinetuneSettings(TrainSettings, EvaluateSettings):
     layer_decay: float = setting(0.75, "learning-rate decay per layer from the head down", _between(0, 1, True))
     drop_path: float = setting(0.1, "stochastic depth rate", _between(0, 1, high_open=True))
     randaugment: str = setting("rand-m7-n4-mstd0.5-inc1", "RandAugment policy in timm's notation ('' for none)")
-    rrc_scale: tuple[float, float] = setting((0.08, 1.0), "random resized crop: smallest and largest share of the "
-                                                          "area", (lambda v: 0 < v[0] <= v[1] <= 1,
-                                                                   "must be (low, high) with 0 < low <= high <= 1"))
+    rrc_scale: tuple[float, float] = setting(
+        (0.08, 1.0),
+        "random resized crop: smallest and largest share of the area",
+        (lambda v: 0 < v[0] <= v[1] <= 1, "must be (low, high) with 0 < low <= high <= 1"),
+    )
     flip: float = setting(0.5, "probability of a horizontal flip", PROBABILITY)
     reprob: float = setting(0.25, "probability of random erasing", PROBABILITY)
     mixup: float = setting(0.8, "Mixup's alpha (0: off)", NOT_NEGATIVE)
@@ -228,8 +257,11 @@ class FinetuneSettings(TrainSettings, EvaluateSettings):
                 raise ConfigError(f"config: randaugment: {e}") from None
 
 
-SETTINGS: dict[str, type[Settings]] = {"pretrain": PretrainSettings, "finetune": FinetuneSettings,
-                                       "evaluate": EvaluateSettings}
+SETTINGS: dict[str, type[Settings]] = {
+    "pretrain": PretrainSettings,
+    "finetune": FinetuneSettings,
+    "evaluate": EvaluateSettings,
+}
 
 
 def field_types(cls: type[Settings]) -> dict[str, Any]:
@@ -259,7 +291,9 @@ def _as_type(kind: Any, key: str, value: Any, source: str) -> Any:
             raise ConfigError(f"{source}: {key} must be a tuple, got {value!r}")
         if len(value) != len(typing.get_args(kind)):
             raise ConfigError(f"{source}: {key} needs {len(typing.get_args(kind))} values, got {list(value)}")
-        return tuple(_as_type(k, f"{key}[{i}]", v, source) for i, (k, v) in enumerate(zip(typing.get_args(kind), value)))
+        return tuple(
+            _as_type(k, f"{key}[{i}]", v, source) for i, (k, v) in enumerate(zip(typing.get_args(kind), value))
+        )
     if kind is float and isinstance(value, int) and not isinstance(value, bool):
         value = float(value)
     if not isinstance(value, kind) or isinstance(value, bool):
@@ -293,5 +327,6 @@ def help_text(cls: type[Settings]) -> str:
     """The settings of ``cls`` for ``--help``: one line each."""
     rows = describe(cls)
     width = max(len(k) for k, *_ in rows)
-    return "\n".join(f"  {key:<{width}}  {description} ({kind}, default {default})"
-                     for key, kind, default, description in rows)
+    return "\n".join(
+        f"  {key:<{width}}  {description} ({kind}, default {default})" for key, kind, default, description in rows
+    )

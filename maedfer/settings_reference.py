@@ -3,6 +3,7 @@
     python -m maedfer.settings_reference README.md
 
 rewrites the part between the two markers; a test fails when the README's copy is stale."""
+
 from __future__ import annotations
 
 import sys
@@ -18,9 +19,16 @@ def reference() -> str:
     """The settings reference of the README: a table per task."""
     out = [README_START]
     for task, cls in SETTINGS.items():
-        out += ["", f"`maedfer {task}`: {cls.__doc__.strip().rstrip('.')}.", "",
-                "| setting | type | default | what it does |", "|---|---|---|---|"]
-        out += [f"| `{key}` | {kind} | `{default}` | {description} |" for key, kind, default, description in describe(cls)]
+        out += [
+            "",
+            f"`maedfer {task}`: {cls.__doc__.strip().rstrip('.')}.",
+            "",
+            "| setting | type | default | what it does |",
+            "|---|---|---|---|",
+        ]
+        out += [
+            f"| `{key}` | {kind} | `{default}` | {description} |" for key, kind, default, description in describe(cls)
+        ]
     out += ["", README_END]
     return "\n".join(out)
 

@@ -5,6 +5,7 @@ DataLoader workers later):
     python tests/app_client.py predict URL VIDEO          -> the endpoint's answer, as JSON
     python tests/app_client.py screenshot URL VIDEO PNG   -> the page's text, as JSON
 """
+
 from __future__ import annotations
 
 import json
@@ -19,8 +20,9 @@ def predict(url: str, video: str) -> dict:
     from gradio_client import Client, handle_file
 
     try:
-        label, timeline, annotated, summary = Client(url, verbose=False).predict(handle_file(video),
-                                                                                api_name="/predict")
+        label, timeline, annotated, summary = Client(url, verbose=False).predict(
+            handle_file(video), api_name="/predict"
+        )
     except Exception as e:  # the page's error, as the person would read it
         return {"error": str(e)}
     return {"label": label, "timeline": timeline, "annotated": annotated, "summary": summary}
@@ -30,8 +32,15 @@ def screenshot(url: str, video: str, out: str) -> dict:
     """Upload ``video`` in Chromium, press Recognise, wait for the result, save a PNG."""
     from playwright.sync_api import sync_playwright
 
-    flags = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
-             "--disable-component-update", "--disable-sync"]
+    flags = [
+        "--no-sandbox",
+        "--disable-gpu",
+        "--disable-quic",
+        "--no-first-run",
+        "--disable-background-networking",
+        "--disable-component-update",
+        "--disable-sync",
+    ]
     with sync_playwright() as p:
         browser = p.chromium.launch(executable_path=CHROMIUM, args=flags, headless=True)
         page = browser.new_page(viewport={"width": 1280, "height": 1100})

@@ -19,8 +19,10 @@ def tiny_synth(tmp_path_factory):
     from maedfer.data import synth
 
     root = tmp_path_factory.mktemp("tiny_synth")
-    synth.generate(root, synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48,
-                                           identities=4, folds=2))
+    synth.generate(
+        root,
+        synth.SynthConfig(clips_per_class=4, pool_size=8, frames=16, pool_frames=20, size=48, identities=4, folds=2),
+    )
     return root
 
 

@@ -13,6 +13,7 @@ Each rank appends the sample indices of every step it begins to samples-rank{R}.
 the attempt (torchrun's restart count) and the time, so that a test can check that a
 restarted run saw every sample once, and a bench how long the restart took.
 """
+
 import json
 import os
 import signal
@@ -53,10 +54,22 @@ def main() -> None:
     bad_steps = {int(s) for s in steps.split(",")} if steps != "-" else set()
     bad_ranks = {int(r) for r in ranks.split(",")} if ranks != "-" else set()
     with distributed_run() as dist:
-        config = resolve_config("pretrain", "synth-tiny-pretrain", overrides=dict(
-            data=str(Path(data) / "pretrain.csv"), output_dir=str(Path(out) / "run"), epochs=2, batch_size=2,
-            workers=0, warmup_epochs=0.5, precision=precision, figure_every=0, max_nonfinite_steps=limit,
-            save_every_steps=1 if kind == "kill" else 0))
+        config = resolve_config(
+            "pretrain",
+            "synth-tiny-pretrain",
+            overrides=dict(
+                data=str(Path(data) / "pretrain.csv"),
+                output_dir=str(Path(out) / "run"),
+                epochs=2,
+                batch_size=2,
+                workers=0,
+                warmup_epochs=0.5,
+                precision=precision,
+                figure_every=0,
+                max_nonfinite_steps=limit,
+                save_every_steps=1 if kind == "kill" else 0,
+            ),
+        )
         torch.manual_seed(0)
         model = create_model(config["model"])
         pool = SampleTagged(config["data"], pretrain_transform(80, False), stride=2, masking=model.masking)
@@ -68,8 +81,9 @@ def main() -> None:
         def step(wrapped, batch):
             x, mask = batch[0].to(dist.device), batch[1].to(dist.device)
             epoch, index = batch[2].tolist(), batch[3].tolist()
-            samples.write(json.dumps({"attempt": attempt, "epoch": epoch[0], "samples": index,
-                                      "time": time.time()}) + "\n")
+            samples.write(
+                json.dumps({"attempt": attempt, "epoch": epoch[0], "samples": index, "time": time.time()}) + "\n"
+            )
             samples.flush()
             loss, parts = model.loss(wrapped(x, mask), model.targets(x, mask))
             n = calls["n"]

@@ -2,16 +2,16 @@
 published file names, each a real face (skimage's astronaut, from its wheel) moving over a
 textured background, with a second, smaller face (matplotlib's Grace Hopper) standing still
 in a corner, as a second person in the room would."""
+
 from __future__ import annotations
 
 from pathlib import Path
 
 import cv2
 import numpy as np
+from test_inference import astronaut, grace_hopper, head
 
 from maedfer.data.writers import VideoWriter
-
-from test_inference import astronaut, grace_hopper, head
 
 SIZE = (180, 320)  # (H, W): 16:9 like RAVDESS's 1280x720, small enough for tests
 
@@ -29,7 +29,7 @@ def scene(frames: int = 24, face: bool = True, seed: int = 0, size=SIZE) -> np.n
     out = np.repeat(background(size, seed)[None], frames, axis=0)
     big = head(astronaut(), (150, 30, 300, 200))  # the astronaut's head and shoulders
     small = cv2.resize(head(grace_hopper(), (120, 40, 400, 380)), (h // 4, h // 4), interpolation=cv2.INTER_AREA)
-    out[:, 8:8 + small.shape[0], w - 8 - small.shape[1]:w - 8] = small
+    out[:, 8 : 8 + small.shape[0], w - 8 - small.shape[1] : w - 8] = small
     if not face:
         return out
     side = int(0.62 * h)
@@ -37,7 +37,7 @@ def scene(frames: int = 24, face: bool = True, seed: int = 0, size=SIZE) -> np.n
     for i in range(frames):
         x = int(w * 0.2 + 0.15 * w * i / frames)
         y = int((h - side) / 2 + 4 * np.sin(i / 3))  # a nod
-        out[i, y:y + side, x:x + side] = im
+        out[i, y : y + side, x : x + side] = im
     return out
 
 
@@ -68,8 +68,14 @@ def make_crema_d(root: Path, frames: int = 24) -> list[Path]:
     including CREMA-D's four broken clips, and AudioWAV/ beside it."""
     clip, written = scene(frames), []
     names = [f"{actor}_IEO_{emo}_HI" for actor in range(1001, 1006) for emo in ("ANG", "HAP")]
-    names += ["1064_IEO_DIS_MD", "1064_TIE_SAD_XX", "1064_DFA_NEU_XX", "1076_MTI_NEU_XX", "1076_MTI_SAD_XX",
-              "1076_DFA_FEA_XX"]
+    names += [
+        "1064_IEO_DIS_MD",
+        "1064_TIE_SAD_XX",
+        "1064_DFA_NEU_XX",
+        "1076_MTI_NEU_XX",
+        "1076_MTI_SAD_XX",
+        "1076_DFA_FEA_XX",
+    ]
     for name in names:
         written.append(write_scene(root / "VideoFlash" / f"{name}.flv", clip, CODECS[".flv"]))
     (root / "AudioWAV").mkdir(parents=True)
@@ -77,8 +83,14 @@ def make_crema_d(root: Path, frames: int = 24) -> list[Path]:
     return written
 
 
-ENTERFACE_EMOTIONS = {"anger": "an", "disgust": "di", "fear": "fe", "happiness": "ha", "sadness": "sa",
-                      "surprise": "su"}
+ENTERFACE_EMOTIONS = {
+    "anger": "an",
+    "disgust": "di",
+    "fear": "fe",
+    "happiness": "ha",
+    "sadness": "sa",
+    "surprise": "su",
+}
 
 
 def make_enterface05(root: Path, subjects: int = 5, frames: int = 24) -> list[Path]:
@@ -87,6 +99,8 @@ def make_enterface05(root: Path, subjects: int = 5, frames: int = 24) -> list[Pa
     for subject in range(1, subjects + 1):
         for emotion in ("anger", "happiness"):
             code = ENTERFACE_EMOTIONS[emotion]
-            path = root / "enterface database" / f"subject {subject}" / emotion / "sentence 1" / f"s{subject}_{code}_1.avi"
+            path = (
+                root / "enterface database" / f"subject {subject}" / emotion / "sentence 1" / f"s{subject}_{code}_1.avi"
+            )
             written.append(write_scene(path, clip, CODECS[".avi"]))
     return written

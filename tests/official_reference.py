@@ -7,6 +7,7 @@ with q pre-scaled, regions by fixed reshapes (which is right only for full token
 part-window masks), decoder positions of visible tokens in raster order, and its own
 sinusoid table computed with Python loops.
 """
+
 from __future__ import annotations
 
 import math
@@ -29,7 +30,7 @@ def general_attention(mod, x, context=None):
     m = ctx.shape[1]
     h = mod.num_heads
     d = c // h
-    q = F.linear(x, mod.q.weight, mod.q_bias).reshape(b, n, h, d).permute(0, 2, 1, 3) * d ** -0.5
+    q = F.linear(x, mod.q.weight, mod.q_bias).reshape(b, n, h, d).permute(0, 2, 1, 3) * d**-0.5
     kv_bias = torch.cat([torch.zeros_like(mod.v_bias), mod.v_bias])
     kv = F.linear(ctx, mod.kv.weight, kv_bias).reshape(b, m, 2, h, d).permute(2, 0, 3, 1, 4)
     attn = (q @ kv[0].transpose(-2, -1)).softmax(dim=-1)
@@ -42,7 +43,7 @@ def fused_attention(mod, x):
     d = c // h
     bias = torch.cat([mod.q_bias, torch.zeros_like(mod.v_bias), mod.v_bias])
     qkv = F.linear(x, mod.qkv.weight, bias).reshape(b, n, 3, h, d).permute(2, 0, 3, 1, 4)
-    attn = ((qkv[0] * d ** -0.5) @ qkv[1].transpose(-2, -1)).softmax(dim=-1)
+    attn = ((qkv[0] * d**-0.5) @ qkv[1].transpose(-2, -1)).softmax(dim=-1)
     return mod.proj((attn @ qkv[2]).transpose(1, 2).reshape(b, n, c))
 
 

@@ -1,5 +1,6 @@
 """bench/ablations.py end to end on the --quick demo data: every variant runs and the table
 says what each one measured."""
+
 import json
 import subprocess
 import sys
@@ -10,17 +11,37 @@ ROOT = Path(__file__).resolve().parents[1]
 
 def test_ablations_quick_scale_writes_the_table(tmp_path):
     out = tmp_path / "abl"
-    run = subprocess.run([sys.executable, str(ROOT / "bench" / "ablations.py"), "--scale", "quick", "--out", str(out),
-                          "--seeds", "0", "1", "--variants", "λ 1.0 (appearance only)", "ViT encoder (joint attention)"],
-                         capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(ROOT / "bench" / "ablations.py"),
+            "--scale",
+            "quick",
+            "--out",
+            str(out),
+            "--seeds",
+            "0",
+            "1",
+            "--variants",
+            "λ 1.0 (appearance only)",
+            "ViT encoder (joint attention)",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads((out / "ablations.json").read_text())
     assert result["seeds"] == [0, 1] and set(result["runs"]) == {
-        "λ 0.5, mask 0.9, LGI-Former (official)", "λ 1.0 (appearance only)", "ViT encoder (joint attention)"}
+        "λ 0.5, mask 0.9, LGI-Former (official)",
+        "λ 1.0 (appearance only)",
+        "ViT encoder (joint attention)",
+    }
     vit = result["runs"]["ViT encoder (joint attention)"]["0"]
     assert 0 <= vit["uar"] <= 100 and 0 <= vit["linear_uar"] <= 100 and vit["motion_ratio"] > 0
     # each variant pre-trained what it says, and the ViT one fine-tuned a ViT
     from maedfer.checkpoint import read_checkpoint
+
     lam = read_checkpoint(out / "seed1" / "lambda1" / "pretrain" / "checkpoint-last.pth")
     assert lam["config"]["model_overrides"]["appearance_weight"] == 1.0 and lam["config"]["seed"] == 1
     assert read_checkpoint(out / "seed0" / "vit" / "finetune" / "checkpoint-last.pth")["config"]["model"] == "vit_tiny"

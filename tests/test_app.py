@@ -1,5 +1,6 @@
 """maedfer app, started as a person starts it, used through gradio_client and once in a
 real headless Chromium (both in a process of their own: see tests/app_client.py)."""
+
 import json
 import socket
 import subprocess
@@ -9,13 +10,12 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-
-import maedfer
-from maedfer.data.writers import write_video
-
 from app_client import CHROMIUM
 from test_hub import tiny_classifier
 from test_inference import astronaut, head, pan
+
+import maedfer
+from maedfer.data.writers import write_video
 
 CLIENT = Path(__file__).parent / "app_client.py"
 
@@ -28,9 +28,23 @@ def free_port() -> int:
 
 def start_app(checkpoint: Path, port: int) -> subprocess.Popen:
     """``maedfer app`` in its own process, once it answers."""
-    server = subprocess.Popen([sys.executable, "-m", "maedfer", "app", "--checkpoint", str(checkpoint),
-                               "--precision", "fp32", "--port", str(port)],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "maedfer",
+            "app",
+            "--checkpoint",
+            str(checkpoint),
+            "--precision",
+            "fp32",
+            "--port",
+            str(port),
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     deadline = time.monotonic() + 120
     while time.monotonic() < deadline:
         if server.poll() is not None:

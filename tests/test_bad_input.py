@@ -6,6 +6,7 @@ user would (wrong paths, damaged or foreign checkpoints, impossible option and c
 values, special files, outputs that would replace something). The Python API raises the
 same one-line messages as typed :class:`maedfer.errors.MaedferError` subclasses.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -36,7 +37,7 @@ def _face_clip(frames: int = 12) -> np.ndarray:
     face = np.ascontiguousarray(skimage.data.astronaut()[10:290, 80:360])  # 280 x 280, one face
     out = np.full((frames, 320, 320, 3), 40, np.uint8)
     for i in range(frames):
-        out[i, 20 + i:300 + i, 20:300] = face
+        out[i, 20 + i : 300 + i, 20:300] = face
     return out
 
 
@@ -46,8 +47,9 @@ def world(tmp_path_factory):
     models saved the way the trainers save them), an exported .safetensors and a face video."""
     root = tmp_path_factory.mktemp("world")
     data = root / "data"
-    synth.generate(data, synth.SynthConfig(clips_per_class=2, pool_size=2, frames=16, pool_frames=20, size=48,
-                                           identities=2))
+    synth.generate(
+        data, synth.SynthConfig(clips_per_class=2, pool_size=2, frames=16, pool_frames=20, size=48, identities=2)
+    )
     ft = resolve_config("finetune", "synth-tiny", overrides={"output_dir": str(root / "ft")})
     pt = resolve_config("pretrain", "synth-tiny-pretrain", overrides={"output_dir": str(root / "pt")})
     classifier = save_checkpoint(maedfer.create_model("lgi_former_tiny"), root / "cls.pth", config=plain_config(ft))
@@ -55,11 +57,13 @@ def world(tmp_path_factory):
     model, spec = load_classifier(classifier)
     exported = export_safetensors(model, spec, root / "cls.safetensors")
     video = write_video(root / "face.mp4", _face_clip())
-    return SimpleNamespace(root=root, data=data, classifier=classifier, pretrained=pretrained, exported=exported,
-                           video=video)
+    return SimpleNamespace(
+        root=root, data=data, classifier=classifier, pretrained=pretrained, exported=exported, video=video
+    )
 
 
 # ---------------------------------------------------------------- ways to make bad files
+
 
 def _checkpoint(w, tmp: Path, change) -> Path:
     """A copy of the classifier checkpoint with ``change(dict)`` applied."""
@@ -104,13 +108,28 @@ def _set(key, value):
 
 
 def _finetune(w, *extra):
-    return ["finetune", "--preset", "synth-tiny", *_set("train", w.data / "train.csv"),
-            *_set("test", w.data / "test.csv"), *_set("workers", 0), *_set("batch_size", 4), *extra]
+    return [
+        "finetune",
+        "--preset",
+        "synth-tiny",
+        *_set("train", w.data / "train.csv"),
+        *_set("test", w.data / "test.csv"),
+        *_set("workers", 0),
+        *_set("batch_size", 4),
+        *extra,
+    ]
 
 
 def _predict(w, tmp, *extra, checkpoint=None):
-    return ["predict", str(w.video), "--checkpoint", str(checkpoint or w.classifier), "--out", str(tmp / "pred"),
-            *extra]
+    return [
+        "predict",
+        str(w.video),
+        "--checkpoint",
+        str(checkpoint or w.classifier),
+        "--out",
+        str(tmp / "pred"),
+        *extra,
+    ]
 
 
 # ---------------------------------------------------------------- the table
@@ -120,56 +139,123 @@ ROWS = [
     # output folders
     ("demo-out-is-a-file", lambda w, t: ["demo", "--quick", "--out", str(w.video)], "is a file, not a folder"),
     ("synth-out-under-a-file", lambda w, t: ["synth", "--out", str(w.video / "sub")], "face.mp4, which is a file"),
-    ("predict-out-is-a-file", lambda w, t: ["predict", str(w.video), "--checkpoint", str(w.classifier),
-                                            "--out", str(w.classifier)], "is a file, not a folder"),
-    ("finetune-output-dir-is-a-file", lambda w, t: _finetune(w, *_set("output_dir", w.video)),
-     "is a file, not a folder"),
+    (
+        "predict-out-is-a-file",
+        lambda w, t: ["predict", str(w.video), "--checkpoint", str(w.classifier), "--out", str(w.classifier)],
+        "is a file, not a folder",
+    ),
+    (
+        "finetune-output-dir-is-a-file",
+        lambda w, t: _finetune(w, *_set("output_dir", w.video)),
+        "is a file, not a folder",
+    ),
     # checkpoint contents
-    ("model-config-unknown-key", lambda w, t: _predict(w, t, checkpoint=_checkpoint(
-        w, t, lambda c: c["model_config"].update(colour=1))), "changed.pth: model lgi_former_tiny: unknown setting 'colour'"),
-    ("model-config-wrong-type", lambda w, t: _predict(w, t, checkpoint=_checkpoint(
-        w, t, lambda c: c["model_config"].update(depth="four"))), "setting depth must be a whole number, got 'four'"),
-    ("model-config-is-a-string", lambda w, t: _predict(w, t, checkpoint=_checkpoint(
-        w, t, lambda c: c.update(model_config="tiny"))), "changed.pth: model_config must be a mapping"),
-    ("unknown-model-name", lambda w, t: _predict(w, t, checkpoint=_checkpoint(
-        w, t, lambda c: c.update(model_name="resnet"))), "changed.pth: unknown model 'resnet'"),
-    ("run-config-is-a-string", lambda w, t: _predict(w, t, checkpoint=_checkpoint(
-        w, t, lambda c: c.update(config="oops"))), "changed.pth: its 'config' entry is a str"),
-    ("sampling-rate-zero", lambda w, t: _predict(w, t, checkpoint=_checkpoint(
-        w, t, lambda c: c["config"].update(sampling_rate=0))), "changed.pth: sampling_rate must be a whole number >= 1"),
-    ("sampling-rate-negative", lambda w, t: _predict(w, t, checkpoint=_checkpoint(
-        w, t, lambda c: c["config"].update(sampling_rate=-2))), "sampling_rate must be a whole number >= 1, got -2"),
-    ("nan-weights", lambda w, t: _predict(w, t, checkpoint=_checkpoint(
-        w, t, lambda c: c["model"]["head.weight"].fill_(float("nan")))), "changed.pth: 1 weight tensors hold NaN"),
+    (
+        "model-config-unknown-key",
+        lambda w, t: _predict(w, t, checkpoint=_checkpoint(w, t, lambda c: c["model_config"].update(colour=1))),
+        "changed.pth: model lgi_former_tiny: unknown setting 'colour'",
+    ),
+    (
+        "model-config-wrong-type",
+        lambda w, t: _predict(w, t, checkpoint=_checkpoint(w, t, lambda c: c["model_config"].update(depth="four"))),
+        "setting depth must be a whole number, got 'four'",
+    ),
+    (
+        "model-config-is-a-string",
+        lambda w, t: _predict(w, t, checkpoint=_checkpoint(w, t, lambda c: c.update(model_config="tiny"))),
+        "changed.pth: model_config must be a mapping",
+    ),
+    (
+        "unknown-model-name",
+        lambda w, t: _predict(w, t, checkpoint=_checkpoint(w, t, lambda c: c.update(model_name="resnet"))),
+        "changed.pth: unknown model 'resnet'",
+    ),
+    (
+        "run-config-is-a-string",
+        lambda w, t: _predict(w, t, checkpoint=_checkpoint(w, t, lambda c: c.update(config="oops"))),
+        "changed.pth: its 'config' entry is a str",
+    ),
+    (
+        "sampling-rate-zero",
+        lambda w, t: _predict(w, t, checkpoint=_checkpoint(w, t, lambda c: c["config"].update(sampling_rate=0))),
+        "changed.pth: sampling_rate must be a whole number >= 1",
+    ),
+    (
+        "sampling-rate-negative",
+        lambda w, t: _predict(w, t, checkpoint=_checkpoint(w, t, lambda c: c["config"].update(sampling_rate=-2))),
+        "sampling_rate must be a whole number >= 1, got -2",
+    ),
+    (
+        "nan-weights",
+        lambda w, t: _predict(
+            w, t, checkpoint=_checkpoint(w, t, lambda c: c["model"]["head.weight"].fill_(float("nan")))
+        ),
+        "changed.pth: 1 weight tensors hold NaN",
+    ),
     ("pretraining-file-to-predict", lambda w, t: _predict(w, t, checkpoint=w.pretrained), "has no classifier"),
-    ("pretraining-file-to-evaluate", lambda w, t: ["evaluate", str(w.pretrained), "--test", str(w.data / "test.csv"),
-                                                   "--out", str(t / "eval")], "pre.pth: not a fine-tuned classifier"),
-    ("truncated-checkpoint", lambda w, t: _predict(w, t, checkpoint=_annotation(t, w.classifier.read_bytes()[:999],
-                                                                                 "cut.pth")),
-     "cut.pth: not a readable PyTorch checkpoint"),
+    (
+        "pretraining-file-to-evaluate",
+        lambda w, t: ["evaluate", str(w.pretrained), "--test", str(w.data / "test.csv"), "--out", str(t / "eval")],
+        "pre.pth: not a fine-tuned classifier",
+    ),
+    (
+        "truncated-checkpoint",
+        lambda w, t: _predict(w, t, checkpoint=_annotation(t, w.classifier.read_bytes()[:999], "cut.pth")),
+        "cut.pth: not a readable PyTorch checkpoint",
+    ),
     ("checkpoint-is-a-folder", lambda w, t: _predict(w, t, checkpoint=w.data), "is a folder, not a checkpoint file"),
     ("checkpoint-missing", lambda w, t: _predict(w, t, checkpoint=t / "nope.pth"), "nope.pth: no such checkpoint file"),
     ("checkpoint-is-a-fifo", lambda w, t: _predict(w, t, checkpoint=_fifo(t, "pipe.pth")), "is a FIFO (named pipe)"),
-    ("resume-missing", lambda w, t: _finetune(w, *_set("output_dir", t / "r"), "--resume", str(t / "gone.pth")),
-     "gone.pth: no such checkpoint to resume from"),
+    (
+        "resume-missing",
+        lambda w, t: _finetune(w, *_set("output_dir", t / "r"), "--resume", str(t / "gone.pth")),
+        "gone.pth: no such checkpoint to resume from",
+    ),
     # exported safetensors
-    ("safetensors-metadata-missing-keys", lambda w, t: _predict(w, t, checkpoint=_safetensors(
-        w, t, lambda m: m.pop("classes") and None)), "changed.safetensors: maedfer metadata lacks classes"),
-    ("safetensors-metadata-extra-field", lambda w, t: _predict(w, t, checkpoint=_safetensors(
-        w, t, lambda m: m.update(colour="red"))), "has unknown fields 'colour'"),
-    ("safetensors-metadata-bad-json", lambda w, t: _predict(w, t, checkpoint=_safetensors(w, t, "{nope")),
-     "maedfer metadata is not valid JSON"),
-    ("safetensors-too-few-classes", lambda w, t: _predict(w, t, checkpoint=_safetensors(
-        w, t, lambda m: m.update(classes=["a", "b", "c"]))), "the classifier has 7 classes but the metadata names 3"),
-    ("safetensors-bad-sampling", lambda w, t: _predict(w, t, checkpoint=_safetensors(
-        w, t, lambda m: m.update(sampling_rate=0))), "sampling_rate must be a whole number >= 1, got 0"),
-    ("safetensors-empty-to-evaluate", lambda w, t: ["evaluate", str(_annotation(t, b"", "e.safetensors")), "--test",
-                                                    str(w.data / "test.csv"), "--out", str(t / "eval")],
-     "e.safetensors: not a readable safetensors file"),
-    ("safetensors-corrupt-as-init", lambda w, t: _finetune(w, *_set("output_dir", t / "r"),
-                                                          *_set("init", _annotation(t, b"\x08" + b"x" * 64,
-                                                                                    "c.safetensors"))),
-     "c.safetensors: not a readable safetensors file"),
+    (
+        "safetensors-metadata-missing-keys",
+        lambda w, t: _predict(w, t, checkpoint=_safetensors(w, t, lambda m: m.pop("classes") and None)),
+        "changed.safetensors: maedfer metadata lacks classes",
+    ),
+    (
+        "safetensors-metadata-extra-field",
+        lambda w, t: _predict(w, t, checkpoint=_safetensors(w, t, lambda m: m.update(colour="red"))),
+        "has unknown fields 'colour'",
+    ),
+    (
+        "safetensors-metadata-bad-json",
+        lambda w, t: _predict(w, t, checkpoint=_safetensors(w, t, "{nope")),
+        "maedfer metadata is not valid JSON",
+    ),
+    (
+        "safetensors-too-few-classes",
+        lambda w, t: _predict(w, t, checkpoint=_safetensors(w, t, lambda m: m.update(classes=["a", "b", "c"]))),
+        "the classifier has 7 classes but the metadata names 3",
+    ),
+    (
+        "safetensors-bad-sampling",
+        lambda w, t: _predict(w, t, checkpoint=_safetensors(w, t, lambda m: m.update(sampling_rate=0))),
+        "sampling_rate must be a whole number >= 1, got 0",
+    ),
+    (
+        "safetensors-empty-to-evaluate",
+        lambda w, t: [
+            "evaluate",
+            str(_annotation(t, b"", "e.safetensors")),
+            "--test",
+            str(w.data / "test.csv"),
+            "--out",
+            str(t / "eval"),
+        ],
+        "e.safetensors: not a readable safetensors file",
+    ),
+    (
+        "safetensors-corrupt-as-init",
+        lambda w, t: _finetune(
+            w, *_set("output_dir", t / "r"), *_set("init", _annotation(t, b"\x08" + b"x" * 64, "c.safetensors"))
+        ),
+        "c.safetensors: not a readable safetensors file",
+    ),
     # option values
     ("batch-size-zero", lambda w, t: _predict(w, t, "--batch-size", "0"), "--batch-size must be a whole number >= 1"),
     ("batch-size-negative", lambda w, t: _predict(w, t, "--batch-size", "-3"), "got -3"),
@@ -178,121 +264,309 @@ ROWS = [
     ("margin-huge", lambda w, t: _predict(w, t, "--margin", "1e9"), "--margin must be a number from 0 to 4"),
     ("device-bogus", lambda w, t: _predict(w, t, "--device", "bogus"), "--device 'bogus': not a device"),
     ("stride-zero", lambda w, t: _predict(w, t, "--stride", "0"), "--stride must be at least 1"),
-    ("fp16-on-cpu", lambda w, t: _predict(w, t, "--precision", "fp16", "--device", "cpu"),
-     "precision fp16 needs a GPU"),
+    (
+        "fp16-on-cpu",
+        lambda w, t: _predict(w, t, "--precision", "fp16", "--device", "cpu"),
+        "precision fp16 needs a GPU",
+    ),
     ("precision-unknown", lambda w, t: _predict(w, t, "--precision", "fp8"), "invalid choice: 'fp8'"),
-    ("info-negative-depth", lambda w, t: ["info", "lgi_former_tiny", "--set", "depth=-1"],
-     "setting depth must be at least 1, got -1"),
-    ("serve-port-zero", lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--port", "0"],
-     "--port must be from 1 to 65535"),
-    ("serve-port-in-use", lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--port", str(_busy_port())],
-     "cannot listen there"),
-    ("serve-unknown-host", lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--host", "no.such.host.invalid"],
-     "--host no.such.host.invalid"),
-    ("info-huge-model", lambda w, t: ["info", "lgi_former_tiny", "--set", "embed_dim=40000000"],
-     "these settings need more memory than there is"),
-    ("serve-max-mb-negative", lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--max-mb", "-1"],
-     "--max-mb must be positive"),
-    ("embed-batch-size-zero", lambda w, t: ["visualize", "embed", str(w.classifier), str(w.data / "test.csv"),
-                                            "--batch-size", "0", "--out", str(t / "e.png")], "--batch-size must be"),
-    ("reconstruct-negative-start", lambda w, t: ["visualize", "reconstruct", str(w.pretrained), str(w.video),
-                                                 "--start", "-1", "--out", str(t / "r.png")], "--start must be"),
+    (
+        "info-negative-depth",
+        lambda w, t: ["info", "lgi_former_tiny", "--set", "depth=-1"],
+        "setting depth must be at least 1, got -1",
+    ),
+    (
+        "serve-port-zero",
+        lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--port", "0"],
+        "--port must be from 1 to 65535",
+    ),
+    (
+        "serve-port-in-use",
+        lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--port", str(_busy_port())],
+        "cannot listen there",
+    ),
+    (
+        "serve-unknown-host",
+        lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--host", "no.such.host.invalid"],
+        "--host no.such.host.invalid",
+    ),
+    (
+        "info-huge-model",
+        lambda w, t: ["info", "lgi_former_tiny", "--set", "embed_dim=40000000"],
+        "these settings need more memory than there is",
+    ),
+    (
+        "serve-max-mb-negative",
+        lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--max-mb", "-1"],
+        "--max-mb must be positive",
+    ),
+    (
+        "embed-batch-size-zero",
+        lambda w, t: [
+            "visualize",
+            "embed",
+            str(w.classifier),
+            str(w.data / "test.csv"),
+            "--batch-size",
+            "0",
+            "--out",
+            str(t / "e.png"),
+        ],
+        "--batch-size must be",
+    ),
+    (
+        "reconstruct-negative-start",
+        lambda w, t: [
+            "visualize",
+            "reconstruct",
+            str(w.pretrained),
+            str(w.video),
+            "--start",
+            "-1",
+            "--out",
+            str(t / "r.png"),
+        ],
+        "--start must be",
+    ),
     ("synth-odd-size", lambda w, t: ["synth", "--out", str(t / "s"), "--size", "49"], "--size must be even"),
-    ("synth-no-clips", lambda w, t: ["synth", "--out", str(t / "s"), "--clips-per-class", "0"],
-     "--clips-per-class must be at least 1"),
-    ("check-data-min-frames", lambda w, t: ["check-data", str(w.data / "test.csv"), "--min-frames", "0"],
-     "--min-frames must be at least 1"),
-    ("demo-negative-workers", lambda w, t: ["demo", "--quick", "--out", str(t / "d"), "--workers", "-1"],
-     "--workers must not be negative"),
+    (
+        "synth-no-clips",
+        lambda w, t: ["synth", "--out", str(t / "s"), "--clips-per-class", "0"],
+        "--clips-per-class must be at least 1",
+    ),
+    (
+        "check-data-min-frames",
+        lambda w, t: ["check-data", str(w.data / "test.csv"), "--min-frames", "0"],
+        "--min-frames must be at least 1",
+    ),
+    (
+        "demo-negative-workers",
+        lambda w, t: ["demo", "--quick", "--out", str(t / "d"), "--workers", "-1"],
+        "--workers must not be negative",
+    ),
     ("set-without-value", lambda w, t: ["info", "lgi_former_tiny", "--set", "depth"], "--set expects KEY=VALUE"),
     # odd inputs
-    ("fifo-as-video", lambda w, t: _predict(w, t, "--crop", "full") [:1] + [str(_fifo(t, "v.mp4"))]
-     + _predict(w, t, "--crop", "full")[2:], "v.mp4: is a FIFO (named pipe), not a regular file"),
-    ("fifo-in-annotation-file", lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set(
-        "train", _annotation(t, f"{_fifo(t, 'clip.mp4')} 0\n" * 4))), "clip.mp4: is a FIFO (named pipe)"),
+    (
+        "fifo-as-video",
+        lambda w, t: (
+            _predict(w, t, "--crop", "full")[:1] + [str(_fifo(t, "v.mp4"))] + _predict(w, t, "--crop", "full")[2:]
+        ),
+        "v.mp4: is a FIFO (named pipe), not a regular file",
+    ),
+    (
+        "fifo-in-annotation-file",
+        lambda w, t: _finetune(
+            w, *_set("output_dir", t / "r"), *_set("train", _annotation(t, f"{_fifo(t, 'clip.mp4')} 0\n" * 4))
+        ),
+        "clip.mp4: is a FIFO (named pipe)",
+    ),
     ("fifo-as-annotation-file", lambda w, t: ["check-data", str(_fifo(t, "a.csv"))], "a.csv: is a FIFO"),
     ("fifo-as-config", lambda w, t: _finetune(w, "--config", str(_fifo(t, "c.yaml"))), "c.yaml: is a FIFO"),
-    ("video-not-a-video", lambda w, t: _predict(w, t)[:1] + [str(_annotation(t, "hello", "v.mp4"))]
-     + _predict(w, t)[2:], "v.mp4: cannot open video"),
-    ("video-unknown-type", lambda w, t: _predict(w, t)[:1] + [str(_annotation(t, "hello", "v.txt"))]
-     + _predict(w, t)[2:], "v.txt: unknown clip type '.txt'"),
+    (
+        "video-not-a-video",
+        lambda w, t: _predict(w, t)[:1] + [str(_annotation(t, "hello", "v.mp4"))] + _predict(w, t)[2:],
+        "v.mp4: cannot open video",
+    ),
+    (
+        "video-unknown-type",
+        lambda w, t: _predict(w, t)[:1] + [str(_annotation(t, "hello", "v.txt"))] + _predict(w, t)[2:],
+        "v.txt: unknown clip type '.txt'",
+    ),
     # datasets and annotation files
-    ("prepare-synth", lambda w, t: ["prepare", "synth", "--root", str(w.data), "--out", str(t / "p")],
-     "invalid choice: 'synth'"),
-    ("label-beyond-class-count", lambda w, t: ["check-data", str(_annotation(
-        w.data / ".." / "tmp_labels" if False else t, f"{w.data / 'frames' / '00001'} 9\n", "x.csv")),
-        "--dataset", "dfew"], "x.csv:1: label 9 out of range (0..6)"),
-    ("latin1-path-missing", lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set(
-        "train", _annotation(t, b"caf\xe9/clip 0\n" * 4))), "no such file or folder"),
-    ("annotation-nul-bytes", lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set(
-        "train", _annotation(t, b"a\x00b 0\n"))), "holds NUL bytes"),
-    ("annotation-empty", lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set("train", _annotation(t, ""))),
-     "train.csv: holds no annotations"),
-    ("annotation-is-a-folder", lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set("train", w.data)),
-     "is a folder, not a annotation file"),
-    ("cv-splits-missing", lambda w, t: ["cv", "--preset", "synth-tiny", "--splits", str(t / "nope")],
-     "nope: no such folder of splits"),
+    (
+        "prepare-synth",
+        lambda w, t: ["prepare", "synth", "--root", str(w.data), "--out", str(t / "p")],
+        "invalid choice: 'synth'",
+    ),
+    (
+        "label-beyond-class-count",
+        lambda w, t: [
+            "check-data",
+            str(
+                _annotation(w.data / ".." / "tmp_labels" if False else t, f"{w.data / 'frames' / '00001'} 9\n", "x.csv")
+            ),
+            "--dataset",
+            "dfew",
+        ],
+        "x.csv:1: label 9 out of range (0..6)",
+    ),
+    (
+        "latin1-path-missing",
+        lambda w, t: _finetune(
+            w, *_set("output_dir", t / "r"), *_set("train", _annotation(t, b"caf\xe9/clip 0\n" * 4))
+        ),
+        "no such file or folder",
+    ),
+    (
+        "annotation-nul-bytes",
+        lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set("train", _annotation(t, b"a\x00b 0\n"))),
+        "holds NUL bytes",
+    ),
+    (
+        "annotation-empty",
+        lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set("train", _annotation(t, ""))),
+        "train.csv: holds no annotations",
+    ),
+    (
+        "annotation-is-a-folder",
+        lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set("train", w.data)),
+        "is a folder, not a annotation file",
+    ),
+    (
+        "cv-splits-missing",
+        lambda w, t: ["cv", "--preset", "synth-tiny", "--splits", str(t / "nope")],
+        "nope: no such folder of splits",
+    ),
     # configs
-    *[(f"config-{key}", lambda w, t, k=key, v=value: _finetune(w, *_set("output_dir", t / "r"), *_set(k, v)), msg)
-      for key, value, msg in (
-          ("model", "resnet", "unknown model 'resnet'"),
-          ("model_overrides", "{'depht': 2}", "unknown setting 'depht' (did you mean 'depth'?)"),
-          ("smoothing", 2.0, "smoothing must satisfy 0 <= x < 1, got 2.0"),
-          ("sampling_rate", 0, "sampling_rate must be at least 1, got 0"),
-          ("test_clips", 0, "test_clips must be at least 1"),
-          ("lr", -1.0, "lr must be positive, got -1.0"),
-          ("warmup_epochs", -1.0, "warmup_epochs must not be negative"),
-          ("rrc_scale", "(0.9, 0.1)", "rrc_scale must be (low, high) with 0 < low <= high <= 1"),
-          ("flip", 2.0, "flip must satisfy 0 <= x <= 1, got 2.0"),
-          ("keep_last", -1, "keep_last must not be negative"),
-          ("clip_grad", "nan", "clip_grad must be a float, got 'nan'"),
-          ("lr", "1e999", "lr must be a finite number, got inf"),
-          ("precision", "fp8", "precision must be one of fp32, bf16, fp16"),
-          ("randaugment", "rand-x", "randaugment:"),
-          ("dataset", "voxceleb2", "dataset must be one of"),
-      )],
-    ("config-pretrain-stride", lambda w, t: ["pretrain", "--preset", "synth-tiny-pretrain", *_set("stride", 0),
-                                             *_set("data", w.data / "pretrain.csv")], "stride must be at least 1"),
-    ("config-pretrain-classifier-model", lambda w, t: ["pretrain", *_set("model", "lgi_former_tiny")],
-     "model 'lgi_former_tiny' is not a pre-training model"),
-    ("yaml-is-a-list", lambda w, t: _finetune(w, "--config", str(_annotation(t, "- a\n- b\n", "c.yaml"))),
-     "c.yaml: a config file must be a mapping"),
-    ("yaml-nan", lambda w, t: _finetune(w, "--config", str(_annotation(t, "lr: .nan\n", "c.yaml"))),
-     "c.yaml: lr must be a finite number, got nan"),
-    ("yaml-not-utf8", lambda w, t: _finetune(w, "--config", str(_annotation(t, b"lr: \xff\xfe\n", "c.yaml"))),
-     "c.yaml: not UTF-8 text"),
+    *[
+        (f"config-{key}", lambda w, t, k=key, v=value: _finetune(w, *_set("output_dir", t / "r"), *_set(k, v)), msg)
+        for key, value, msg in (
+            ("model", "resnet", "unknown model 'resnet'"),
+            ("model_overrides", "{'depht': 2}", "unknown setting 'depht' (did you mean 'depth'?)"),
+            ("smoothing", 2.0, "smoothing must satisfy 0 <= x < 1, got 2.0"),
+            ("sampling_rate", 0, "sampling_rate must be at least 1, got 0"),
+            ("test_clips", 0, "test_clips must be at least 1"),
+            ("lr", -1.0, "lr must be positive, got -1.0"),
+            ("warmup_epochs", -1.0, "warmup_epochs must not be negative"),
+            ("rrc_scale", "(0.9, 0.1)", "rrc_scale must be (low, high) with 0 < low <= high <= 1"),
+            ("flip", 2.0, "flip must satisfy 0 <= x <= 1, got 2.0"),
+            ("keep_last", -1, "keep_last must not be negative"),
+            ("clip_grad", "nan", "clip_grad must be a float, got 'nan'"),
+            ("lr", "1e999", "lr must be a finite number, got inf"),
+            ("precision", "fp8", "precision must be one of fp32, bf16, fp16"),
+            ("randaugment", "rand-x", "randaugment:"),
+            ("dataset", "voxceleb2", "dataset must be one of"),
+        )
+    ],
+    (
+        "config-pretrain-stride",
+        lambda w, t: [
+            "pretrain",
+            "--preset",
+            "synth-tiny-pretrain",
+            *_set("stride", 0),
+            *_set("data", w.data / "pretrain.csv"),
+        ],
+        "stride must be at least 1",
+    ),
+    (
+        "config-pretrain-classifier-model",
+        lambda w, t: ["pretrain", *_set("model", "lgi_former_tiny")],
+        "model 'lgi_former_tiny' is not a pre-training model",
+    ),
+    (
+        "yaml-is-a-list",
+        lambda w, t: _finetune(w, "--config", str(_annotation(t, "- a\n- b\n", "c.yaml"))),
+        "c.yaml: a config file must be a mapping",
+    ),
+    (
+        "yaml-nan",
+        lambda w, t: _finetune(w, "--config", str(_annotation(t, "lr: .nan\n", "c.yaml"))),
+        "c.yaml: lr must be a finite number, got nan",
+    ),
+    (
+        "yaml-not-utf8",
+        lambda w, t: _finetune(w, "--config", str(_annotation(t, b"lr: \xff\xfe\n", "c.yaml"))),
+        "c.yaml: not UTF-8 text",
+    ),
     # nothing replaced without being asked
-    ("finetune-over-earlier-run", lambda w, t: _finetune(w, *_set("output_dir", _earlier_run(w, t))),
-     "holds an earlier run (checkpoint-last.pth, config.yaml); pass --resume auto to continue it or --overwrite"),
-    ("evaluate-over-earlier-evaluation", lambda w, t: ["evaluate", str(w.classifier), "--test",
-                                                       str(w.data / "test.csv"), "--out", str(
-        _annotation(t / "ev" if (t / "ev").mkdir() is None else t, "{}", "metrics.json").parent)],
-     "holds an evaluation already; pass --overwrite"),
-    ("annotate-over-an-input", lambda w, t: ["predict", str(_copy(w.video, t / "v.mp4")),
-                                             str(_copy(w.video, t / "v_annotated.mp4")), "--checkpoint",
-                                             str(w.classifier), "--out", str(t), "--annotate"],
-     "v_annotated.mp4: this output would replace the input"),
-    ("predict-out-is-a-frame-folder", lambda w, t: _predict(w, t)[:-2] + ["--out", str(w.data / "frames" / "00001")],
-     "looks like a frame folder"),
-    ("predict-over-earlier-outputs", lambda w, t: _predict(w, t)[:-2] + ["--out", str(
-        _annotation(t / "o" if (t / "o").mkdir() is None else t, "{}", "face.json").parent)],
-     "face.json: output of an earlier run exists already; pass --overwrite"),
-    ("export-over-existing", lambda w, t: ["export", str(w.classifier), "--format", "safetensors",
-                                           "--out", str(_annotation(t, "old", "x.safetensors"))],
-     "x.safetensors: export file exists already; pass --overwrite"),
-    ("export-over-its-input", lambda w, t: ["export", str(w.exported), "--format", "safetensors", "--overwrite"],
-     "the export would replace its own input checkpoint"),
+    (
+        "finetune-over-earlier-run",
+        lambda w, t: _finetune(w, *_set("output_dir", _earlier_run(w, t))),
+        "holds an earlier run (checkpoint-last.pth, config.yaml); pass --resume auto to continue it or --overwrite",
+    ),
+    (
+        "evaluate-over-earlier-evaluation",
+        lambda w, t: [
+            "evaluate",
+            str(w.classifier),
+            "--test",
+            str(w.data / "test.csv"),
+            "--out",
+            str(_annotation(t / "ev" if (t / "ev").mkdir() is None else t, "{}", "metrics.json").parent),
+        ],
+        "holds an evaluation already; pass --overwrite",
+    ),
+    (
+        "annotate-over-an-input",
+        lambda w, t: [
+            "predict",
+            str(_copy(w.video, t / "v.mp4")),
+            str(_copy(w.video, t / "v_annotated.mp4")),
+            "--checkpoint",
+            str(w.classifier),
+            "--out",
+            str(t),
+            "--annotate",
+        ],
+        "v_annotated.mp4: this output would replace the input",
+    ),
+    (
+        "predict-out-is-a-frame-folder",
+        lambda w, t: _predict(w, t)[:-2] + ["--out", str(w.data / "frames" / "00001")],
+        "looks like a frame folder",
+    ),
+    (
+        "predict-over-earlier-outputs",
+        lambda w, t: (
+            _predict(w, t)[:-2]
+            + ["--out", str(_annotation(t / "o" if (t / "o").mkdir() is None else t, "{}", "face.json").parent)]
+        ),
+        "face.json: output of an earlier run exists already; pass --overwrite",
+    ),
+    (
+        "export-over-existing",
+        lambda w, t: [
+            "export",
+            str(w.classifier),
+            "--format",
+            "safetensors",
+            "--out",
+            str(_annotation(t, "old", "x.safetensors")),
+        ],
+        "x.safetensors: export file exists already; pass --overwrite",
+    ),
+    (
+        "export-over-its-input",
+        lambda w, t: ["export", str(w.exported), "--format", "safetensors", "--overwrite"],
+        "the export would replace its own input checkpoint",
+    ),
     ("synth-over-a-dataset", lambda w, t: ["synth", "--out", str(w.data)], "synth.json: synthetic dataset exists"),
-    ("prepare-over-annotations", lambda w, t: ["prepare", "voxceleb2", "--root", str(_video_tree(w, t)),
-                                               "--out", str(_annotation(t / "p" if (t / "p").mkdir() is None else t,
-                                                                        "old", "pretrain.csv").parent)],
-     "pretrain.csv: annotation file exists already; pass --overwrite"),
-    ("check-data-write-good-over-a-file", lambda w, t: ["check-data", str(w.data / "test.csv"), "--workers", "0",
-                                                        "--write-good", str(w.data / "train.csv")],
-     "train.csv: annotation file exists already"),
+    (
+        "prepare-over-annotations",
+        lambda w, t: [
+            "prepare",
+            "voxceleb2",
+            "--root",
+            str(_video_tree(w, t)),
+            "--out",
+            str(_annotation(t / "p" if (t / "p").mkdir() is None else t, "old", "pretrain.csv").parent),
+        ],
+        "pretrain.csv: annotation file exists already; pass --overwrite",
+    ),
+    (
+        "check-data-write-good-over-a-file",
+        lambda w, t: [
+            "check-data",
+            str(w.data / "test.csv"),
+            "--workers",
+            "0",
+            "--write-good",
+            str(w.data / "train.csv"),
+        ],
+        "train.csv: annotation file exists already",
+    ),
     # errors raised inside DataLoader workers
-    ("worker-error-is-one-line", lambda w, t: _finetune(w, *_set("output_dir", t / "r"), *_set("workers", 2), *_set(
-        "train", _annotation(t, f"{t / 'gone'} 0\n" * 8))), "gone: no such file or folder"),
+    (
+        "worker-error-is-one-line",
+        lambda w, t: _finetune(
+            w,
+            *_set("output_dir", t / "r"),
+            *_set("workers", 2),
+            *_set("train", _annotation(t, f"{t / 'gone'} 0\n" * 8)),
+        ),
+        "gone: no such file or folder",
+    ),
 ]
 
 
@@ -334,6 +608,7 @@ def _snapshot(*roots: Path) -> dict[Path, str]:
 @pytest.fixture()
 def alarm():
     """A hang (a FIFO opened for reading waits for a writer forever) fails the test."""
+
     def expired(*_):
         raise TimeoutError("the command hung")
 
@@ -363,20 +638,37 @@ def test_bad_input_is_one_line_exit_2_and_changes_nothing(world, tmp_path, capsy
 def test_the_table_covers_every_class_of_the_report():
     """The classes of bad input of the adversarial report, each with rows."""
     ids = " ".join(r[0] for r in ROWS)
-    for word in ("out", "model-config", "safetensors", "batch-size", "margin", "device", "fifo", "nan-weights",
-                 "prepare-synth", "label-beyond", "config-", "over-", "worker-error"):
+    for word in (
+        "out",
+        "model-config",
+        "safetensors",
+        "batch-size",
+        "margin",
+        "device",
+        "fifo",
+        "nan-weights",
+        "prepare-synth",
+        "label-beyond",
+        "config-",
+        "over-",
+        "worker-error",
+    ):
         assert word in ids, word
     assert len(ROWS) >= 70
 
 
 # ---------------------------------------------------------------- the Python API
 
-@pytest.mark.parametrize("change,message,weights", [
-    (lambda c: c["model_config"].update(colour=1), "unknown setting 'colour'", False),
-    (lambda c: c.update(config="oops"), "its 'config' entry is a str", False),
-    (lambda c: c["model"]["head.bias"].fill_(float("inf")), "hold NaN or infinite values", True),
-    (lambda c: c["model"].pop("head.bias"), "missing keys (head.bias)", True),
-])
+
+@pytest.mark.parametrize(
+    "change,message,weights",
+    [
+        (lambda c: c["model_config"].update(colour=1), "unknown setting 'colour'", False),
+        (lambda c: c.update(config="oops"), "its 'config' entry is a str", False),
+        (lambda c: c["model"]["head.bias"].fill_(float("inf")), "hold NaN or infinite values", True),
+        (lambda c: c["model"].pop("head.bias"), "missing keys (head.bias)", True),
+    ],
+)
 def test_load_raises_typed_one_line_errors_naming_the_file(world, tmp_path, change, message, weights):
     path = _checkpoint(world, tmp_path, change)
     with pytest.raises(CheckpointError) as error:
@@ -388,8 +680,12 @@ def test_load_raises_typed_one_line_errors_naming_the_file(world, tmp_path, chan
 
 
 def test_load_refuses_bad_options_with_maedfer_errors(world):
-    for kwargs, message in ((dict(batch_size=0), "--batch-size"), (dict(margin=float("nan")), "--margin"),
-                            (dict(device="bogus"), "not a device"), (dict(precision="fp8"), "precision must be")):
+    for kwargs, message in (
+        (dict(batch_size=0), "--batch-size"),
+        (dict(margin=float("nan")), "--margin"),
+        (dict(device="bogus"), "not a device"),
+        (dict(precision="fp8"), "precision must be"),
+    ):
         with pytest.raises(MaedferError, match=message):
             maedfer.load(world.classifier, **kwargs)
 
@@ -414,9 +710,11 @@ def test_opencv_without_haar_cascades_is_one_line(monkeypatch):
 def test_one_line_messages():
     from maedfer.errors import one_line
 
-    worker = ("Caught VideoReadError in DataLoader worker process 1.\nOriginal Traceback (most recent call last):\n"
-              '  File "x.py", line 3, in load\n    raise VideoReadError(m)\n'
-              "maedfer.data.readers.VideoReadError: clip.mp4: no such file or folder\n")
+    worker = (
+        "Caught VideoReadError in DataLoader worker process 1.\nOriginal Traceback (most recent call last):\n"
+        '  File "x.py", line 3, in load\n    raise VideoReadError(m)\n'
+        "maedfer.data.readers.VideoReadError: clip.mp4: no such file or folder\n"
+    )
     assert one_line(ValueError(worker)) == "clip.mp4: no such file or folder"
     assert one_line(FileNotFoundError(2, "No such file or directory", "a.csv")) == "a.csv: No such file or directory"
     assert one_line(ValueError("caf\udce9: two\nlines")) == "caf\\xe9: two lines"
@@ -433,6 +731,19 @@ def test_non_finite_model_outputs_are_reported_not_written(world, tmp_path, caps
     with pytest.raises(NonFiniteOutputError, match=r"face.mp4: the model's outputs are not finite"):
         predictor.predict(world.video, crop="full")
     monkeypatch.setattr(maedfer.inference, "load", lambda *a, **k: predictor)
-    assert main(["predict", str(world.video), "--checkpoint", str(world.classifier), "--crop", "full",
-                 "--out", str(tmp_path / "p")]) == 2
+    assert (
+        main(
+            [
+                "predict",
+                str(world.video),
+                "--checkpoint",
+                str(world.classifier),
+                "--crop",
+                "full",
+                "--out",
+                str(tmp_path / "p"),
+            ]
+        )
+        == 2
+    )
     assert "outputs are not finite" in capsys.readouterr().err and not list((tmp_path / "p").glob("*.json"))

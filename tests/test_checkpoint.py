@@ -4,16 +4,24 @@ import os
 
 import pytest
 import torch
+from conftest import REFERENCE_KEYS
 
 import maedfer
-from conftest import REFERENCE_KEYS
 from maedfer import CheckpointError, load_checkpoint, save_checkpoint
 
 
 def _official_file(path, state, **args):
     """A checkpoint laid out as the original's utils.save_model writes it."""
-    torch.save({"model": state, "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3}]}, "epoch": 49,
-                "scaler": {"scale": 65536.0}, "args": argparse.Namespace(model="m", nb_classes=7, **args)}, path)
+    torch.save(
+        {
+            "model": state,
+            "optimizer": {"state": {}, "param_groups": [{"lr": 1e-3}]},
+            "epoch": 49,
+            "scaler": {"scale": 65536.0},
+            "args": argparse.Namespace(model="m", nb_classes=7, **args),
+        },
+        path,
+    )
     return path
 
 
@@ -46,8 +54,11 @@ def test_failed_save_leaves_the_old_file_and_no_temp(tmp_path, monkeypatch):
         raise OSError("disk full")
 
     monkeypatch.setattr(os, "fsync", boom)
-    with pytest.raises(CheckpointError, match=r"ck.pth: could not be written \(disk full\); the file that was there "
-                                              r"is intact"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"ck.pth: could not be written \(disk full\); the file that was there "
+        r"is intact",
+    ):
         save_checkpoint(model, path, epoch=9)
     assert path.read_bytes() == before and os.listdir(tmp_path) == ["ck.pth"]
 
@@ -101,9 +112,11 @@ def test_head_of_another_size_is_a_one_line_error(tmp_path):
     path = save_checkpoint(maedfer.create_model("lgi_former_tiny", num_classes=11), tmp_path / "mafw.pth")
     with pytest.raises(CheckpointError) as err:
         load_checkpoint(maedfer.create_model("lgi_former_tiny"), path)
-    assert str(err.value) == (f"{path}: does not fit model lgi_former_tiny: 2 shape mismatches "
-                              "(head.weight: checkpoint [11, 128] vs model [7, 128], "
-                              "head.bias: checkpoint [11] vs model [7])")
+    assert str(err.value) == (
+        f"{path}: does not fit model lgi_former_tiny: 2 shape mismatches "
+        "(head.weight: checkpoint [11, 128] vs model [7, 128], "
+        "head.bias: checkpoint [11] vs model [7])"
+    )
 
 
 def test_checkpoint_of_another_model_names_missing_and_unexpected_keys(tmp_path):
@@ -122,8 +135,11 @@ def test_checkpoint_of_another_model_names_missing_and_unexpected_keys(tmp_path)
 
 def test_pretrained_encoder_of_another_width_is_refused(tmp_path):
     path = save_checkpoint(maedfer.create_model("mae_dfer_tiny"), tmp_path / "pre.pth")
-    with pytest.raises(CheckpointError, match=r"shape mismatches \(lg_region_tokens: checkpoint \[8, 128\] vs "
-                                              r"model \[8, 512\]"):
+    with pytest.raises(
+        CheckpointError,
+        match=r"shape mismatches \(lg_region_tokens: checkpoint \[8, 128\] vs "
+        r"model \[8, 512\]",
+    ):
         load_checkpoint(maedfer.create_model("lgi_former_base"), path)
 
 

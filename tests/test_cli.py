@@ -44,24 +44,35 @@ def test_info_mae_dfer_base(capsys):
 def test_models_lists_the_registry(capsys):
     code, out, _ = _run(capsys, "models", "mae*")
     assert code == 0
-    assert [line.split()[0] for line in out.strip().splitlines()] == ["mae_dfer_base", "mae_dfer_tiny", "mae_dfer_vit_tiny"]
+    assert [line.split()[0] for line in out.strip().splitlines()] == [
+        "mae_dfer_base",
+        "mae_dfer_tiny",
+        "mae_dfer_vit_tiny",
+    ]
 
 
-@pytest.mark.parametrize("argv,message", [
-    (["info", "resnet"], "maedfer: error: unknown model 'resnet'; known models: lgi_former_base,"),
-    (["info", "lgi_former_tiny", "--set", "region_size=(2,3,10)"],
-     "maedfer: error: model lgi_former_tiny: token grid 8x10x10 (t, h, w) does not divide into regions of 2x3x10"),
-    (["info", "lgi_former_tiny", "--set", "depht=3"], "unknown setting 'depht' (did you mean 'depth'?)"),
-    (["info", "lgi_former_tiny", "--set", "depth"], "maedfer: error: --set expects KEY=VALUE, got 'depth'"),
-])
+@pytest.mark.parametrize(
+    "argv,message",
+    [
+        (["info", "resnet"], "maedfer: error: unknown model 'resnet'; known models: lgi_former_base,"),
+        (
+            ["info", "lgi_former_tiny", "--set", "region_size=(2,3,10)"],
+            "maedfer: error: model lgi_former_tiny: token grid 8x10x10 (t, h, w) does not divide into "
+            "regions of 2x3x10",
+        ),
+        (["info", "lgi_former_tiny", "--set", "depht=3"], "unknown setting 'depht' (did you mean 'depth'?)"),
+        (["info", "lgi_former_tiny", "--set", "depth"], "maedfer: error: --set expects KEY=VALUE, got 'depth'"),
+    ],
+)
 def test_bad_input_is_one_line_and_exit_2(capsys, argv, message):
     code, out, err = _run(capsys, *argv)
     assert code == 2 and out == ""
     assert message in err and err.count("\n") == 1
 
 
-@pytest.mark.parametrize("command", [[shutil.which("maedfer") or "maedfer-not-on-PATH"],
-                                     [sys.executable, "-m", "maedfer"]])
+@pytest.mark.parametrize(
+    "command", [[shutil.which("maedfer") or "maedfer-not-on-PATH"], [sys.executable, "-m", "maedfer"]]
+)
 def test_console_script_and_module_entry_points(command):
     proc = subprocess.run([*command, "info", "lgi_former_tiny"], capture_output=True, text=True, check=True)
     assert "1,374,471" in proc.stdout
@@ -72,8 +83,9 @@ def test_a_reader_that_stops_early_is_not_an_error():
     import subprocess
     import sys
 
-    run = subprocess.Popen([sys.executable, "-m", "maedfer", "models", "--released"], stdout=subprocess.PIPE,
-                           stderr=subprocess.PIPE)
+    run = subprocess.Popen(
+        [sys.executable, "-m", "maedfer", "models", "--released"], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+    )
     run.stdout.close()  # the reader leaves at once: every write fails with EPIPE
     assert run.wait(timeout=120) == 0
     assert run.stderr.read() == b""

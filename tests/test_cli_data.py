@@ -14,8 +14,10 @@ def _dataset(tmp_path):
     data = write_video(tmp_path / "tmp.mp4", _frames(200)).read_bytes()
     (tmp_path / "cut.mp4").write_bytes(data[: len(data) // 3])
     short = write_frames(tmp_path / "short", _frames(5))
-    return write_annotations(tmp_path / "all.csv", [(str(good), 0), (str(tmp_path / "cut.mp4"), 1),
-                                                    (str(tmp_path / "gone.mp4"), 1), (str(short), 2)])
+    return write_annotations(
+        tmp_path / "all.csv",
+        [(str(good), 0), (str(tmp_path / "cut.mp4"), 1), (str(tmp_path / "gone.mp4"), 1), (str(short), 2)],
+    )
 
 
 def test_check_data_reports_bad_and_short_clips(tmp_path, capsys):

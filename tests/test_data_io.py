@@ -1,11 +1,11 @@
-import numpy as np
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 
 from maedfer.data.annotations import AnnotationError, Item, read_annotations, write_annotations
-from maedfer.data.readers import FolderReader, ImageReader, VideoReadError, VideoReader, open_clip
+from maedfer.data.readers import FolderReader, ImageReader, VideoReader, VideoReadError, open_clip
 from maedfer.data.writers import write_frames, write_video
 
 
@@ -15,7 +15,7 @@ def _numbered(n, h=48, w=64):
     for i in range(n):
         for bit in range(8):
             if i >> bit & 1:
-                frames[i, :, bit * 8:(bit + 1) * 8] = 215
+                frames[i, :, bit * 8 : (bit + 1) * 8] = 215
     return frames
 
 
@@ -31,8 +31,9 @@ def long_mp4(tmp_path_factory):
     return write_video(path, _numbered(120), crf=10, keyframe_interval=10)
 
 
-@pytest.mark.parametrize("ext,codec", [("mp4", "libx264"), ("mkv", "libx264"), ("webm", "libvpx-vp9"),
-                                       ("avi", "mpeg4")])
+@pytest.mark.parametrize(
+    "ext,codec", [("mp4", "libx264"), ("mkv", "libx264"), ("webm", "libvpx-vp9"), ("avi", "mpeg4")]
+)
 def test_video_files_of_every_container(tmp_path, ext, codec):
     path = write_video(tmp_path / f"clip.{ext}", _numbered(40), codec=codec)
     reader = open_clip(path)
@@ -125,14 +126,17 @@ def test_written_annotations_read_the_same_from_any_directory(tmp_path, monkeypa
         assert [Item(str(Path(i.path).resolve()), i.label) for i in got] == expected
 
 
-@pytest.mark.parametrize("text,message", [
-    ("a/b 1\nc/d x\n", r"train.csv:2: label 'x' is not an integer"),
-    ("a/b 7\n", r"train.csv:1: label 7 out of range \(0..6\)"),
-    ("a/b -1\n", r"train.csv:1: label -1 out of range"),
-    ("my clip 1\n", r"train.csv:1: expected '<path> <label>' .* \(paths must not contain spaces\)"),
-    ("a/b\n", r"train.csv:1: expected '<path> <label>'"),
-    ("\n\n", r"train.csv: holds no annotations"),
-])
+@pytest.mark.parametrize(
+    "text,message",
+    [
+        ("a/b 1\nc/d x\n", r"train.csv:2: label 'x' is not an integer"),
+        ("a/b 7\n", r"train.csv:1: label 7 out of range \(0..6\)"),
+        ("a/b -1\n", r"train.csv:1: label -1 out of range"),
+        ("my clip 1\n", r"train.csv:1: expected '<path> <label>' .* \(paths must not contain spaces\)"),
+        ("a/b\n", r"train.csv:1: expected '<path> <label>'"),
+        ("\n\n", r"train.csv: holds no annotations"),
+    ],
+)
 def test_bad_annotations(tmp_path, text, message):
     (tmp_path / "train.csv").write_text(text)
     with pytest.raises(AnnotationError, match=message):

@@ -1,4 +1,5 @@
 """A few steps of every training command on tiny synthetic data."""
+
 import json
 import signal
 import subprocess
@@ -13,24 +14,46 @@ from maedfer.cli import main
 from maedfer.config import ConfigError, resolve_config
 
 
-
 @pytest.fixture(scope="module")
 def data(tiny_synth):
     return tiny_synth
 
 
 def _finetune_args(data, out, *extra):
-    return ["finetune", "--preset", "synth-tiny", "--set", f"train={data / 'split01' / 'train.csv'}",
-            "--set", f"test={data / 'split01' / 'test.csv'}", "--set", f"output_dir={out}",
-            "--set", "epochs=2", "--set", "batch_size=4", "--set", "workers=0", "--set", "warmup_epochs=0.5",
-            "--set", "test_clips=1", "--set", "test_crops=1", *extra]
+    return [
+        "finetune",
+        "--preset",
+        "synth-tiny",
+        "--set",
+        f"train={data / 'split01' / 'train.csv'}",
+        "--set",
+        f"test={data / 'split01' / 'test.csv'}",
+        "--set",
+        f"output_dir={out}",
+        "--set",
+        "epochs=2",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "workers=0",
+        "--set",
+        "warmup_epochs=0.5",
+        "--set",
+        "test_clips=1",
+        "--set",
+        "test_crops=1",
+        *extra,
+    ]
 
 
 def test_finetune_writes_everything(data, tmp_path, capsys):
     out = tmp_path / "ft"
     assert main(_finetune_args(data, out, "--set", "keep_last=1")) == 0
     assert sorted(p.name for p in out.glob("checkpoint-*.pth")) == [
-        "checkpoint-best.pth", "checkpoint-epoch002.pth", "checkpoint-last.pth"]
+        "checkpoint-best.pth",
+        "checkpoint-epoch002.pth",
+        "checkpoint-last.pth",
+    ]
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert [l["epoch"] for l in lines] == [1, 2] and all("uar" in l and "train_loss" in l for l in lines)
     assert (out / "config.yaml").exists() and list((out / "tensorboard").iterdir())
@@ -45,18 +68,50 @@ def test_finetune_writes_everything(data, tmp_path, capsys):
 
     # evaluate the checkpoint: the same numbers as the run's own final test
     capsys.readouterr()
-    assert main(["evaluate", str(out / "checkpoint-last.pth"), "--test", str(data / "split01" / "test.csv"),
-                 "--out", str(tmp_path / "ev"), "--set", "workers=0", "--set", "test_clips=1",
-                 "--set", "test_crops=1"]) == 0
+    assert (
+        main(
+            [
+                "evaluate",
+                str(out / "checkpoint-last.pth"),
+                "--test",
+                str(data / "split01" / "test.csv"),
+                "--out",
+                str(tmp_path / "ev"),
+                "--set",
+                "workers=0",
+                "--set",
+                "test_clips=1",
+                "--set",
+                "test_crops=1",
+            ]
+        )
+        == 0
+    )
     again = json.loads((tmp_path / "ev" / "metrics.json").read_text())
     assert again["uar"] == pytest.approx(metrics["uar"]) and again["war"] == pytest.approx(metrics["war"])
 
 
 def test_pretrain_writes_checkpoints_and_reconstruction_figures(data, tmp_path):
     out = tmp_path / "pt"
-    code = main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
-                 "--set", f"output_dir={out}", "--set", "epochs=2", "--set", "batch_size=4", "--set", "workers=0",
-                 "--set", "warmup_epochs=0.5"])
+    code = main(
+        [
+            "pretrain",
+            "--preset",
+            "synth-tiny-pretrain",
+            "--set",
+            f"data={data / 'pretrain.csv'}",
+            "--set",
+            f"output_dir={out}",
+            "--set",
+            "epochs=2",
+            "--set",
+            "batch_size=4",
+            "--set",
+            "workers=0",
+            "--set",
+            "warmup_epochs=0.5",
+        ]
+    )
     assert code == 0
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and {"train_loss", "train_appearance", "train_motion"} <= set(lines[0])
@@ -78,15 +133,39 @@ def test_a_saved_checkpoint_rescored_on_its_batch_finds_the_logged_losses(data, 
 
     out = tmp_path / "pt"
     # 8 videos, batch 8: one step per epoch, so epoch 2 logs the loss of epoch 1's weights on one batch
-    assert main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
-                 "--set", f"output_dir={out}", "--set", "epochs=2", "--set", "batch_size=8", "--set", "workers=0",
-                 "--set", "warmup_epochs=0.5", "--set", "save_every=1", "--set", "seed=3"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--preset",
+                "synth-tiny-pretrain",
+                "--set",
+                f"data={data / 'pretrain.csv'}",
+                "--set",
+                f"output_dir={out}",
+                "--set",
+                "epochs=2",
+                "--set",
+                "batch_size=8",
+                "--set",
+                "workers=0",
+                "--set",
+                "warmup_epochs=0.5",
+                "--set",
+                "save_every=1",
+                "--set",
+                "seed=3",
+            ]
+        )
+        == 0
+    )
     logged = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()][1]
 
     model = create_model("mae_dfer_tiny")
     load_checkpoint(model, out / "checkpoint-epoch001.pth")
-    pool = VideoDataset(str(data / "pretrain.csv"), pretrain_transform(80, False), num_frames=16, stride=2,
-                        masking=model.masking)
+    pool = VideoDataset(
+        str(data / "pretrain.csv"), pretrain_transform(80, False), num_frames=16, stride=2, masking=model.masking
+    )
     pool.set_seed(3)
     pool.set_epoch(1)
     sampler = DistributedSampler(pool, num_replicas=1, rank=0, shuffle=True, seed=3, drop_last=True)
@@ -101,9 +180,27 @@ def test_a_saved_checkpoint_rescored_on_its_batch_finds_the_logged_losses(data, 
 
 def test_cv_reports_mean_and_std(data, tmp_path, capsys):
     out = tmp_path / "cv"
-    argv = ["cv", "--preset", "synth-tiny", "--splits", str(data), "--set", f"output_dir={out}",
-            "--set", "epochs=1", "--set", "batch_size=4", "--set", "workers=0", "--set", "warmup_epochs=0.5",
-            "--set", "test_clips=1", "--set", "test_crops=1"]
+    argv = [
+        "cv",
+        "--preset",
+        "synth-tiny",
+        "--splits",
+        str(data),
+        "--set",
+        f"output_dir={out}",
+        "--set",
+        "epochs=1",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "workers=0",
+        "--set",
+        "warmup_epochs=0.5",
+        "--set",
+        "test_clips=1",
+        "--set",
+        "test_crops=1",
+    ]
     assert main(argv) == 0
     summary = json.loads((out / "cv.json").read_text())
     assert sorted(summary["folds"]) == ["split01", "split02"]
@@ -138,13 +235,16 @@ def test_resume_between_epochs_reaches_the_same_weights(data, tmp_path):
 @pytest.mark.parametrize("save", ["save_every_steps=1", "save_every_minutes=0.00001"])
 def test_killed_mid_epoch_and_resumed_reaches_the_same_weights(data, tmp_path, save):
     """Saving every step, or by wall time (here after every step: 0.6 ms)."""
-    args = _finetune_args(data, tmp_path / "killed", "--set", save, "--set", "epochs=1",
-                          "--set", "mixup=0.8", "--set", "drop_path=0.1")
-    straight = _finetune_args(data, tmp_path / "straight", "--set", "epochs=1", "--set", "mixup=0.8",
-                              "--set", "drop_path=0.1")
+    args = _finetune_args(
+        data, tmp_path / "killed", "--set", save, "--set", "epochs=1", "--set", "mixup=0.8", "--set", "drop_path=0.1"
+    )
+    straight = _finetune_args(
+        data, tmp_path / "straight", "--set", "epochs=1", "--set", "mixup=0.8", "--set", "drop_path=0.1"
+    )
     assert main(straight) == 0
-    proc = subprocess.Popen([sys.executable, "-m", "maedfer", *args], stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "maedfer", *args], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL
+    )
     last = tmp_path / "killed" / "checkpoint-last.pth"
     deadline = time.time() + 120
     while time.time() < deadline:  # wait for a mid-epoch checkpoint, then kill -9
@@ -176,9 +276,14 @@ def test_bad_configs_are_one_line_errors(tmp_path, capsys):
     for argv, message in [
         (["finetune", "--preset", "synth-tiny"], "config key 'train' is required"),
         (["finetune", "--set", "precision=fp16", "--set", "train=x.csv"], "x.csv: no such annotation file"),
-        (["pretrain", "--preset", "synth-tiny-pretrain", "--set", "data=nope.csv"], "nope.csv: no such annotation file"),
-        (["finetune", "--preset", "synth-tiny", "--set", "input_size=96", "--set", "train=a.csv"],
-         "input_size 96 do not match model lgi_former_tiny"),
+        (
+            ["pretrain", "--preset", "synth-tiny-pretrain", "--set", "data=nope.csv"],
+            "nope.csv: no such annotation file",
+        ),
+        (
+            ["finetune", "--preset", "synth-tiny", "--set", "input_size=96", "--set", "train=a.csv"],
+            "input_size 96 do not match model lgi_former_tiny",
+        ),
     ]:
         assert main(argv) == 2
         err = capsys.readouterr().err
@@ -195,11 +300,17 @@ def test_demo_quick(tmp_path, capsys):
         assert agg["finetune"][name]["uar"]["per_seed"] == per_seed
         assert agg["finetune"][name]["uar"]["mean"] == pytest.approx(sum(per_seed) / 2)
         assert all(0 <= u <= 100 for u in per_seed)
-    gaps = [summary["seeds"][s]["finetune"]["pretrained"]["uar"] - summary["seeds"][s]["finetune"]["scratch"]["uar"]
-            for s in ("0", "1")]
+    gaps = [
+        summary["seeds"][s]["finetune"]["pretrained"]["uar"] - summary["seeds"][s]["finetune"]["scratch"]["uar"]
+        for s in ("0", "1")
+    ]
     assert agg["uar_gap"]["per_seed"] == pytest.approx(gaps)
     assert agg["pretrained_wins_every_seed"] == all(g > 0 for g in gaps)
-    assert set(agg["probe"]) == {"MAE-DFER (appearance + motion)", "appearance only (lambda 1)", "random initialisation"}
+    assert set(agg["probe"]) == {
+        "MAE-DFER (appearance + motion)",
+        "appearance only (lambda 1)",
+        "random initialisation",
+    }
     # the pre-training figures are the last epoch of each seed's own log
     log = [json.loads(l) for l in (tmp_path / "demo" / "seed1" / "pretrain" / "metrics.jsonl").read_text().splitlines()]
     assert summary["seeds"]["1"]["pretrain_last_epoch"]["motion_ratio"] == log[-1]["train_motion_ratio"]
@@ -218,19 +329,37 @@ def test_demo_quick(tmp_path, capsys):
 
 
 def test_gradient_accumulation_equals_the_larger_batch(data, tmp_path):
-    common = ["--set", "mixup=0.0", "--set", "cutmix=0.0", "--set", "drop_path=0.0", "--set", "epochs=1",
-              "--set", "test="]
+    common = [
+        "--set",
+        "mixup=0.0",
+        "--set",
+        "cutmix=0.0",
+        "--set",
+        "drop_path=0.0",
+        "--set",
+        "epochs=1",
+        "--set",
+        "test=",
+    ]
     assert main(_finetune_args(data, tmp_path / "big", *common, "--set", "batch_size=4")) == 0
-    assert main(_finetune_args(data, tmp_path / "acc", *common, "--set", "batch_size=2",
-                               "--set", "accum_steps=2")) == 0
-    assert _same_weights(_weights(tmp_path / "big" / "checkpoint-last.pth"),
-                         _weights(tmp_path / "acc" / "checkpoint-last.pth"), atol=1e-6)
+    assert main(_finetune_args(data, tmp_path / "acc", *common, "--set", "batch_size=2", "--set", "accum_steps=2")) == 0
+    assert _same_weights(
+        _weights(tmp_path / "big" / "checkpoint-last.pth"),
+        _weights(tmp_path / "acc" / "checkpoint-last.pth"),
+        atol=1e-6,
+    )
 
 
 def test_bf16_with_clipping_and_fp16_refused_on_cpu(data, tmp_path, capsys):
     out = tmp_path / "bf16"
-    assert main(_finetune_args(data, out, "--set", "precision=bf16", "--set", "clip_grad=1.0",
-                               "--set", "epochs=1", "--set", "test=")) == 0
+    assert (
+        main(
+            _finetune_args(
+                data, out, "--set", "precision=bf16", "--set", "clip_grad=1.0", "--set", "epochs=1", "--set", "test="
+            )
+        )
+        == 0
+    )
     assert json.loads((out / "metrics.jsonl").read_text())["train_loss"] > 0
     assert main(_finetune_args(data, tmp_path / "fp16", "--set", "precision=fp16")) == 2
     assert "precision fp16 needs a GPU" in capsys.readouterr().err
@@ -253,9 +382,30 @@ def test_repeated_augmentation_trains_on_k_clips_per_decoded_video(data, tmp_pat
         assert main(_finetune_args(data, tmp_path / f"ft{k}", "--set", "epochs=1", "--set", f"repeated_aug={k}")) == 0
     videos = len((data / "split01" / "train.csv").read_text().splitlines())
     assert steps[1] == (videos // 4, 4) and steps[2] == (videos // 2, 2)
-    assert main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
-                 "--set", f"output_dir={tmp_path / 'pt'}", "--set", "epochs=1", "--set", "batch_size=4",
-                 "--set", "workers=0", "--set", "warmup_epochs=0", "--set", "repeated_aug=2"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--preset",
+                "synth-tiny-pretrain",
+                "--set",
+                f"data={data / 'pretrain.csv'}",
+                "--set",
+                f"output_dir={tmp_path / 'pt'}",
+                "--set",
+                "epochs=1",
+                "--set",
+                "batch_size=4",
+                "--set",
+                "workers=0",
+                "--set",
+                "warmup_epochs=0",
+                "--set",
+                "repeated_aug=2",
+            ]
+        )
+        == 0
+    )
     assert (tmp_path / "pt" / "figures" / "reconstruction-epoch001.png").is_file()
     assert steps[2] == (4, 2)  # 8 pool videos, 2 per batch
     assert main(_finetune_args(data, tmp_path / "bad", "--set", "repeated_aug=3")) == 2

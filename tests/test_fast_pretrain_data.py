@@ -1,5 +1,6 @@
 """The fast pre-training data path: packed (all-intra) videos, single-threaded decoding in
 workers, augmentation on the device, and the pool decoded once."""
+
 import errno
 import json
 import os
@@ -15,7 +16,7 @@ from maedfer.data.annotations import Item, read_annotations, write_annotations
 from maedfer.data.datasets import VideoDataset, repeat_collate
 from maedfer.data.pack import PackError, PackSettings, pack_pool
 from maedfer.data.pool_cache import DecodedPool
-from maedfer.data.readers import VideoReadError, VideoReader, open_clip
+from maedfer.data.readers import VideoReader, VideoReadError, open_clip
 from maedfer.data.synth import make_identity, render_clip
 from maedfer.data.transforms import BatchedCropResize, DrawPretrainCrop, pretrain_transform
 from maedfer.data.writers import write_video
@@ -70,7 +71,7 @@ def test_pack_keeps_the_recipe_region_within_codec_tolerance_and_skips_bad_video
             idx = [0, 7, 39]
             a, b = raw.read(idx)[:, :160, 32:192].float(), packed.read(idx).float()
             assert b.shape == (3, 160, 160, 3)
-            psnr = 10 * np.log10(255 ** 2 / ((a - b) ** 2).mean().item())
+            psnr = 10 * np.log10(255**2 / ((a - b) ** 2).mean().item())
             assert psnr > 35, psnr  # codec tolerance: measured 38-40 dB at crf 18
 
 
@@ -107,10 +108,11 @@ def test_pack_command_line(pool, tmp_path, capsys):
     assert "3 videos (0 packed now, 3 earlier)" in capsys.readouterr().out
     # other settings in the same folder, bad options, a missing source: one line each
     for argv, message in (
-            (["--crop", "none"], "packed earlier with"),
-            (["--crop", "none", "--size", "112"], "--size is the side of the voxceleb2 crop"),
-            (["--size", "161"], "size must be an even number"),
-            (["--crf", "60"], "crf must be in 0..51")):
+        (["--crop", "none"], "packed earlier with"),
+        (["--crop", "none", "--size", "112"], "--size is the side of the voxceleb2 crop"),
+        (["--size", "161"], "size must be an even number"),
+        (["--crf", "60"], "crf must be in 0..51"),
+    ):
         assert main(["pack", str(pool / "src"), "--out", str(out), *argv]) == 2
         err = capsys.readouterr().err
         assert err.startswith("maedfer: error:") and message in err and err.count("\n") == 1
@@ -121,6 +123,7 @@ def test_pack_command_line(pool, tmp_path, capsys):
     assert "3 videos (0 packed now, 3 earlier)" in capsys.readouterr().out
     assert len(read_annotations(inside / "pretrain.csv")) == 3
     import shutil
+
     shutil.rmtree(inside)
     assert main(["pack", str(tmp_path / "nowhere"), "--out", str(tmp_path / "q")]) == 2
     assert "no such folder or annotation file" in capsys.readouterr().err
@@ -192,19 +195,52 @@ def test_pretrain_with_device_augmentation_and_a_cached_pool_learns_the_same_as_
     from maedfer.data import synth
 
     data = tmp_path / "data"
-    synth.generate(data, synth.SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48,
-                                           identities=2))
-    args = ["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
-            "--set", "epochs=2", "--set", "batch_size=4", "--set", "warmup_epochs=0.5",
-            "--set", "repeated_aug=2", "--set", "figure_every=2"]
-    assert main([*args, "--set", f"output_dir={tmp_path / 'loader'}", "--set", "augment_on=loader",
-                 "--set", "workers=0"]) == 0
-    assert main([*args, "--set", f"output_dir={tmp_path / 'device'}", "--set", "augment_on=device",
-                 "--set", f"pool_cache={tmp_path / 'pool.u8'}", "--set", "workers=2"]) == 0
+    synth.generate(
+        data, synth.SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48, identities=2)
+    )
+    args = [
+        "pretrain",
+        "--preset",
+        "synth-tiny-pretrain",
+        "--set",
+        f"data={data / 'pretrain.csv'}",
+        "--set",
+        "epochs=2",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "warmup_epochs=0.5",
+        "--set",
+        "repeated_aug=2",
+        "--set",
+        "figure_every=2",
+    ]
+    assert (
+        main([*args, "--set", f"output_dir={tmp_path / 'loader'}", "--set", "augment_on=loader", "--set", "workers=0"])
+        == 0
+    )
+    assert (
+        main(
+            [
+                *args,
+                "--set",
+                f"output_dir={tmp_path / 'device'}",
+                "--set",
+                "augment_on=device",
+                "--set",
+                f"pool_cache={tmp_path / 'pool.u8'}",
+                "--set",
+                "workers=2",
+            ]
+        )
+        == 0
+    )
     a = read_checkpoint(tmp_path / "loader" / "checkpoint-last.pth")["model"]
     b = read_checkpoint(tmp_path / "device" / "checkpoint-last.pth")["model"]
     assert all(torch.allclose(a[k], b[k], atol=1e-6, rtol=0) for k in a)
-    assert (tmp_path / "pool.u8").is_file() and (tmp_path / "device" / "figures" / "reconstruction-epoch002.png").is_file()
+    assert (tmp_path / "pool.u8").is_file() and (
+        tmp_path / "device" / "figures" / "reconstruction-epoch002.png"
+    ).is_file()
 
 
 def test_augment_on_setting():
@@ -214,7 +250,6 @@ def test_augment_on_setting():
     assert augment_on_device("loader", torch.device("cuda", 0)) is False
     with pytest.raises(ConfigError, match="augment_on must be one of auto, loader, device"):
         resolve_config("pretrain", overrides={"augment_on": "gpu"})
-
 
 
 @pytest.mark.cuda

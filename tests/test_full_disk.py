@@ -1,5 +1,6 @@
 """A checkpoint that cannot be written (a full disk): one line, the previous checkpoint and
 the run's other files intact, and --resume auto continues from it."""
+
 import os
 import subprocess
 
@@ -17,9 +18,25 @@ def data(tiny_synth):
 
 
 def test_a_full_disk_while_saving_stops_in_one_line_and_loses_nothing(data, tmp_path, monkeypatch, capsys):
-    args = ["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
-            "--set", "epochs=2", "--set", "batch_size=4", "--set", "workers=0", "--set", "warmup_epochs=0.5",
-            "--set", "figure_every=0", "--set", "save_every=1"]
+    args = [
+        "pretrain",
+        "--preset",
+        "synth-tiny-pretrain",
+        "--set",
+        f"data={data / 'pretrain.csv'}",
+        "--set",
+        "epochs=2",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "workers=0",
+        "--set",
+        "warmup_epochs=0.5",
+        "--set",
+        "figure_every=0",
+        "--set",
+        "save_every=1",
+    ]
     assert main([*args, "--set", f"output_dir={tmp_path / 'straight'}"]) == 0
     out = tmp_path / "full"
     real_save, saves = torch.save, {"n": 0}
@@ -35,13 +52,16 @@ def test_a_full_disk_while_saving_stops_in_one_line_and_loses_nothing(data, tmp_
     capsys.readouterr()
     assert main([*args, "--set", f"output_dir={out}"]) == 2
     err = capsys.readouterr().err
-    assert err.count("\n") == 1 and err.startswith(f"maedfer: error: {out / 'checkpoint-last.pth'}: could not be "
-                                                   "written (the write failed with ")
+    assert err.count("\n") == 1 and err.startswith(
+        f"maedfer: error: {out / 'checkpoint-last.pth'}: could not be written (the write failed with "
+    )
     assert "the file that was there is intact" in err and "--resume auto continues" in err
     # epoch 1's state is there, whole; no temporary file is left; the log has epoch 1
     assert read_checkpoint(out / "checkpoint-last.pth")["epoch"] == 1
     assert sorted(p.name for p in out.iterdir() if p.name.startswith((".", "checkpoint"))) == [
-        "checkpoint-epoch001.pth", "checkpoint-last.pth"]
+        "checkpoint-epoch001.pth",
+        "checkpoint-last.pth",
+    ]
     assert len((out / "metrics.jsonl").read_text().splitlines()) == 1
     monkeypatch.setattr(torch, "save", real_save)
     assert main([*args, "--set", f"output_dir={out}", "--resume", "auto"]) == 0
@@ -61,9 +81,30 @@ def test_a_log_that_cannot_be_written_is_one_line(data, tmp_path, monkeypatch, c
 
     monkeypatch.setattr(trainer.RunLog, "write", failing)
     out = tmp_path / "log"
-    assert main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
-                 "--set", "epochs=1", "--set", "batch_size=4", "--set", "workers=0", "--set", "warmup_epochs=0.5",
-                 "--set", "figure_every=0", "--set", f"output_dir={out}"]) == 2
+    assert (
+        main(
+            [
+                "pretrain",
+                "--preset",
+                "synth-tiny-pretrain",
+                "--set",
+                f"data={data / 'pretrain.csv'}",
+                "--set",
+                "epochs=1",
+                "--set",
+                "batch_size=4",
+                "--set",
+                "workers=0",
+                "--set",
+                "warmup_epochs=0.5",
+                "--set",
+                "figure_every=0",
+                "--set",
+                f"output_dir={out}",
+            ]
+        )
+        == 2
+    )
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "metrics.jsonl: cannot write the run's log (No such file or directory)" in err
     assert read_checkpoint(out / "checkpoint-last.pth")["epoch"] == 1
@@ -74,14 +115,21 @@ def test_on_a_really_full_filesystem(tmp_path):
     real, and the earlier file stays."""
     mount = tmp_path / "small"
     mount.mkdir()
-    if os.geteuid() != 0 or subprocess.run(["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)],
-                                           capture_output=True).returncode:
+    if (
+        os.geteuid() != 0
+        or subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=1m", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+    ):
         pytest.skip("cannot mount a small tmpfs here")
     try:
         small, big = torch.nn.Linear(4, 4), create_model("mae_dfer_tiny")
         save_checkpoint(small, mount / "model.pth")
-        with pytest.raises(CheckpointError, match=r"model.pth: could not be written \(.*MiB free on that disk\); "
-                                                  r"the file that was there is intact"):
+        with pytest.raises(
+            CheckpointError,
+            match=r"model.pth: could not be written \(.*MiB free on that disk\); "
+            r"the file that was there is intact",
+        ):
             save_checkpoint(big, mount / "model.pth")
         assert set(read_checkpoint(mount / "model.pth")["model"]) == {"weight", "bias"}
         assert [p.name for p in mount.iterdir()] == ["model.pth"]

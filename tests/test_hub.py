@@ -1,4 +1,5 @@
 """Released models by name, the download cache, and the Hugging Face Hub; all offline."""
+
 import functools
 import http.server
 import json
@@ -15,8 +16,19 @@ import torch
 import maedfer
 from maedfer.checkpoint import save_checkpoint
 from maedfer.cli import main
-from maedfer.hub import (RELEASED, DownloadError, ReleasedModel, cached_file, check_released, download_released,
-                         gdown_fetch, released_model, released_path, resolve_checkpoint, sha256_of)
+from maedfer.hub import (
+    RELEASED,
+    DownloadError,
+    ReleasedModel,
+    cached_file,
+    check_released,
+    download_released,
+    gdown_fetch,
+    released_model,
+    released_path,
+    resolve_checkpoint,
+    sha256_of,
+)
 from maedfer.hub import cache as hub_cache
 from maedfer.hub.huggingface import parse_repo
 from maedfer.hub.push import FILES, push, write_repo_folder
@@ -24,8 +36,17 @@ from maedfer.hub.push import FILES, push, write_repo_folder
 
 def tiny_classifier(path: Path, num_classes: int = 7) -> Path:
     model = maedfer.create_model("lgi_former_tiny", num_classes=num_classes)
-    return save_checkpoint(model, path, config={"dataset": "dfew" if num_classes == 7 else "mafw",
-                                                "sampling_rate": 2, "epochs": 3, "lr": 1e-3, "seed": 0})
+    return save_checkpoint(
+        model,
+        path,
+        config={
+            "dataset": "dfew" if num_classes == 7 else "mafw",
+            "sampling_rate": 2,
+            "epochs": 3,
+            "lr": 1e-3,
+            "seed": 0,
+        },
+    )
 
 
 @pytest.fixture
@@ -54,7 +75,7 @@ class FakeDrive:
         done = path.stat().st_size if path.exists() else 0  # resume like gdown does
         with open(path, "ab") as f:
             if self.fail_after is not None:
-                f.write(self.data[done:self.fail_after])
+                f.write(self.data[done : self.fail_after])
                 self.fail_after = None
                 raise ConnectionResetError("connection reset by peer")
             f.write(self.data[done:])
@@ -65,8 +86,12 @@ class FakeDrive:
 
 def test_the_catalogue_holds_the_official_files_with_their_scores():
     names = [m.name for m in RELEASED.values() if m.name != "tiny-test"]
-    assert names == [*(f"dfew-fold{k}" for k in range(1, 6)), "ferv39k", *(f"mafw-fold{k}" for k in range(1, 6)),
-                     "voxceleb2-pretrain"]
+    assert names == [
+        *(f"dfew-fold{k}" for k in range(1, 6)),
+        "ferv39k",
+        *(f"mafw-fold{k}" for k in range(1, 6)),
+        "voxceleb2-pretrain",
+    ]
     dfew = [RELEASED[f"dfew-fold{k}"] for k in range(1, 6)]
     # the README's "Total" row is the mean of its folds
     assert np.mean([m.uar for m in dfew]) == pytest.approx(63.41, abs=0.01)
@@ -106,16 +131,22 @@ def test_a_release_is_downloaded_once_checked_recorded_and_verified(home, tiny_r
     data = bytearray(path.read_bytes())
     data[-100] ^= 0xFF
     path.write_bytes(bytes(data))
-    with pytest.raises(DownloadError, match=r"tiny-test.pth: differs from the file downloaded for tiny-test "
-                                            r"\(sha256 changed"):
+    with pytest.raises(
+        DownloadError,
+        match=r"tiny-test.pth: differs from the file downloaded for tiny-test "
+        r"\(sha256 changed",
+    ):
         download_released("tiny-test", drive)
 
 
 def test_an_interrupted_download_resumes_and_nothing_partial_is_in_the_cache(home, tiny_release):
     entry, source = tiny_release
     drive = FakeDrive(source, fail_after=5000)
-    with pytest.raises(DownloadError, match=rf"could not download tiny-test \(connection reset by peer\); download it "
-                                            rf"from {entry.page} and put it at {home}/released/tiny-test.pth"):
+    with pytest.raises(
+        DownloadError,
+        match=rf"could not download tiny-test \(connection reset by peer\); download it "
+        rf"from {entry.page} and put it at {home}/released/tiny-test.pth",
+    ):
         download_released("tiny-test", drive)
     assert not released_path(entry).exists()
     assert (home / "released" / "tiny-test.pth.download").stat().st_size == 5000
@@ -143,9 +174,11 @@ def test_offline_says_where_to_put_the_file_and_a_file_put_there_is_used(home, t
 
     with pytest.raises(DownloadError) as e:
         download_released("tiny-test", offline)
-    assert str(e.value) == (f"could not download tiny-test (cannot reach drive.google.com: offline?); download it "
-                            f"from https://drive.google.com/file/d/FAKE_ID/view and put it at "
-                            f"{home}/released/tiny-test.pth")
+    assert str(e.value) == (
+        f"could not download tiny-test (cannot reach drive.google.com: offline?); download it "
+        f"from https://drive.google.com/file/d/FAKE_ID/view and put it at "
+        f"{home}/released/tiny-test.pth"
+    )
     with pytest.raises(DownloadError, match="tiny-test is not in the cache; download it from"):
         download_released("tiny-test", offline, download=False)
     released_path(entry).parent.mkdir(parents=True, exist_ok=True)
@@ -177,8 +210,11 @@ def test_the_official_key_check_accepts_the_real_layout_and_names_what_differs(t
     state = {k: torch.zeros(1).expand(*v) if v else torch.zeros(()) for k, v in shapes.items()}
     torch.save({"model": state}, tmp_path / "official.pth")
     check_released(released_model("dfew-fold2"), tmp_path / "official.pth")
-    with pytest.raises(maedfer.CheckpointError, match=r"does not fit model lgi_former_base: 2 shape mismatches "
-                                                      r"\(head.weight: checkpoint \[7, 512\] vs model \[11, 512\]"):
+    with pytest.raises(
+        maedfer.CheckpointError,
+        match=r"does not fit model lgi_former_base: 2 shape mismatches "
+        r"\(head.weight: checkpoint \[7, 512\] vs model \[11, 512\]",
+    ):
         check_released(released_model("mafw-fold2"), tmp_path / "official.pth")
     del state["head.bias"]
     torch.save({"model": state}, tmp_path / "official.pth")
@@ -229,9 +265,18 @@ def test_repo_ids_are_parsed_and_bad_ones_refused():
 def test_push_dry_run_writes_exactly_the_files_it_would_upload(tmp_path, capsys):
     ckpt = tiny_classifier(tmp_path / "run" / "checkpoint-last.pth")
     (tmp_path / "run" / "eval").mkdir()
-    (tmp_path / "run" / "eval" / "metrics.json").write_text(json.dumps(
-        {"uar": 41.25, "war": 52.5, "macro_f1": 40.0, "weighted_f1": 50.0, "videos": 120,
-         "per_class_accuracy": {"happy": 80.0}}))
+    (tmp_path / "run" / "eval" / "metrics.json").write_text(
+        json.dumps(
+            {
+                "uar": 41.25,
+                "war": 52.5,
+                "macro_f1": 40.0,
+                "weighted_f1": 50.0,
+                "videos": 120,
+                "per_class_accuracy": {"happy": 80.0},
+            }
+        )
+    )
     assert main(["push", str(ckpt), "me/tiny", "--dry-run", str(tmp_path / "hub")]) == 0
     assert "nothing uploaded" in capsys.readouterr().out
     assert sorted(p.name for p in (tmp_path / "hub").iterdir()) == sorted(FILES)
@@ -289,21 +334,38 @@ def test_hf_names_load_from_the_hub_cache_offline(tmp_path):
     files = write_repo_folder(ckpt, tmp_path / "hub", repo_id="me/tiny")
     _hub_cache(tmp_path / "hf", "me/tiny", {p.name: p for p in files})
     env = {**os.environ, "HF_HUB_CACHE": str(tmp_path / "hf"), "HF_HUB_OFFLINE": "1"}
-    code = ("import maedfer, torch; p = maedfer.load('hf://me/tiny', device='cpu', precision='fp32'); "
-            "print(p.classes[0], p.spec.model_name)")
+    code = (
+        "import maedfer, torch; p = maedfer.load('hf://me/tiny', device='cpu', precision='fp32'); "
+        "print(p.classes[0], p.spec.model_name)"
+    )
     out = subprocess.run([sys.executable, "-c", code], env=env, capture_output=True, text=True, timeout=120)
     assert out.returncode == 0, out.stderr
     assert out.stdout.split() == ["happy", "lgi_former_tiny"]
     # a repository that is not in the cache, offline: one line that names it
-    out = subprocess.run([sys.executable, "-m", "maedfer", "export", "hf://me/other", "--format", "safetensors",
-                          "--out", str(tmp_path / "x.safetensors")], env=env, capture_output=True, text=True,
-                         timeout=120)
+    out = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "maedfer",
+            "export",
+            "hf://me/other",
+            "--format",
+            "safetensors",
+            "--out",
+            str(tmp_path / "x.safetensors"),
+        ],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and out.stderr.count("\n") == 1
     assert out.stderr.startswith("maedfer: error: hf://me/other: could not get it from the Hugging Face Hub (")
 
 
 class _Flaky(http.server.BaseHTTPRequestHandler):
     """Serves one file; the first whole-file request breaks off half-way; byte ranges work."""
+
     data = b""
     broke = False
     ranges: list = []
@@ -326,7 +388,7 @@ class _Flaky(http.server.BaseHTTPRequestHandler):
         self.end_headers()
         if not cls.broke and start == 0:
             cls.broke = True
-            self.wfile.write(cls.data[:len(cls.data) // 2])
+            self.wfile.write(cls.data[: len(cls.data) // 2])
             self.wfile.flush()
             self.connection.shutdown(2)  # the connection drops mid-file
             return

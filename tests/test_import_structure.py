@@ -1,5 +1,6 @@
 """The package's modules import each other without circles, counting the imports made
 inside functions too: every module has one level, below the ones that use it."""
+
 import ast
 from pathlib import Path
 
@@ -22,7 +23,7 @@ def import_graph() -> dict[str, set[str]]:
         edges = set()
         for node in ast.walk(ast.parse(path.read_text())):
             if isinstance(node, ast.ImportFrom):
-                base = package[:len(package) - node.level + 1] if node.level else []
+                base = package[: len(package) - node.level + 1] if node.level else []
                 target = ".".join(base + ([node.module] if node.module else []))
                 for alias in node.names:
                     full = f"{target}.{alias.name}"

@@ -1,5 +1,6 @@
 """Predicting on people's own videos: real faces (skimage's astronaut, matplotlib's Grace
 Hopper; both ship in their wheels) made into videos with PyAV, a tiny model trained here."""
+
 import argparse
 import json
 import socket
@@ -23,8 +24,7 @@ from maedfer.cli import main
 from maedfer.data import synth
 from maedfer.data.readers import VideoReadError
 from maedfer.data.writers import write_frames, write_video
-from maedfer.inference import (Box, HaarFaceDetector, NoFaceError, crop_face, load_classifier,
-                               smooth_track, track_faces)
+from maedfer.inference import Box, HaarFaceDetector, NoFaceError, crop_face, load_classifier, smooth_track, track_faces
 from maedfer.inference.predictor import window_starts
 
 ASTRONAUT_FACE = Box(177, 66, 272, 161)  # where the cascade finds it in the 512x512 photo
@@ -46,8 +46,15 @@ def head(image: np.ndarray, box: tuple[int, int, int, int]) -> np.ndarray:
     return np.ascontiguousarray(image[y0:y1, x0:x1])
 
 
-def pan(image: np.ndarray, frames: int = 40, x0: int = 40, dx: int = 240, grow: int = 40, size=(360, 640),
-        canvas: np.ndarray | None = None) -> np.ndarray:
+def pan(
+    image: np.ndarray,
+    frames: int = 40,
+    x0: int = 40,
+    dx: int = 240,
+    grow: int = 40,
+    size=(360, 640),
+    canvas: np.ndarray | None = None,
+) -> np.ndarray:
     """The image moving right and growing over a 640x360 grey background."""
     h, w = size
     out = np.full((frames, h, w, 3), 40, np.uint8) if canvas is None else canvas.copy()
@@ -55,7 +62,7 @@ def pan(image: np.ndarray, frames: int = 40, x0: int = 40, dx: int = 240, grow: 
         side = int(260 + grow * i / frames)
         im = cv2.resize(image, (side, side), interpolation=cv2.INTER_AREA)
         x, y = int(x0 + dx * i / frames), (h - side) // 2
-        out[i, y:y + side, x:x + side] = im
+        out[i, y : y + side, x : x + side] = im
     return out
 
 
@@ -64,8 +71,13 @@ def media(tmp_path_factory):
     root = tmp_path_factory.mktemp("media")
     astro = pan(head(astronaut(), (80, 10, 360, 290)))
     write_video(root / "astronaut.mp4", astro)
-    both = pan(head(grace_hopper(), (110, 60, 420, 370)), x0=360, dx=-20, grow=0,
-               canvas=pan(head(astronaut(), (80, 10, 360, 290)), dx=20, grow=0))
+    both = pan(
+        head(grace_hopper(), (110, 60, 420, 370)),
+        x0=360,
+        dx=-20,
+        grow=0,
+        canvas=pan(head(astronaut(), (80, 10, 360, 290)), dx=20, grow=0),
+    )
     write_video(root / "two_faces.mp4", both)
     write_video(root / "blank.mp4", np.full((24, 120, 160, 3), 90, np.uint8))
     (root / "corrupt.mp4").write_bytes((root / "astronaut.mp4").read_bytes()[:1500])
@@ -81,22 +93,60 @@ def trained(tmp_path_factory):
     probabilities are far from uniform (for parity checks)."""
     root = tmp_path_factory.mktemp("trained")
     data = root / "data"
-    synth.generate(data, synth.SynthConfig(clips_per_class=2, pool_size=4, frames=16, pool_frames=20, size=48,
-                                           identities=2))
+    synth.generate(
+        data, synth.SynthConfig(clips_per_class=2, pool_size=4, frames=16, pool_frames=20, size=48, identities=2)
+    )
     common = ["--set", "batch_size=4", "--set", "workers=0", "--set", "epochs=1", "--set", "warmup_epochs=0.5"]
-    assert main(["finetune", "--preset", "synth-tiny", "--set", f"train={data / 'train.csv'}",
-                 "--set", f"test={data / 'test.csv'}", "--set", f"output_dir={root / 'ft'}",
-                 "--set", "test_clips=1", "--set", "test_crops=1", *common]) == 0
-    assert main(["pretrain", "--preset", "synth-tiny-pretrain", "--set", f"data={data / 'pretrain.csv'}",
-                 "--set", f"output_dir={root / 'pt'}", "--set", "figure_every=0", *common]) == 0
+    assert (
+        main(
+            [
+                "finetune",
+                "--preset",
+                "synth-tiny",
+                "--set",
+                f"train={data / 'train.csv'}",
+                "--set",
+                f"test={data / 'test.csv'}",
+                "--set",
+                f"output_dir={root / 'ft'}",
+                "--set",
+                "test_clips=1",
+                "--set",
+                "test_crops=1",
+                *common,
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "pretrain",
+                "--preset",
+                "synth-tiny-pretrain",
+                "--set",
+                f"data={data / 'pretrain.csv'}",
+                "--set",
+                f"output_dir={root / 'pt'}",
+                "--set",
+                "figure_every=0",
+                *common,
+            ]
+        )
+        == 0
+    )
     checkpoint = read_checkpoint(root / "ft" / "checkpoint-last.pth")
     model = maedfer.create_model(checkpoint["model_name"], **checkpoint["model_config"])
     model.load_state_dict(checkpoint["model"])
     with torch.no_grad():
         model.head.weight.normal_(0, 2.0)
     save_checkpoint(model, root / "peaked.pth", config=checkpoint["config"])
-    return argparse.Namespace(classifier=root / "ft" / "checkpoint-last.pth", pretrained=root / "pt" / "checkpoint-last.pth",
-                              peaked=root / "peaked.pth", data=data)
+    return argparse.Namespace(
+        classifier=root / "ft" / "checkpoint-last.pth",
+        pretrained=root / "pt" / "checkpoint-last.pth",
+        peaked=root / "peaked.pth",
+        data=data,
+    )
 
 
 # ---------------------------------------------------------------- faces
@@ -218,8 +268,20 @@ def test_no_face_and_unreadable_inputs_are_clear_errors(media, trained):
 
 def test_predict_command_writes_table_json_csv_plot_and_annotated_video(media, trained, tmp_path, capsys):
     out = tmp_path / "out"
-    code = main(["predict", str(media / "astronaut.mp4"), str(media / "blank.mp4"), str(media / "corrupt.mp4"),
-                 "--checkpoint", str(trained.classifier), "--out", str(out), "--plot", "--annotate"])
+    code = main(
+        [
+            "predict",
+            str(media / "astronaut.mp4"),
+            str(media / "blank.mp4"),
+            str(media / "corrupt.mp4"),
+            "--checkpoint",
+            str(trained.classifier),
+            "--out",
+            str(out),
+            "--plot",
+            "--annotate",
+        ]
+    )
     captured = capsys.readouterr()
     assert code == 2  # two of the three inputs failed, each with one line
     errors = [l for l in captured.err.splitlines() if l.startswith("maedfer: error:")]
@@ -232,6 +294,7 @@ def test_predict_command_writes_table_json_csv_plot_and_annotated_video(media, t
     assert len(rows) == 3
     assert (out / "astronaut_timeline.png").stat().st_size > 5000
     from maedfer.data.readers import VideoReader
+
     with VideoReader(out / "astronaut_annotated.mp4") as annotated:
         assert len(annotated) == 40 and annotated.read([0]).shape == (1, 360, 640, 3)
         frame = annotated.read([20])[0].numpy().astype(int)
@@ -241,9 +304,19 @@ def test_predict_command_writes_table_json_csv_plot_and_annotated_video(media, t
 
 def test_official_checkpoints_take_their_labels_from_the_dataset(tmp_path, trained):
     model = maedfer.create_model("lgi_former_base", num_classes=7)
-    official = {"model": model.state_dict(), "epoch": 99, "optimizer": {},
-                "args": argparse.Namespace(model="vit_base_dim512_no_depth_patch16_160", nb_classes=7,
-                                           data_set="DFEW", num_frames=16, input_size=160, sampling_rate=4)}
+    official = {
+        "model": model.state_dict(),
+        "epoch": 99,
+        "optimizer": {},
+        "args": argparse.Namespace(
+            model="vit_base_dim512_no_depth_patch16_160",
+            nb_classes=7,
+            data_set="DFEW",
+            num_frames=16,
+            input_size=160,
+            sampling_rate=4,
+        ),
+    }
     torch.save(official, tmp_path / "dfew.pth")
     _, spec = load_classifier(tmp_path / "dfew.pth")
     assert spec.classes == ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear")
@@ -269,7 +342,9 @@ def test_bf16_gives_the_same_answer(media, trained):
 
 
 def test_safetensors_export_round_trip(media, trained, tmp_path):
-    assert main(["export", str(trained.peaked), "--format", "safetensors", "--out", str(tmp_path / "m.safetensors")]) == 0
+    assert (
+        main(["export", str(trained.peaked), "--format", "safetensors", "--out", str(tmp_path / "m.safetensors")]) == 0
+    )
     a = maedfer.load(trained.peaked).predict(media / "astronaut.mp4")
     b = maedfer.load(tmp_path / "m.safetensors").predict(media / "astronaut.mp4")
     assert b.classes == a.classes and b.faces[0].windows == a.faces[0].windows
@@ -302,9 +377,17 @@ def test_onnx_export_matches_pytorch_in_onnxruntime(trained, tmp_path):
 
 def _post(url: str, name: str, data: bytes) -> tuple[int, dict]:
     boundary = uuid.uuid4().hex
-    body = (f"--{boundary}\r\nContent-Disposition: form-data; name=\"file\"; filename=\"{name}\"\r\n"
-            f"Content-Type: application/octet-stream\r\n\r\n").encode() + data + f"\r\n--{boundary}--\r\n".encode()
-    request = urllib.request.Request(url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"})
+    body = (
+        (
+            f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n'
+            f"Content-Type: application/octet-stream\r\n\r\n"
+        ).encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    request = urllib.request.Request(
+        url, data=body, headers={"Content-Type": f"multipart/form-data; boundary={boundary}"}
+    )
     try:
         with urllib.request.urlopen(request, timeout=120) as response:
             return response.status, json.loads(response.read())
@@ -316,9 +399,25 @@ def test_server_round_trip_on_loopback(media, trained):
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "maedfer", "serve", "--checkpoint", str(trained.peaked),
-                               "--host", "127.0.0.1", "--port", str(port), "--max-mb", "0.2"],
-                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    server = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "maedfer",
+            "serve",
+            "--checkpoint",
+            str(trained.peaked),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            str(port),
+            "--max-mb",
+            "0.2",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         for _ in range(120):
@@ -334,7 +433,7 @@ def test_server_round_trip_on_loopback(media, trained):
         assert health["classes"][0] == "happy" and health["model"] == "lgi_former_tiny"
 
         video = (media / "astronaut.mp4").read_bytes()
-        assert len(video) < 0.2 * 2 ** 20
+        assert len(video) < 0.2 * 2**20
         status, payload = _post(base + "/predict?stride=4", "me.mp4", video)
         want = maedfer.load(trained.peaked).predict(media / "astronaut.mp4", stride=4)
         assert status == 200 and payload["source"] == "me.mp4" and payload["label"] == want.label
@@ -346,7 +445,7 @@ def test_server_round_trip_on_loopback(media, trained):
         assert status == 415 and "broken.mp4: cannot open video" in payload["detail"]
         status, payload = _post(base + "/predict", "blank.mp4", (media / "blank.mp4").read_bytes())
         assert status == 422 and "blank.mp4: no face found" in payload["detail"]
-        status, payload = _post(base + "/predict", "big.mp4", b"\x00" * (2 ** 20))
+        status, payload = _post(base + "/predict", "big.mp4", b"\x00" * (2**20))
         assert status == 413 and "larger than the limit" in payload["detail"]
     finally:
         server.terminate()
@@ -358,30 +457,92 @@ def test_server_round_trip_on_loopback(media, trained):
 
 def test_visualize_reconstruct_and_embed(media, trained, tmp_path, capsys):
     png = tmp_path / "rec.png"
-    assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"),
-                 "--out", str(png)]) == 0
+    assert (
+        main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"), "--out", str(png)])
+        == 0
+    )
     assert Image.open(png).size[0] > 400
     other = tmp_path / "rec3.png"
-    assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut_frames"),
-                 "--crop", "full", "--start", "0.5", "--seed", "3", "--out", str(other)]) == 0
+    assert (
+        main(
+            [
+                "visualize",
+                "reconstruct",
+                str(trained.pretrained),
+                str(media / "astronaut_frames"),
+                "--crop",
+                "full",
+                "--start",
+                "0.5",
+                "--seed",
+                "3",
+                "--out",
+                str(other),
+            ]
+        )
+        == 0
+    )
     capsys.readouterr()
     a, b = (np.array(Image.open(p).convert("RGB")) for p in (png, other))
     assert a.shape == b.shape and (a != b).any()  # another start and mask
-    assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"),
-                 "--out", str(png)]) == 2
+    assert (
+        main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"), "--out", str(png)])
+        == 2
+    )
     assert "rec.png: output exists already; pass --overwrite" in capsys.readouterr().err
-    assert main(["visualize", "reconstruct", str(trained.pretrained), str(media / "astronaut.mp4"),
-                 "--start", "100", "--out", str(png), "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "visualize",
+                "reconstruct",
+                str(trained.pretrained),
+                str(media / "astronaut.mp4"),
+                "--start",
+                "100",
+                "--out",
+                str(png),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert "--start 100.0 s is past the end" in capsys.readouterr().err
-    assert main(["visualize", "reconstruct", str(trained.classifier), str(media / "astronaut.mp4"),
-                 "--out", str(png), "--overwrite"]) == 2
+    assert (
+        main(
+            [
+                "visualize",
+                "reconstruct",
+                str(trained.classifier),
+                str(media / "astronaut.mp4"),
+                "--out",
+                str(png),
+                "--overwrite",
+            ]
+        )
+        == 2
+    )
     assert "no decoder weights" in capsys.readouterr().err
 
     n = len((trained.data / "test.csv").read_text().splitlines())
     for method in ("pca", "tsne"):
         out = tmp_path / f"{method}.png"
-        assert main(["visualize", "embed", str(trained.classifier), str(trained.data / "test.csv"),
-                     "--method", method, "--workers", "0", "--out", str(out)]) == 0
+        assert (
+            main(
+                [
+                    "visualize",
+                    "embed",
+                    str(trained.classifier),
+                    str(trained.data / "test.csv"),
+                    "--method",
+                    method,
+                    "--workers",
+                    "0",
+                    "--out",
+                    str(out),
+                ]
+            )
+            == 0
+        )
         rows = out.with_suffix(".csv").read_text().splitlines()
         assert rows[0] == "label,x,y" and len(rows) == 1 + n
         assert Image.open(out).size == (605, 550)
@@ -394,9 +555,30 @@ def test_visualize_reconstruct_and_embed(media, trained, tmp_path, capsys):
     assert main(["visualize", "embed", str(trained.classifier), str(relative), "--out", str(out)]) == 2
     assert "rel.csv: this output would replace an input" in capsys.readouterr().err
     out = tmp_path / "rel_embed.png"
-    assert main(["visualize", "embed", str(trained.classifier), str(relative), "--root", str(trained.data),
-                 "--dataset", "dfew", "--batch-size", "3", "--method", "pca", "--workers", "0",
-                 "--out", str(out)]) == 0
+    assert (
+        main(
+            [
+                "visualize",
+                "embed",
+                str(trained.classifier),
+                str(relative),
+                "--root",
+                str(trained.data),
+                "--dataset",
+                "dfew",
+                "--batch-size",
+                "3",
+                "--method",
+                "pca",
+                "--workers",
+                "0",
+                "--out",
+                str(out),
+            ]
+        )
+        == 0
+    )
+
     def table(path):
         rows = [line.split(",") for line in path.read_text().splitlines()[1:]]
         return [r[0] for r in rows], np.array([[float(v) for v in r[1:]] for r in rows])
@@ -407,16 +589,53 @@ def test_visualize_reconstruct_and_embed(media, trained, tmp_path, capsys):
 
 def test_predict_command_options(media, trained, tmp_path, capsys):
     out = tmp_path / "out"
-    assert main(["predict", str(media / "astronaut.mp4"), str(media / "astronaut_frames"), "--checkpoint",
-                 str(trained.peaked), "--out", str(out), "--stride", "2", "--crop", "full", "--batch-size", "2",
-                 "--precision", "fp32", "--device", "cpu", "--dataset", "dfew"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(media / "astronaut.mp4"),
+                str(media / "astronaut_frames"),
+                "--checkpoint",
+                str(trained.peaked),
+                "--out",
+                str(out),
+                "--stride",
+                "2",
+                "--crop",
+                "full",
+                "--batch-size",
+                "2",
+                "--precision",
+                "fp32",
+                "--device",
+                "cpu",
+                "--dataset",
+                "dfew",
+            ]
+        )
+        == 0
+    )
     video, folder = (json.loads((out / f"{n}.json").read_text()) for n in ("astronaut", "astronaut_frames"))
     assert [(w["start_frame"], w["end_frame"]) for w in video["faces"][0]["windows"]] == [(0, 30), (4, 34), (8, 38)]
     assert video["faces"][0]["boxes"] == {} and len(folder["faces"][0]["windows"]) == 3
     assert "cpu fp32" in capsys.readouterr().out
 
-    assert main(["predict", str(media / "two_faces.mp4"), "--checkpoint", str(trained.peaked), "--out", str(out),
-                 "--all-faces", "--margin", "0.0"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                str(media / "two_faces.mp4"),
+                "--checkpoint",
+                str(trained.peaked),
+                "--out",
+                str(out),
+                "--all-faces",
+                "--margin",
+                "0.0",
+            ]
+        )
+        == 0
+    )
     tight = json.loads((out / "two_faces.json").read_text())["faces"]
     assert len(tight) == 2
     wide = maedfer.load(trained.peaked, margin=0.5).predict(media / "two_faces.mp4").faces[0].boxes

@@ -1,9 +1,12 @@
 """predict --live: a file played at its own rate, as a camera would deliver it."""
+
 import shutil
 import threading
 import time
 
 import pytest
+from test_hub import tiny_classifier
+from test_inference import astronaut, head, pan
 
 import maedfer
 from maedfer.cli import main
@@ -11,9 +14,6 @@ from maedfer.data.readers import open_clip
 from maedfer.data.writers import write_video
 from maedfer.errors import MaedferError
 from maedfer.inference.live import run_live
-
-from test_hub import tiny_classifier
-from test_inference import astronaut, head, pan
 
 
 @pytest.fixture(scope="module")
@@ -55,22 +55,41 @@ def test_a_slow_model_drops_frames_instead_of_falling_behind(stream):
     # latency is bounded by the model calls for the frames queued ahead (2) and its own;
     # it does not grow over the run
     latencies = [lb.latency for lb in labels]
-    assert max(latencies) < 3 * 0.4 + 0.3 and max(latencies[len(latencies) // 2:]) < 3 * 0.4 + 0.3
+    assert max(latencies) < 3 * 0.4 + 0.3 and max(latencies[len(latencies) // 2 :]) < 3 * 0.4 + 0.3
     assert threading.active_count() == threads  # the reader thread ended
 
 
 def test_live_cli_prints_labels_records_the_stream_and_refuses_bad_sources(stream, tmp_path, capsys):
     video, checkpoint = stream
-    assert main(["predict", "--live", str(video), "--checkpoint", str(checkpoint), "--stride", "4",
-                 "--annotate", "--out", str(tmp_path), "--seconds", "2.5"]) == 0
+    assert (
+        main(
+            [
+                "predict",
+                "--live",
+                str(video),
+                "--checkpoint",
+                str(checkpoint),
+                "--stride",
+                "4",
+                "--annotate",
+                "--out",
+                str(tmp_path),
+                "--seconds",
+                "2.5",
+            ]
+        )
+        == 0
+    )
     out = capsys.readouterr().out
     assert out.count("latency") >= 2 and "sustainable" in out and "live_annotated.mp4" in out
     with open_clip(tmp_path / "live_annotated.mp4") as recording:
         assert 20 <= len(recording) <= 38 and recording.fps == pytest.approx(12.5)
-    for argv, message in [(["--live", str(tmp_path / "none.mp4")], "none.mp4: no such video file"),
-                          (["--live", str(video), str(video)], "give video files, or --live SOURCE, not both"),
-                          ([str(video), "--show"], "--show and --seconds are for --live"),
-                          (["--live", "rtsp://127.0.0.1:9/none"], "cannot open it as a live source")]:
+    for argv, message in [
+        (["--live", str(tmp_path / "none.mp4")], "none.mp4: no such video file"),
+        (["--live", str(video), str(video)], "give video files, or --live SOURCE, not both"),
+        ([str(video), "--show"], "--show and --seconds are for --live"),
+        (["--live", "rtsp://127.0.0.1:9/none"], "cannot open it as a live source"),
+    ]:
         assert main(["predict", *argv, "--checkpoint", str(checkpoint), "--out", str(tmp_path / "x")]) == 2
         assert message in capsys.readouterr().err
     with pytest.raises(MaedferError, match="live: stride"):
@@ -92,8 +111,13 @@ def test_show_without_a_screen_says_so(stream):
 
     video, checkpoint = stream
     env = {k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY", "MPLBACKEND")}
-    out = subprocess.run([sys.executable, "-m", "maedfer", "predict", "--live", str(video), "--checkpoint",
-                          str(checkpoint), "--show"], env=env, capture_output=True, text=True, timeout=120)
+    out = subprocess.run(
+        [sys.executable, "-m", "maedfer", "predict", "--live", str(video), "--checkpoint", str(checkpoint), "--show"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert out.returncode == 2 and out.stderr.startswith("maedfer: error: --show needs a screen (")
     assert out.stderr.rstrip().endswith("use --annotate to record the stream instead")
 
@@ -114,9 +138,25 @@ def test_show_opens_a_window_with_the_stream_on_a_virtual_screen(stream, tmp_pat
         time.sleep(1.0)
         env = {**os.environ, "DISPLAY": display}
         env.pop("MPLBACKEND", None)
-        run = subprocess.Popen([sys.executable, "-m", "maedfer", "predict", "--live", str(video), "--checkpoint",
-                                str(checkpoint), "--stride", "4", "--show"], env=env, stdout=subprocess.PIPE,
-                               stderr=subprocess.PIPE, text=True)
+        run = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "maedfer",
+                "predict",
+                "--live",
+                str(video),
+                "--checkpoint",
+                str(checkpoint),
+                "--stride",
+                "4",
+                "--show",
+            ],
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         lines = []
         for line in run.stdout:  # two labels printed: the window has been showing frames for a while
             lines.append(line)

@@ -1,9 +1,9 @@
+import official_reference as ref
 import pytest
 import torch
 import torch.nn.functional as F
 
 import maedfer
-import official_reference as ref
 from maedfer.constants import IMAGENET_MEAN, IMAGENET_STD
 
 
@@ -42,7 +42,7 @@ def _tubelet_target(model, x, b, raster, pixel_only=False):
     std = torch.tensor(IMAGENET_STD).view(3, 1, 1, 1)
     p = model.encoder.patch_size
     t, h, w = raster // 100, (raster // 10) % 10, raster % 10
-    cube = x[b, :, 2 * t:2 * t + 2, p * h:p * h + p, p * w:p * w + p] * std + mean  # (3, 2, p, p)
+    cube = x[b, :, 2 * t : 2 * t + 2, p * h : p * h + p, p * w : p * w + p] * std + mean  # (3, 2, p, p)
     normed = torch.stack([(cube[c] - cube[c].mean()) / (cube[c].std(unbiased=True) + 1e-6) for c in range(3)])
     normed = normed.permute(1, 2, 3, 0)  # (frame, row, column, channel)
     if pixel_only:
@@ -73,7 +73,7 @@ def test_appearance_half_has_unit_statistics_and_motion_half_sees_motion(tiny):
     per_channel = appearance.view(1, 720, 64, 3)
     assert per_channel.mean(dim=2).abs().max() < 1e-4
     # unbiased over the tubelet's 128 pixels (2 equal frames): mean square 127/128 per frame
-    assert ((per_channel ** 2).mean(dim=2) - 127 / 128).abs().max() < 1e-4
+    assert ((per_channel**2).mean(dim=2) - 127 / 128).abs().max() < 1e-4
 
 
 def test_loss_weights_appearance_by_lambda():
@@ -161,8 +161,12 @@ def test_vit_encoder_variant_pretrains_and_initialises_vit_tiny():
     assert model.encoder.patch_embed.proj.weight.grad.abs().sum() > 0
     vit = maedfer.create_model("vit_tiny")
     result = load_checkpoint(vit, {"model": model.state_dict()})
-    assert result.rule == "pretrained-encoder" and result.fresh_keys == ["fc_norm.weight", "fc_norm.bias",
-                                                                         "head.weight", "head.bias"]
+    assert result.rule == "pretrained-encoder" and result.fresh_keys == [
+        "fc_norm.weight",
+        "fc_norm.bias",
+        "head.weight",
+        "head.bias",
+    ]
     torch.testing.assert_close(vit.blocks[3].attn.proj.weight, model.encoder.blocks[3].attn.proj.weight)
     with pytest.raises(ValueError, match="unknown encoder 'cnn'; expected one of lgi_former, vit"):
         maedfer.create_model("mae_dfer_tiny", encoder="cnn")

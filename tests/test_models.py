@@ -1,19 +1,24 @@
 import json
 
+import official_reference as ref
 import pytest
 import torch
+from conftest import REFERENCE_KEYS
 
 import maedfer
-from maedfer.registry import ModelConfigError
-import official_reference as ref
-from conftest import REFERENCE_KEYS
-from maedfer.models.layers import sinusoid_table
 from maedfer.models.cost import count_parameters
+from maedfer.models.layers import sinusoid_table
+from maedfer.registry import ModelConfigError
 
 # (name, output shape for a batch of 2) for every registered model.
 EXPECTED_OUTPUTS = {
-    "lgi_former_base": (2, 7), "lgi_former_tiny": (2, 7), "vit_base": (2, 7), "vit_tiny": (2, 7),
-    "mae_dfer_base": (2, 720, 1536), "mae_dfer_tiny": (2, 720, 384), "mae_dfer_vit_tiny": (2, 720, 384),
+    "lgi_former_base": (2, 7),
+    "lgi_former_tiny": (2, 7),
+    "vit_base": (2, 7),
+    "vit_tiny": (2, 7),
+    "mae_dfer_base": (2, 720, 1536),
+    "mae_dfer_tiny": (2, 720, 384),
+    "mae_dfer_vit_tiny": (2, 720, 384),
 }
 
 
@@ -31,8 +36,9 @@ def test_output_shapes(name):
     assert torch.isfinite(out).all()
 
 
-@pytest.mark.parametrize("name,params", [("lgi_former_base", 84_878_343), ("vit_base", 86_232_583),
-                                         ("mae_dfer_base", 92_760_192)])
+@pytest.mark.parametrize(
+    "name,params", [("lgi_former_base", 84_878_343), ("vit_base", 86_232_583), ("mae_dfer_base", 92_760_192)]
+)
 def test_parameter_counts_match_the_original(name, params):
     assert count_parameters(maedfer.create_model(name)) == params
 
@@ -59,17 +65,20 @@ def test_overrides_and_unknown_names():
         maedfer.create_model("lgi_former_tiny", colour=1)
 
 
-@pytest.mark.parametrize("overrides,message", [
-    (dict(depth=-1), "setting depth must be at least 1, got -1"),
-    (dict(depth=2.5), "setting depth must be a whole number, got 2.5"),
-    (dict(num_classes=True), "setting num_classes must be a whole number, got True"),
-    (dict(region_size=(2, 5)), r"setting region_size needs 3 values like \(2, 5, 10\), got \(2, 5\)"),
-    (dict(region_size=(2, 0, 10)), r"setting region_size\[1\] must be at least 1, got 0"),
-    (dict(drop_path_rate=1.0), "setting drop_path_rate must satisfy 0 <= x < 1, got 1.0"),
-    (dict(mlp_ratio=float("nan")), "setting mlp_ratio must be a finite number, got nan"),
-    (dict(global_step="yes"), "setting global_step must be True or False, got 'yes'"),
-    (dict(dept=3), "unknown setting 'dept' \\(did you mean 'depth'\\?\\)"),
-])
+@pytest.mark.parametrize(
+    "overrides,message",
+    [
+        (dict(depth=-1), "setting depth must be at least 1, got -1"),
+        (dict(depth=2.5), "setting depth must be a whole number, got 2.5"),
+        (dict(num_classes=True), "setting num_classes must be a whole number, got True"),
+        (dict(region_size=(2, 5)), r"setting region_size needs 3 values like \(2, 5, 10\), got \(2, 5\)"),
+        (dict(region_size=(2, 0, 10)), r"setting region_size\[1\] must be at least 1, got 0"),
+        (dict(drop_path_rate=1.0), "setting drop_path_rate must satisfy 0 <= x < 1, got 1.0"),
+        (dict(mlp_ratio=float("nan")), "setting mlp_ratio must be a finite number, got nan"),
+        (dict(global_step="yes"), "setting global_step must be True or False, got 'yes'"),
+        (dict(dept=3), "unknown setting 'dept' \\(did you mean 'depth'\\?\\)"),
+    ],
+)
 def test_model_settings_are_checked_before_building(overrides, message):
     with pytest.raises(ModelConfigError, match=message):
         maedfer.create_model("lgi_former_tiny", **overrides)
@@ -113,8 +122,7 @@ def test_positions_are_not_parameters_or_saved():
 
 @pytest.mark.parametrize("global_step,local_global_step", [(True, True), (False, True), (True, False)])
 def test_lgi_former_equals_the_official_forward(global_step, local_global_step):
-    model = maedfer.create_model("lgi_former_tiny", global_step=global_step,
-                                 local_global_step=local_global_step).eval()
+    model = maedfer.create_model("lgi_former_tiny", global_step=global_step, local_global_step=local_global_step).eval()
     with torch.no_grad():
         model.head.weight.normal_()  # make logits sensitive to the whole trunk
     x = torch.randn(2, 3, 16, 80, 80)
@@ -169,8 +177,15 @@ def test_drop_path_is_per_region_in_the_local_step_and_per_clip_in_the_global_st
     model(torch.randn(3, 3, 16, 80, 80))
     # S1 and FFN see (B*R, 1+L, C); S2 (B, R, C); S3 (B, N, C). The classifier's last block
     # runs the FFN on region tokens only, still per (clip, region).
-    assert seen == [(24, 101, 128), (3, 8, 128), (3, 800, 128), (24, 101, 128),
-                    (24, 101, 128), (3, 8, 128), (24, 1, 128)]
+    assert seen == [
+        (24, 101, 128),
+        (3, 8, 128),
+        (3, 800, 128),
+        (24, 101, 128),
+        (24, 101, 128),
+        (3, 8, 128),
+        (24, 1, 128),
+    ]
     assert model.blocks[1].drop_path.p == pytest.approx(0.5)
 
 

@@ -1,5 +1,6 @@
 """bench/motion_target.py: its simple predictors score what is predictable and only that,
 and the script runs end to end on a small pool."""
+
 import importlib.util
 import subprocess
 import sys
@@ -54,11 +55,31 @@ def test_brightness_step_clips_step_between_the_frames_of_every_tubelet(smooth_i
 
 def test_script_runs_on_a_small_pool(tmp_path):
     generate(tmp_path / "data", QUICK.synth)
-    checkpoint = maedfer.save_checkpoint(maedfer.create_model("mae_dfer_tiny"), tmp_path / "pre.pth",
-                                         config={"stride": 2})
-    run = subprocess.run([sys.executable, str(SCRIPT), "--data", str(tmp_path / "data" / "pretrain.csv"),
-                          "--checkpoint", str(checkpoint), "--clips", "6", "--steps", "2", "--lrs", "1e-3",
-                          "--seeds", "0", "1"], capture_output=True, text=True, timeout=300)
+    checkpoint = maedfer.save_checkpoint(
+        maedfer.create_model("mae_dfer_tiny"), tmp_path / "pre.pth", config={"stride": 2}
+    )
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--data",
+            str(tmp_path / "data" / "pretrain.csv"),
+            "--checkpoint",
+            str(checkpoint),
+            "--clips",
+            "6",
+            "--steps",
+            "2",
+            "--lrs",
+            "1e-3",
+            "--seeds",
+            "0",
+            "1",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     out = run.stdout
     assert "6 clips" in out and "score of predicting zero" in out
@@ -66,6 +87,7 @@ def test_script_runs_on_a_small_pool(tmp_path):
     assert f"| {checkpoint} | " in out and "its motion predictions: rms" in out
     row = next(line for line in out.splitlines() if line.startswith("| 1.0e-03 |"))
     assert len(row.split("|")[2].split(" / ")) == 2  # one score per seed
-    missing = subprocess.run([sys.executable, str(SCRIPT), "--data", str(tmp_path / "none.csv")],
-                             capture_output=True, text=True, timeout=120)
+    missing = subprocess.run(
+        [sys.executable, str(SCRIPT), "--data", str(tmp_path / "none.csv")], capture_output=True, text=True, timeout=120
+    )
     assert missing.returncode == 1 and "none.csv: no such annotation file" in missing.stderr

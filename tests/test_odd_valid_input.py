@@ -1,6 +1,7 @@
 """Valid input that used to be read wrongly or refused, property-based checks that no
 input gives anything but a result or a maedfer error, and the device-correctness of the
 training step (a GPU path that has not always had a GPU to run on)."""
+
 from __future__ import annotations
 
 import json
@@ -41,6 +42,7 @@ def _level(frame) -> int:
 
 
 # ---------------------------------------------------------------- videos and images
+
 
 def test_variable_frame_rate_video_numbers_every_frame_once(tmp_path):
     """A phone-style VFR file (irregular time stamps) reads as frames 0..n-1, each once."""
@@ -120,6 +122,7 @@ def test_annotation_file_with_bom_and_latin1_names(tmp_path):
 
 # ---------------------------------------------------------------- prediction on odd videos
 
+
 @pytest.fixture(scope="module")
 def classifier(tmp_path_factory):
     root = tmp_path_factory.mktemp("classifier")
@@ -153,18 +156,34 @@ def test_predict_keeps_going_and_names_outputs_apart(classifier, tmp_path, capsy
     broken = tmp_path / "broken.mp4"
     broken.write_bytes(first.read_bytes()[:300])
     out = tmp_path / "out"
-    code = main(["predict", str(first), str(broken), str(second), str(third), "--checkpoint", str(classifier),
-                 "--out", str(out), "--annotate"])
+    code = main(
+        [
+            "predict",
+            str(first),
+            str(broken),
+            str(second),
+            str(third),
+            "--checkpoint",
+            str(classifier),
+            "--out",
+            str(out),
+            "--annotate",
+        ]
+    )
     err = capsys.readouterr().err
     assert code == 2 and err.count("maedfer: error:") == 1 and "broken.mp4" in err
     # a/clip -> clip, b/clip -> clip-2, so the input named clip-2 gets clip-2-2
     assert sorted(p.name for p in out.glob("*.json")) == ["clip-2-2.json", "clip-2.json", "clip.json"]
     assert [json.loads((out / n).read_text())["source"] for n in ("clip.json", "clip-2.json", "clip-2-2.json")] == [
-        str(first), str(second), str(third)]
+        str(first),
+        str(second),
+        str(third),
+    ]
     assert len(list(out.glob("*_annotated.mp4"))) == 3
 
 
 # ---------------------------------------------------------------- properties
+
 
 @FAST
 @given(st.binary(max_size=200))
@@ -179,9 +198,15 @@ def test_any_annotation_bytes_give_items_or_an_annotation_error(tmp_path_factory
         assert items and all(0 <= i.label < 7 for i in items)
 
 
-_VALUES = st.one_of(st.none(), st.booleans(), st.integers(-5, 10 ** 6), st.floats(allow_nan=True),
-                    st.text(max_size=12), st.lists(st.floats(-2, 2), max_size=3), st.dictionaries(
-                        st.text(max_size=6), st.integers(), max_size=2))
+_VALUES = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-5, 10**6),
+    st.floats(allow_nan=True),
+    st.text(max_size=12),
+    st.lists(st.floats(-2, 2), max_size=3),
+    st.dictionaries(st.text(max_size=6), st.integers(), max_size=2),
+)
 
 
 @FAST
@@ -210,9 +235,13 @@ def test_any_set_option_parses_or_is_a_maedfer_error(pairs):
 
 
 @FAST
-@given(st.recursive(st.none() | st.booleans() | st.integers(-3, 30) | st.text(max_size=8),
-                    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=14), inner, max_size=8),
-                    max_leaves=20))
+@given(
+    st.recursive(
+        st.none() | st.booleans() | st.integers(-3, 30) | st.text(max_size=8),
+        lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=14), inner, max_size=8),
+        max_leaves=20,
+    )
+)
 def test_any_export_metadata_is_a_spec_or_a_checkpoint_error(meta):
     try:
         spec = ClassifierSpec.from_json(json.dumps(meta), "m.safetensors")
@@ -223,6 +252,7 @@ def test_any_export_metadata_is_a_spec_or_a_checkpoint_error(meta):
 
 
 # ---------------------------------------------------------------- devices
+
 
 def test_fine_tuning_step_with_mixup_keeps_every_tensor_on_the_model_device():
     """On the meta device nothing is computed, but mixing devices fails: this is the step
@@ -253,8 +283,8 @@ def test_fine_tuning_step_and_evaluation_on_cuda(tmp_path):
         loss.backward()
         assert loss.device.type == "cuda" and torch.isfinite(loss), precision
     synth.generate(tmp_path, synth.SynthConfig(clips_per_class=2, pool_size=0, frames=16, size=48, identities=2))
-    config = resolve_config("finetune", "synth-tiny", overrides={"workers": 0, "test_clips": 2, "test_crops": 1,
-                                                                  "precision": "bf16"})
-    metrics = evaluate(model.eval(), eval_dataset(config, str(tmp_path / "test.csv")), config,
-                       Dist(0, 1, 0, cuda))
+    config = resolve_config(
+        "finetune", "synth-tiny", overrides={"workers": 0, "test_clips": 2, "test_crops": 1, "precision": "bf16"}
+    )
+    metrics = evaluate(model.eval(), eval_dataset(config, str(tmp_path / "test.csv")), config, Dist(0, 1, 0, cuda))
     assert np.isfinite(metrics["probabilities"]).all() and 0 <= metrics["uar"] <= 100

@@ -21,12 +21,17 @@ def test_layer_decay_groups_of_lgi_former_base():
     groups = param_groups(model, weight_decay=0.05, layer_decay=0.75)
     scale = {n: g["lr_scale"] for g in groups for n in g["names"]}
     decay = {n: g["weight_decay"] for g in groups for n in g["names"]}
-    assert scale["patch_embed.proj.weight"] == pytest.approx(0.75 ** 17)  # ~0.0075
+    assert scale["patch_embed.proj.weight"] == pytest.approx(0.75**17)  # ~0.0075
     assert scale["blocks.15.first_attn.q.weight"] == pytest.approx(0.75)
     assert scale["head.weight"] == scale["lg_region_tokens"] == scale["fc_norm.bias"] == 1.0
     assert decay["blocks.3.mlp.fc1.weight"] == 0.05 and decay["head.weight"] == 0.05
-    for name in ("blocks.3.mlp.fc1.bias", "blocks.3.norm2.weight", "blocks.3.first_attn.q_bias",
-                 "lg_region_tokens", "patch_embed.proj.bias"):
+    for name in (
+        "blocks.3.mlp.fc1.bias",
+        "blocks.3.norm2.weight",
+        "blocks.3.first_attn.q_bias",
+        "lg_region_tokens",
+        "patch_embed.proj.bias",
+    ):
         assert decay[name] == 0.0
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert sum(len(g["params"]) for g in groups) == len(trainable) == len(list(model.parameters())) - 10
@@ -62,7 +67,7 @@ def test_set_lr_applies_the_layer_scale():
     opt = build_optimizer(param_groups(model, 0.05, 0.75), lr=1e-3, betas=(0.9, 0.999))
     set_lr(opt, 1e-3)
     lrs = sorted({round(g["lr"], 12) for g in opt.param_groups})
-    assert lrs[0] == pytest.approx(1e-3 * 0.75 ** 5) and lrs[-1] == pytest.approx(1e-3)
+    assert lrs[0] == pytest.approx(1e-3 * 0.75**5) and lrs[-1] == pytest.approx(1e-3)
     assert isinstance(opt, torch.optim.AdamW)
 
 
@@ -73,9 +78,17 @@ def test_adamw_is_fused_on_cpu_and_matches_the_default_step():
     fused = build_optimizer(groups, 1e-3, (0.9, 0.999))
     assert fused.defaults["fused"] is True
     reference = copy.deepcopy(model)
-    plain = torch.optim.AdamW([{**{k: v for k, v in g.items() if k != "names"},
-                                "params": [dict(reference.named_parameters())[n] for n in g["names"]]}
-                               for g in groups], lr=1e-3, betas=(0.9, 0.999))
+    plain = torch.optim.AdamW(
+        [
+            {
+                **{k: v for k, v in g.items() if k != "names"},
+                "params": [dict(reference.named_parameters())[n] for n in g["names"]],
+            }
+            for g in groups
+        ],
+        lr=1e-3,
+        betas=(0.9, 0.999),
+    )
     for m, opt in ((model, fused), (reference, plain)):
         for p in m.parameters():
             p.grad = torch.ones_like(p) * 0.01

@@ -1,12 +1,14 @@
 """What --overwrite and --resume do when they are given: the refusals are in
 test_bad_input.py; here the same commands, asked to replace, replace exactly their own
 outputs (and a run replaced leaves nothing of the earlier one behind)."""
+
 from __future__ import annotations
 
 import json
 
 import numpy as np
 import pytest
+from test_odd_valid_input import _face_video
 
 import maedfer
 from maedfer.checkpoint import save_checkpoint
@@ -15,22 +17,41 @@ from maedfer.config import plain_config, resolve_config
 from maedfer.data import synth
 from maedfer.data.writers import write_video
 
-from test_odd_valid_input import _face_video
-
 
 @pytest.fixture(scope="module")
 def data(tmp_path_factory):
     root = tmp_path_factory.mktemp("data")
-    synth.generate(root, synth.SynthConfig(clips_per_class=2, pool_size=2, frames=16, pool_frames=20, size=48,
-                                           identities=2))
+    synth.generate(
+        root, synth.SynthConfig(clips_per_class=2, pool_size=2, frames=16, pool_frames=20, size=48, identities=2)
+    )
     return root
 
 
 def _finetune(data, out, *extra):
-    return ["finetune", "--preset", "synth-tiny", "--set", f"train={data / 'train.csv'}", "--set",
-            f"test={data / 'test.csv'}", "--set", "workers=0", "--set", "batch_size=4", "--set", "epochs=1",
-            "--set", "warmup_epochs=0", "--set", "test_clips=1", "--set", "test_crops=1", "--set", f"output_dir={out}",
-            *extra]
+    return [
+        "finetune",
+        "--preset",
+        "synth-tiny",
+        "--set",
+        f"train={data / 'train.csv'}",
+        "--set",
+        f"test={data / 'test.csv'}",
+        "--set",
+        "workers=0",
+        "--set",
+        "batch_size=4",
+        "--set",
+        "epochs=1",
+        "--set",
+        "warmup_epochs=0",
+        "--set",
+        "test_clips=1",
+        "--set",
+        "test_crops=1",
+        "--set",
+        f"output_dir={out}",
+        *extra,
+    ]
 
 
 def _lines(path):
@@ -55,8 +76,9 @@ def test_finetune_overwrite_replaces_the_earlier_run_and_resume_continues_it(dat
 
 def test_evaluate_predict_export_synth_prepare_replace_when_asked(data, tmp_path, capsys):
     config = resolve_config("finetune", "synth-tiny", overrides={"output_dir": str(tmp_path)})
-    classifier = save_checkpoint(maedfer.create_model("lgi_former_tiny"), tmp_path / "cls.pth",
-                                 config=plain_config(config))
+    classifier = save_checkpoint(
+        maedfer.create_model("lgi_former_tiny"), tmp_path / "cls.pth", config=plain_config(config)
+    )
     evaluation = ["evaluate", str(classifier), "--test", str(data / "test.csv"), "--set", "workers=0"]
     assert main(evaluation) == 0 and (tmp_path / "eval" / "metrics.json").is_file()
     (tmp_path / "eval" / "metrics.json").write_text("{}")
@@ -80,8 +102,23 @@ def test_evaluate_predict_export_synth_prepare_replace_when_asked(data, tmp_path
     assert (tmp_path / "cls.safetensors").stat().st_mtime_ns >= first
     assert maedfer.load(tmp_path / "cls.safetensors").classes == maedfer.load(classifier).classes
 
-    small = ["synth", "--out", str(tmp_path / "s"), "--clips-per-class", "2", "--pool", "0", "--frames", "16",
-             "--size", "48", "--identities", "2", "--workers", "0"]
+    small = [
+        "synth",
+        "--out",
+        str(tmp_path / "s"),
+        "--clips-per-class",
+        "2",
+        "--pool",
+        "0",
+        "--frames",
+        "16",
+        "--size",
+        "48",
+        "--identities",
+        "2",
+        "--workers",
+        "0",
+    ]
     assert main(small) == 0
     assert main(small) == 2
     assert main([*small, "--overwrite"]) == 0

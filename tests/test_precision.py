@@ -1,5 +1,6 @@
 """precision="auto" is decided by timing both precisions once per machine and model, and
 the choice is cached; inference runs in a model converted to that precision."""
+
 from __future__ import annotations
 
 import json
@@ -22,16 +23,19 @@ def test_auto_precision_is_measured_then_cached(tmp_path, monkeypatch):
     # the faster one; the reason shows whole milliseconds, so a tie there says nothing
     assert (choice == "bf16") == (bf16 < fp32) or bf16 == fp32
     cache = json.loads((tmp_path / "precision.json").read_text())
-    (key, entry), = cache.items()
+    ((key, entry),) = cache.items()
     assert "lgi_former_tiny" in key and torch.__version__ in key and entry == {"precision": choice, "reason": reason}
     # a second use reads the cache (the flipped choice proves nothing was timed again)
     other = "fp32" if choice == "bf16" else "bf16"
     (tmp_path / "precision.json").write_text(json.dumps({key: {"precision": other, "reason": "flipped"}}))
     assert choose_precision(model, torch.device("cpu"), "lgi_former_tiny") == (
-        other, f"flipped (cached in {tmp_path / 'precision.json'})")
+        other,
+        f"flipped (cached in {tmp_path / 'precision.json'})",
+    )
     # another model (other settings) is measured on its own
-    assert choose_precision(maedfer.create_model("lgi_former_tiny", depth=1).eval(), torch.device("cpu"),
-                            "lgi_former_tiny")[1].startswith("measured")
+    assert choose_precision(
+        maedfer.create_model("lgi_former_tiny", depth=1).eval(), torch.device("cpu"), "lgi_former_tiny"
+    )[1].startswith("measured")
     # a damaged cache is measured again and rewritten
     (tmp_path / "precision.json").write_text("{nope")
     assert choose_precision(model, torch.device("cpu"), "lgi_former_tiny")[1].startswith("measured")

@@ -30,7 +30,14 @@ def test_dfew(tmp_path):
     assert len(items) == 8 and items[0].path == str(root / "Clip/jpg_256/00001") and items[0].label == 1
     assert _labels(tmp_path / "out" / "split01" / "test.csv") == [2, 3]  # DFEW labels 1..7 minus 1
     assert (tmp_path / "out" / "classes.txt").read_text().split() == [
-        "happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"]
+        "happy",
+        "sad",
+        "neutral",
+        "angry",
+        "surprise",
+        "disgust",
+        "fear",
+    ]
 
 
 def test_dfew_errors(tmp_path):
@@ -119,10 +126,22 @@ def test_enterface05(tmp_path):
     for subject in [1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 15]:  # no subject 14, as the real set
         for emo in emotions:
             for sentence in (1, 2):
-                _mk(root / "face_aligned" / f"subject_{subject}" / emo / f"sentence_{sentence}"
-                    / f"s{subject}_{emo[:2]}_{sentence}")
+                _mk(
+                    root
+                    / "face_aligned"
+                    / f"subject_{subject}"
+                    / emo
+                    / f"sentence_{sentence}"
+                    / f"s{subject}_{emo[:2]}_{sentence}"
+                )
     summary = prepare("enterface05", root, tmp_path / "out")
-    assert [sum(summary[f"split0{k}/test"].values()) for k in range(1, 6)] == [36, 36, 36, 36, 24]  # 14 subjects: 3,3,3,3,2
+    assert [sum(summary[f"split0{k}/test"].values()) for k in range(1, 6)] == [
+        36,
+        36,
+        36,
+        36,
+        24,
+    ]  # 14 subjects: 3,3,3,3,2
     assert summary["split01/test"] == {label: 6 for label in range(6)}
 
 

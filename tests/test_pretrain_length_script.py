@@ -1,5 +1,6 @@
 """bench/pretrain_length.py end to end on the --quick demo data: it keeps and probes the
 checkpoints it names, reports the run's own logged ratios, and refuses impossible epochs."""
+
 import json
 import subprocess
 import sys
@@ -13,8 +14,12 @@ SCRIPT = ROOT / "bench" / "pretrain_length.py"
 
 def test_pretrain_length_probes_the_kept_checkpoints(tmp_path):
     out = tmp_path / "pl"
-    run = subprocess.run([sys.executable, str(SCRIPT), "--scale", "quick", "--out", str(out), "--epochs", "4",
-                          "--probe-at", "2"], capture_output=True, text=True, timeout=600)
+    run = subprocess.run(
+        [sys.executable, str(SCRIPT), "--scale", "quick", "--out", str(out), "--epochs", "4", "--probe-at", "2"],
+        capture_output=True,
+        text=True,
+        timeout=600,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     result = json.loads((out / "pretrain_length.json").read_text())
     # the --quick pool has 8 videos, batch 4: 2 steps an epoch; the last epoch is always probed
@@ -31,15 +36,33 @@ def test_pretrain_length_probes_the_kept_checkpoints(tmp_path):
     assert read_checkpoint(out / "finetune-scratch" / "checkpoint-last.pth")["config"]["init"] is None
     table = (out / "pretrain_length.md").read_text()
     two = result["checkpoints"][0]
-    assert (f"| pre-trained, epoch 2 | 4 | {two['appearance_ratio']:.3f} | {two['motion_ratio']:.3f} | "
-            f"{two['knn_uar']:.1f} | {two['linear_uar']:.1f} |") in table
+    assert (
+        f"| pre-trained, epoch 2 | 4 | {two['appearance_ratio']:.3f} | {two['motion_ratio']:.3f} | "
+        f"{two['knn_uar']:.1f} | {two['linear_uar']:.1f} |"
+    ) in table
     assert f"from scratch {result['finetune']['scratch']['uar']:.1f} UAR" in table
 
 
 def test_pretrain_length_refuses_probe_epochs_past_the_end(tmp_path):
-    run = subprocess.run([sys.executable, str(SCRIPT), "--scale", "quick", "--out", str(tmp_path / "x"),
-                          "--epochs", "4", "--probe-at", "6"], capture_output=True, text=True, timeout=120)
+    run = subprocess.run(
+        [
+            sys.executable,
+            str(SCRIPT),
+            "--scale",
+            "quick",
+            "--out",
+            str(tmp_path / "x"),
+            "--epochs",
+            "4",
+            "--probe-at",
+            "6",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert run.returncode == 1
     assert run.stderr.strip().splitlines() == [
-        "pretrain_length.py: error: --probe-at must lie in 1..--epochs (4), got [4, 6]"]
+        "pretrain_length.py: error: --probe-at must lie in 1..--epochs (4), got [4, 6]"
+    ]
     assert not (tmp_path / "x").exists()

@@ -1,4 +1,5 @@
 """Frozen-feature probes: the k-NN and linear read-outs, and the encoder features they read."""
+
 import numpy as np
 import pytest
 import torch

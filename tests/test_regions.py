@@ -30,7 +30,7 @@ def _odd_mask(batch):
     for b in range(batch):
         for r in range(8):
             members = torch.nonzero(part.region_of == r).flatten()
-            keep = members[torch.randperm(100, generator=g)[:7]] if b % 2 else members[r:r + 7]
+            keep = members[torch.randperm(100, generator=g)[:7]] if b % 2 else members[r : r + 7]
             mask[b, keep] = False
     return mask
 
@@ -57,11 +57,11 @@ def test_the_encoder_gives_a_region_token_only_its_own_tokens():
     raster = int(torch.nonzero(~mask[1]).flatten()[30])  # some visible token of clip 1
     t, h, w = _coords(torch.tensor(raster))
     x2 = x.clone()
-    x2[1, :, 2 * t:2 * t + 2, 8 * h:8 * h + 8, 8 * w:8 * w + 8] += 1.0  # its tubelet's pixels
+    x2[1, :, 2 * t : 2 * t + 2, 8 * h : 8 * h + 8, 8 * w : 8 * w + 8] += 1.0  # its tubelet's pixels
     with torch.no_grad():
         r1, _, _ = enc.forward_tokens(x, mask)
         r2, _, _ = enc.forward_tokens(x2, mask)
-    changed = ((r1 - r2).abs().amax(-1) > 1e-6)
+    changed = (r1 - r2).abs().amax(-1) > 1e-6
     expected = torch.zeros(2, 8, dtype=torch.bool)
     expected[1, int(enc.regions.region_of[raster])] = True
     assert torch.equal(changed, expected)

@@ -28,11 +28,15 @@ def test_expressions_unfold_over_time():
     for name in ("happy", "sad", "angry", "surprise", "disgust", "fear"):
         curves = np.stack([synth.intensity_curve(name, 32, np.random.default_rng(i)) for i in range(50)])
         assert curves.max() > 0.4 and (curves[:, 0] < curves.max(axis=1)).mean() > 0.6  # rises after the start
+
     # same apex face, different dynamics: surprise peaks within ~3 frames of its onset, fear over many
     def rise_time(c):
         return int(np.argmax(c)) - int(np.argmax(c > 0.1 * c.max()))
-    rise = {name: np.mean([rise_time(synth.intensity_curve(name, 32, np.random.default_rng(i))) for i in range(50)])
-            for name in ("surprise", "fear")}
+
+    rise = {
+        name: np.mean([rise_time(synth.intensity_curve(name, 32, np.random.default_rng(i))) for i in range(50)])
+        for name in ("surprise", "fear")
+    }
     assert rise["surprise"] < 3 and rise["fear"] > 3 * rise["surprise"]
     assert synth.APEX["surprise"] == synth.APEX["fear"] and synth.APEX["angry"] == synth.APEX["disgust"]
 
@@ -66,8 +70,9 @@ def test_ensure_generated_reuses_the_same_dataset_and_refuses_another(tmp_path):
     before = frame.stat().st_mtime_ns
     assert synth.ensure_generated(out, tiny) is True and frame.stat().st_mtime_ns == before  # not rendered again
     with pytest.raises(MaedferError, match=f"^{out}: holds another synthetic dataset"):
-        synth.ensure_generated(out, synth.SynthConfig(clips_per_class=2, pool_size=1, frames=8, pool_frames=8,
-                                                      size=48, identities=2))
+        synth.ensure_generated(
+            out, synth.SynthConfig(clips_per_class=2, pool_size=1, frames=8, pool_frames=8, size=48, identities=2)
+        )
     (out / "synth.json").write_text("{not json")
     with pytest.raises(MaedferError, match="damaged synth.json"):
         synth.ensure_generated(out, tiny)
@@ -88,8 +93,29 @@ def test_splits_are_identity_disjoint_and_folds_cover_everyone():
 
 
 def test_synth_command(tmp_path, capsys):
-    code = main(["synth", "--out", str(tmp_path / "s"), "--clips-per-class", "2", "--pool", "2", "--frames", "8",
-                 "--pool-frames", "8", "--size", "32", "--identities", "4", "--folds", "2", "--workers", "2"])
+    code = main(
+        [
+            "synth",
+            "--out",
+            str(tmp_path / "s"),
+            "--clips-per-class",
+            "2",
+            "--pool",
+            "2",
+            "--frames",
+            "8",
+            "--pool-frames",
+            "8",
+            "--size",
+            "32",
+            "--identities",
+            "4",
+            "--folds",
+            "2",
+            "--workers",
+            "2",
+        ]
+    )
     assert code == 0
     out = capsys.readouterr().out
     assert f"{tmp_path / 's'}/split01/train.csv" in out and "2 unlabelled videos" in out

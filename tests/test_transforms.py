@@ -1,11 +1,24 @@
-
 import pytest
 import torch
 
-from maedfer.data.transforms import (INCREASING_OPS, OFFICIAL_RANDAUGMENT, FramesToTensor, Mixup, MultiScaleCrop,
-                                     Normalize, RandAugment, RandomErasing, RandomHorizontalFlip, RandomResizedCrop,
-                                     Resize, TopCenterCrop, eval_transform, pretrain_transform, smooth_one_hot,
-                                     train_transform)
+from maedfer.data.transforms import (
+    INCREASING_OPS,
+    OFFICIAL_RANDAUGMENT,
+    FramesToTensor,
+    Mixup,
+    MultiScaleCrop,
+    Normalize,
+    RandAugment,
+    RandomErasing,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    Resize,
+    TopCenterCrop,
+    eval_transform,
+    pretrain_transform,
+    smooth_one_hot,
+    train_transform,
+)
 from maedfer.data.transforms import randaugment as ra
 
 
@@ -27,7 +40,10 @@ def _frames_equal(clip):
 
 
 RANDOM_TRANSFORMS = [
-    RandomResizedCrop(64), RandomHorizontalFlip(1.0), MultiScaleCrop(64), RandomErasing(p=1.0),
+    RandomResizedCrop(64),
+    RandomHorizontalFlip(1.0),
+    MultiScaleCrop(64),
+    RandomErasing(p=1.0),
     RandAugment.from_policy("rand-m9-n6-mstd0.5-inc1-p1.0"),
 ]
 
@@ -84,8 +100,11 @@ def test_randaugment_policy_parsing():
     assert abs(sum(counts) / len(counts) - 2.0) < 0.1  # 4 ops kept with p 0.5
     levels = torch.tensor([lvl for d in draws for _, lvl in d])
     assert abs(levels.mean().item() - 7) < 0.05 and abs(levels.std().item() - 0.5) < 0.05
-    for bad, msg in [("augmix-m3", "must start with 'rand'"), ("rand-m7-q3", "cannot parse 'q3'"),
-                     ("rand-m7-inc0", "only the increasing op set")]:
+    for bad, msg in [
+        ("augmix-m3", "must start with 'rand'"),
+        ("rand-m7-q3", "cannot parse 'q3'"),
+        ("rand-m7-inc0", "only the increasing op set"),
+    ]:
         with pytest.raises(ValueError, match=msg):
             RandAugment.from_policy(bad)
 
@@ -97,7 +116,7 @@ def test_random_resized_crop_areas_and_fallback():
     for _ in range(300):
         top, left, ch, cw = rrc.params(160, 160)
         assert 0 <= top <= 160 - ch and 0 <= left <= 160 - cw
-        fractions.append(ch * cw / 160 ** 2)
+        fractions.append(ch * cw / 160**2)
     assert min(fractions) < 0.15 and max(fractions) > 0.8
     narrow = RandomResizedCrop(64, scale=(1.0, 1.0), ratio=(1.0, 1.0))
     assert narrow.params(100, 300) == (0, 100, 100, 100)  # impossible in 10 tries: centre fallback
@@ -125,7 +144,9 @@ def test_presets_give_model_ready_clips():
     vox = pretrain_transform(160)(torch.randint(0, 256, (16, 224, 224, 3), dtype=torch.uint8))
     assert vox.shape == (3, 16, 160, 160)
     norm = Normalize()(torch.full((1, 3, 2, 2), 255.0))
-    torch.testing.assert_close(norm[0, :, 0, 0], (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225]))
+    torch.testing.assert_close(
+        norm[0, :, 0, 0], (1 - torch.tensor([0.485, 0.456, 0.406])) / torch.tensor([0.229, 0.224, 0.225])
+    )
     with pytest.raises(ValueError, match=r"frames of shape \(T, H, W, 3\)"):
         FramesToTensor()(torch.zeros(16, 3, 8, 8, dtype=torch.uint8))
     assert Resize(32)(_static_clip()).shape == (8, 3, 32, 32)

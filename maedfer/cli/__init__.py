@@ -2,6 +2,7 @@
 and ``run``. Bad input ends in one line on stderr (``maedfer: error: ...``) and exit status
 2, never in a traceback: maedfer's own errors, values refused by Python or torch, and
 files the system cannot open. Anything else is a bug and keeps its traceback."""
+
 from __future__ import annotations
 
 import argparse
@@ -11,7 +12,6 @@ from typing import NoReturn
 
 from ..errors import one_line
 from . import data, hub, info, predict, train, visualize
-
 
 COMMANDS = (info, data, train, predict, visualize, hub)
 
@@ -24,8 +24,11 @@ class _Parser(argparse.ArgumentParser):
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = _Parser(prog="maedfer", description="Self-supervised dynamic facial expression "
-                                     "recognition: MAE-DFER pre-training, LGI-Former fine-tuning, prediction.")
+    parser = _Parser(
+        prog="maedfer",
+        description="Self-supervised dynamic facial expression "
+        "recognition: MAE-DFER pre-training, LGI-Former fine-tuning, prediction.",
+    )
     sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for module in COMMANDS:
         module.add_parser(sub)

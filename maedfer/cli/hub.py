@@ -1,4 +1,5 @@
 """``maedfer download NAME`` and ``maedfer push CKPT REPO_ID``: models from and to elsewhere."""
+
 from __future__ import annotations
 
 import argparse
@@ -7,8 +8,9 @@ from ..data.catalog import LABELLED
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
-    d = sub.add_parser("download", help="fetch an officially released model into the cache "
-                                        "(see 'maedfer models --released')")
+    d = sub.add_parser(
+        "download", help="fetch an officially released model into the cache (see 'maedfer models --released')"
+    )
     d.add_argument("names", nargs="+", metavar="NAME", help="released model names, e.g. dfew-fold1 ferv39k")
     d.set_defaults(run=run_download)
     p = sub.add_parser("push", help="upload a fine-tuned checkpoint to the Hugging Face Hub")
@@ -16,8 +18,9 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     p.add_argument("repo_id", metavar="REPO_ID", help="OWNER/NAME on the Hub (created if needed)")
     p.add_argument("--dataset", choices=LABELLED, help="label names for checkpoints that do not carry them")
     p.add_argument("--private", action="store_true", help="create the repository as private")
-    p.add_argument("--dry-run", metavar="FOLDER",
-                   help="write the files that would be uploaded into FOLDER and upload nothing")
+    p.add_argument(
+        "--dry-run", metavar="FOLDER", help="write the files that would be uploaded into FOLDER and upload nothing"
+    )
     p.set_defaults(run=run_push)
 
 
@@ -26,8 +29,10 @@ def run_download(args: argparse.Namespace) -> int:
 
     for model in [released_model(n) for n in args.names]:  # every name checked before any download
         path = download_released(model.name)
-        print(f"{model.name}: {path} ({path.stat().st_size / 1e6:.1f} MB, {model.dataset}, "
-              f"{model.num_classes or 'no'} classes)")
+        print(
+            f"{model.name}: {path} ({path.stat().st_size / 1e6:.1f} MB, {model.dataset}, "
+            f"{model.num_classes or 'no'} classes)"
+        )
     return 0
 
 

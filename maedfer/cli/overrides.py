@@ -1,4 +1,5 @@
 """``--set key=value`` model overrides shared by the commands that build a model."""
+
 from __future__ import annotations
 
 import ast
@@ -8,7 +9,6 @@ from torch import nn
 
 from ..errors import MaedferError
 from ..registry import create_model
-
 
 # YAML's words for true, false and null, as config files write them
 _YAML_WORDS = {"true": True, "false": False, "null": None}

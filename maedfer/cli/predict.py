@@ -1,4 +1,5 @@
 """``maedfer predict | export | serve``: a fine-tuned model on people's own videos."""
+
 from __future__ import annotations
 
 import argparse
@@ -16,50 +17,86 @@ from ..precision import PRECISIONS
 
 def _model_args(p: argparse.ArgumentParser, positional: bool = False) -> None:
     if positional:
-        p.add_argument("checkpoint", help="a fine-tuned checkpoint: maedfer's, an official MAE-DFER one, "
-                                          "or an exported .safetensors")
+        p.add_argument(
+            "checkpoint",
+            help="a fine-tuned checkpoint: maedfer's, an official MAE-DFER one, or an exported .safetensors",
+        )
     else:
-        p.add_argument("--checkpoint", required=True, help="a fine-tuned checkpoint: maedfer's, an official "
-                                                           "MAE-DFER one, or an exported .safetensors")
-    p.add_argument("--dataset", choices=LABELLED, help="label names for checkpoints that do not carry them "
-                                                        "(the official ones)")
+        p.add_argument(
+            "--checkpoint",
+            required=True,
+            help="a fine-tuned checkpoint: maedfer's, an official MAE-DFER one, or an exported .safetensors",
+        )
+    p.add_argument(
+        "--dataset", choices=LABELLED, help="label names for checkpoints that do not carry them (the official ones)"
+    )
 
 
 def _predictor_args(p: argparse.ArgumentParser) -> None:
     _model_args(p)
     p.add_argument("--device", help="cpu, cuda, cuda:1, ... (default: cuda if available)")
-    p.add_argument("--precision", choices=("auto", *PRECISIONS), default="auto",
-                   help="auto: the faster of fp32 and bf16, timed once per machine and model and cached; "
-                        "fp16 needs a GPU")
+    p.add_argument(
+        "--precision",
+        choices=("auto", *PRECISIONS),
+        default="auto",
+        help="auto: the faster of fp32 and bf16, timed once per machine and model and cached; fp16 needs a GPU",
+    )
     p.add_argument("--batch-size", type=int, default=8, help="windows per model call")
-    p.add_argument("--margin", type=float, default=None,
-                   help="face crop: the face's side grown by this fraction (default: as the checkpoint's training "
-                        "faces were cropped, else 0.3)")
-    p.add_argument("--detector", default="haar", metavar="haar|yunet|MODULE:CALLABLE",
-                   help="face detector: haar (default, no download), yunet (OpenCV's CNN, 227 KB downloaded once; "
-                        "pip install 'maedfer[hub]'), or your own callable frame -> list of Box")
+    p.add_argument(
+        "--margin",
+        type=float,
+        default=None,
+        help="face crop: the face's side grown by this fraction (default: as the checkpoint's training "
+        "faces were cropped, else 0.3)",
+    )
+    p.add_argument(
+        "--detector",
+        default="haar",
+        metavar="haar|yunet|MODULE:CALLABLE",
+        help="face detector: haar (default, no download), yunet (OpenCV's CNN, 227 KB downloaded once; "
+        "pip install 'maedfer[hub]'), or your own callable frame -> list of Box",
+    )
 
 
 def add_parser(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("predict", help="emotion over time in your own videos (faces found, cropped, tracked)")
     p.add_argument("videos", nargs="*", metavar="VIDEO", help="video files, frame folders or images")
-    p.add_argument("--live", metavar="SOURCE", help="a live source instead of files: a camera index (0), an "
-                                                  "RTSP/HTTP stream URL, or a video file played at its own rate")
+    p.add_argument(
+        "--live",
+        metavar="SOURCE",
+        help="a live source instead of files: a camera index (0), an "
+        "RTSP/HTTP stream URL, or a video file played at its own rate",
+    )
     p.add_argument("--show", action="store_true", help="--live: show the stream with the current emotion in a window")
     p.add_argument("--seconds", type=float, help="--live: stop after this many seconds (default: at the end or Ctrl-C)")
     _predictor_args(p)
-    p.add_argument("--stride", type=int, default=8,
-                   help="step between windows, in model frames (each = sampling-rate video frames); "
-                        "8 = half a window")
-    p.add_argument("--crop", choices=("face", "full"), default="face",
-                   help="face: detect and follow the face; full: the frames are already face crops")
+    p.add_argument(
+        "--stride",
+        type=int,
+        default=8,
+        help="step between windows, in model frames (each = sampling-rate video frames); 8 = half a window",
+    )
+    p.add_argument(
+        "--crop",
+        choices=("face", "full"),
+        default="face",
+        help="face: detect and follow the face; full: the frames are already face crops",
+    )
     p.add_argument("--all-faces", action="store_true", help="predict every face that stays in view, with ids")
-    p.add_argument("--detect-every", type=int, default=4, metavar="N",
-                   help="run the face detector on every N-th sampled frame while faces stay put (1-8; 1: all)")
+    p.add_argument(
+        "--detect-every",
+        type=int,
+        default=4,
+        metavar="N",
+        help="run the face detector on every N-th sampled frame while faces stay put (1-8; 1: all)",
+    )
     p.add_argument("--out", default="predictions", help="folder for <name>.json and <name>.csv")
     p.add_argument("--plot", action="store_true", help="also write <name>_timeline.png")
-    p.add_argument("--annotate", action="store_true", help="also write <name>_annotated.mp4 with boxes and labels "
-                                                           "(--live: live_annotated.mp4 in --out)")
+    p.add_argument(
+        "--annotate",
+        action="store_true",
+        help="also write <name>_annotated.mp4 with boxes and labels (--live: live_annotated.mp4 in --out)",
+    )
     p.add_argument("--overwrite", action="store_true", help="replace outputs of an earlier run in --out")
     p.set_defaults(run=run_predict)
 
@@ -77,8 +114,10 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--max-mb", type=float, default=100.0, help="largest accepted upload, in MB")
     s.set_defaults(run=run_serve)
 
-    a = sub.add_parser("app", help="a web page: upload a video or use the webcam, see the emotion over time "
-                                   "(pip install 'maedfer[app]')")
+    a = sub.add_parser(
+        "app",
+        help="a web page: upload a video or use the webcam, see the emotion over time (pip install 'maedfer[app]')",
+    )
     _predictor_args(a)
     a.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     a.add_argument("--port", type=int, default=7860, help="port to listen on (1-65535)")
@@ -88,8 +127,15 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
 def _load(args: argparse.Namespace):
     from ..inference import load
 
-    return load(args.checkpoint, dataset=args.dataset, device=args.device, precision=args.precision,
-                batch_size=args.batch_size, margin=args.margin, detector=args.detector)
+    return load(
+        args.checkpoint,
+        dataset=args.dataset,
+        device=args.device,
+        precision=args.precision,
+        batch_size=args.batch_size,
+        margin=args.margin,
+        detector=args.detector,
+    )
 
 
 def _unique_stems(paths: list[str]) -> list[str]:
@@ -113,8 +159,10 @@ def _outputs(args: argparse.Namespace, out: Path) -> list[dict[str, Path]]:
     replaced without --overwrite, and no output may be one of the inputs."""
     images = [p for p in out.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES]
     if len(images) >= 2 and not any(out.glob("*.json")):
-        raise MaedferError(f"{out}: --out looks like a frame folder ({len(images)} images); writing there would "
-                           "change that clip. Give an empty or new folder")
+        raise MaedferError(
+            f"{out}: --out looks like a frame folder ({len(images)} images); writing there would "
+            "change that clip. Give an empty or new folder"
+        )
     plans = []
     for stem in _unique_stems(args.videos):
         plan = {"json": out / f"{stem}.json", "csv": out / f"{stem}.csv"}
@@ -137,8 +185,11 @@ def run_predict(args: argparse.Namespace) -> int:
     from ..inference.predictor import check_stride
 
     if bool(args.live) == bool(args.videos):
-        raise MaedferError("give video files, or --live SOURCE, not both" if args.live else
-                           "give at least one video file, frame folder or image, or --live SOURCE")
+        raise MaedferError(
+            "give video files, or --live SOURCE, not both"
+            if args.live
+            else "give at least one video file, frame folder or image, or --live SOURCE"
+        )
     if not args.live and (args.show or args.seconds is not None):
         raise MaedferError("--show and --seconds are for --live")
     if args.live:
@@ -148,16 +199,24 @@ def run_predict(args: argparse.Namespace) -> int:
     out = output_dir(args.out, "--out folder")
     plans = _outputs(args, out)
     predictor = _load(args)
-    print(f"{predictor.spec.model_name}: {len(predictor.classes)} classes ({', '.join(predictor.classes)}), "
-          f"{predictor.spec.num_frames} frames every {predictor.spec.sampling_rate}, "
-          f"{predictor.device} {predictor.precision}")
+    print(
+        f"{predictor.spec.model_name}: {len(predictor.classes)} classes ({', '.join(predictor.classes)}), "
+        f"{predictor.spec.num_frames} frames every {predictor.spec.sampling_rate}, "
+        f"{predictor.device} {predictor.precision}"
+    )
     failed = 0
     for video, plan in zip(args.videos, plans):
         # One bad video (unreadable, no face, an output that cannot be written) is reported
         # in one line and the others still run.
         try:
-            result = predictor.predict(video, stride=args.stride, crop=args.crop, all_faces=args.all_faces,
-                                       progress=True, detect_every=args.detect_every)
+            result = predictor.predict(
+                video,
+                stride=args.stride,
+                crop=args.crop,
+                all_faces=args.all_faces,
+                progress=True,
+                detect_every=args.detect_every,
+            )
             written = [result.save_json(plan["json"]), result.save_csv(plan["csv"])]
             if "timeline" in plan:
                 written.append(plot_timeline(result, plan["timeline"]))
@@ -184,8 +243,9 @@ def run_live_cli(args: argparse.Namespace) -> int:
         raise MaedferError(f"--seconds must be positive, got {args.seconds}")
     recording = None
     if args.annotate:
-        recording = refuse_existing(output_dir(args.out, "--out folder") / "live_annotated.mp4", args.overwrite,
-                                    "output of an earlier run")
+        recording = refuse_existing(
+            output_dir(args.out, "--out folder") / "live_annotated.mp4", args.overwrite, "output of an earlier run"
+        )
     display = _window() if args.show else None
     source = open_capture(args.live)  # before the model loads: a bad source fails at once
     try:
@@ -199,20 +259,30 @@ def _live(args: argparse.Namespace, source, display, recording) -> int:
     from ..inference.outputs import draw_face
 
     predictor = _load(args)
-    print(f"{predictor.spec.model_name}: {', '.join(predictor.classes)}; {predictor.spec.num_frames} frames every "
-          f"{predictor.spec.sampling_rate}, a label every {args.stride} model frames; Ctrl-C stops")
+    print(
+        f"{predictor.spec.model_name}: {', '.join(predictor.classes)}; {predictor.spec.num_frames} frames every "
+        f"{predictor.spec.sampling_rate}, a label every {args.stride} model frames; Ctrl-C stops"
+    )
     writer, fps = None, source.fps or 25.0
 
     def on_label(label) -> None:
         top = sorted(label.probabilities.items(), key=lambda kv: -kv[1])[:3]
-        print(f"{label.time:8.2f} s  {label.label:<10} " + "  ".join(f"{c} {p:.2f}" for c, p in top)
-              + f"   latency {1000 * label.latency:.0f} ms", flush=True)
+        print(
+            f"{label.time:8.2f} s  {label.label:<10} "
+            + "  ".join(f"{c} {p:.2f}" for c, p in top)
+            + f"   latency {1000 * label.latency:.0f} ms",
+            flush=True,
+        )
 
     def on_frame(frame, box, label) -> None:
         nonlocal writer
         if box is not None and label is not None:
-            frame = draw_face(frame.copy(), box, f"{label.label} {label.probabilities[label.label]:.2f}",
-                              predictor.classes.index(label.label))
+            frame = draw_face(
+                frame.copy(),
+                box,
+                f"{label.label} {label.probabilities[label.label]:.2f}",
+                predictor.classes.index(label.label),
+            )
         if display is not None:
             display(frame)
         if recording is not None:
@@ -224,8 +294,15 @@ def _live(args: argparse.Namespace, source, display, recording) -> int:
             writer.write(np.ascontiguousarray(frame[:h, :w]))
 
     try:
-        stats = run_live(predictor, source, stride=args.stride, detect_every=args.detect_every,
-                         seconds=args.seconds, on_label=on_label, on_frame=on_frame if display or recording else None)
+        stats = run_live(
+            predictor,
+            source,
+            stride=args.stride,
+            detect_every=args.detect_every,
+            seconds=args.seconds,
+            on_label=on_label,
+            on_frame=on_frame if display or recording else None,
+        )
     finally:
         if writer is not None:
             writer.close()
@@ -245,8 +322,9 @@ def _window():
 
         fig = plt.figure("maedfer live")
     except Exception as e:  # no display, no Tk
-        raise MaedferError(f"--show needs a screen ({str(e).splitlines()[0][:100]}); use --annotate to record "
-                           f"the stream instead") from None
+        raise MaedferError(
+            f"--show needs a screen ({str(e).splitlines()[0][:100]}); use --annotate to record the stream instead"
+        ) from None
     state = {}
 
     def show(frame) -> None:
@@ -264,22 +342,36 @@ def _window():
 def _print_table(result) -> None:
     seconds = result.num_frames / result.fps
     t = result.timings
-    print(f"{result.source}: {result.num_frames} frames, {seconds:.1f} s; decode {t['decode']:.2f} s, "
-          f"detect {t['detect']:.2f} s ({result.looked} of {result.sampled} sampled frames), crop {t['crop']:.2f} s, "
-          f"model {t['model']:.2f} s; a face in {100 * result.coverage:.0f} % of the video")
+    print(
+        f"{result.source}: {result.num_frames} frames, {seconds:.1f} s; decode {t['decode']:.2f} s, "
+        f"detect {t['detect']:.2f} s ({result.looked} of {result.sampled} sampled frames), crop {t['crop']:.2f} s, "
+        f"model {t['model']:.2f} s; a face in {100 * result.coverage:.0f} % of the video"
+    )
     for warning in result.warnings:
         print(f"  warning: {warning}")
     short = [c[:8] for c in result.classes]
     for face in result.faces:
-        seen = "" if face.confidence is None else (
-            f"  [in view {100 * face.coverage:.0f} %: " + ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in face.segments)
-            + f"; detector score {face.confidence:.2f}]")
-        print(f"  face {face.id}: {face.label}  " + "  ".join(f"{c} {face.probabilities[c]:.2f}"
-                                                          for c in result.classes) + seen)
+        seen = (
+            ""
+            if face.confidence is None
+            else (
+                f"  [in view {100 * face.coverage:.0f} %: "
+                + ", ".join(f"{a:.1f}-{b:.1f} s" for a, b in face.segments)
+                + f"; detector score {face.confidence:.2f}]"
+            )
+        )
+        print(
+            f"  face {face.id}: {face.label}  "
+            + "  ".join(f"{c} {face.probabilities[c]:.2f}" for c in result.classes)
+            + seen
+        )
         print("    " + f"{'from':>7}{'to':>7}  {'label':<10}" + "".join(f"{s:>9}" for s in short))
         for w in face.windows:
-            print("    " + f"{w.start_time:7.2f}{w.end_time:7.2f}  {result.classes[w.top]:<10}"
-                  + "".join(f"{p:9.3f}" for p in w.probabilities))
+            print(
+                "    "
+                + f"{w.start_time:7.2f}{w.end_time:7.2f}  {result.classes[w.top]:<10}"
+                + "".join(f"{p:9.3f}" for p in w.probabilities)
+            )
 
 
 def run_export(args: argparse.Namespace) -> int:

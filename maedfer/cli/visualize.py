@@ -1,4 +1,5 @@
 """``maedfer visualize reconstruct | embed``: the paper's pictures for your own models."""
+
 from __future__ import annotations
 
 import argparse
@@ -13,12 +14,17 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     v = sub.add_parser("visualize", help="pictures: MAE reconstructions, t-SNE/PCA of clip features")
     vs = v.add_subparsers(dest="picture", required=True, metavar="PICTURE")
 
-    r = vs.add_parser("reconstruct", help="masked input, reconstructed appearance and motion of a pre-trained "
-                                          "MAE-DFER on one clip")
+    r = vs.add_parser(
+        "reconstruct", help="masked input, reconstructed appearance and motion of a pre-trained MAE-DFER on one clip"
+    )
     r.add_argument("checkpoint", help="a pre-training checkpoint (maedfer pretrain, or the official one)")
     r.add_argument("video", help="a video file, frame folder or image")
-    r.add_argument("--crop", choices=("face", "full"), default="face",
-                   help="face: detect and crop the face; full: the frames are already face crops")
+    r.add_argument(
+        "--crop",
+        choices=("face", "full"),
+        default="face",
+        help="face: detect and crop the face; full: the frames are already face crops",
+    )
     r.add_argument("--start", type=float, default=0.0, help="where the clip starts, in seconds")
     r.add_argument("--seed", type=int, default=0, help="seed of the random mask")
     r.add_argument("--out", default="reconstruction.png", help="PNG to write")
@@ -67,16 +73,22 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     _, t, size, _ = model.input_shape
     sampled = sample_faces(args.video, stride, FaceCrop(size=size), crop=args.crop, progress=True)
     crops = sampled.crops[0]
-    start = sum(1 for i in sampled.frame_ids[:len(crops)] if i < args.start * sampled.fps)
+    start = sum(1 for i in sampled.frame_ids[: len(crops)] if i < args.start * sampled.fps)
     if start >= len(crops):
-        raise ValueError(f"{args.video}: --start {args.start} s is past the end of the face's frames "
-                         f"({sampled.frame_ids[len(crops) - 1] / sampled.fps:.2f} s)")
+        raise ValueError(
+            f"{args.video}: --start {args.start} s is past the end of the face's frames "
+            f"({sampled.frame_ids[len(crops) - 1] / sampled.fps:.2f} s)"
+        )
     index = [min(start + i, len(crops) - 1) for i in range(t)]
     clip = eval_transform(size)(crops[index])
     mask = model.masking(generator=torch.Generator().manual_seed(args.seed))
-    path = save_reconstruction_figure(model, clip, mask, args.out,
-                                      title=f"{Path(args.video).name}, frames from {sampled.frame_ids[start]}, "
-                                            f"every {stride}")
+    path = save_reconstruction_figure(
+        model,
+        clip,
+        mask,
+        args.out,
+        title=f"{Path(args.video).name}, frames from {sampled.frame_ids[start]}, every {stride}",
+    )
     print(f"wrote {path}")
     return 0
 
@@ -88,16 +100,30 @@ def run_embed(args: argparse.Namespace) -> int:
     from ..visualize.embedding import clip_features, project, save_embedding_figure
 
     if args.batch_size < 1 or args.workers < 0:
-        raise MaedferError(f"--batch-size must be at least 1 and --workers at least 0, got {args.batch_size} "
-                           f"and {args.workers}")
+        raise MaedferError(
+            f"--batch-size must be at least 1 and --workers at least 0, got {args.batch_size} and {args.workers}"
+        )
     _refuse_outputs(args, Path(args.out), Path(args.out).with_suffix(".csv"))
     model, spec = load_classifier(args.checkpoint, args.dataset)
-    dataset = ClipDataset(args.annotations, eval_transform(spec.input_size), mode="test",
-                          num_frames=spec.num_frames, sampling_rate=spec.sampling_rate, num_clips=1, num_crops=1,
-                          num_classes=len(spec.classes), root=args.root)
+    dataset = ClipDataset(
+        args.annotations,
+        eval_transform(spec.input_size),
+        mode="test",
+        num_frames=spec.num_frames,
+        sampling_rate=spec.sampling_rate,
+        num_clips=1,
+        num_crops=1,
+        num_classes=len(spec.classes),
+        root=args.root,
+    )
     features, labels = clip_features(model, dataset, args.batch_size, args.workers, progress=True)
     points = project(features, args.method)
-    path = save_embedding_figure(points, labels, spec.classes, args.out,
-                                 title=f"{spec.model_name} features, {args.method.upper()}, {len(labels)} clips")
+    path = save_embedding_figure(
+        points,
+        labels,
+        spec.classes,
+        args.out,
+        title=f"{spec.model_name} features, {args.method.upper()}, {len(labels)} clips",
+    )
     print(f"wrote {path} and {path.with_suffix('.csv')}")
     return 0

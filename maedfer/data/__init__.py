@@ -8,10 +8,22 @@
 - prepare / check: annotation files from official layouts; reading every clip once
 - synth: the built-in synthetic face-expression dataset
 """
+
 from .annotations import AnnotationError, Item, read_annotations, write_annotations
 from .catalog import DATASETS, DatasetInfo, dataset_info
 from .datasets import ClipDataset, VideoDataset
 from .readers import VideoReadError, open_clip
 
-__all__ = ["AnnotationError", "ClipDataset", "DATASETS", "DatasetInfo", "Item", "VideoDataset", "VideoReadError",
-           "dataset_info", "open_clip", "read_annotations", "write_annotations"]
+__all__ = [
+    "AnnotationError",
+    "ClipDataset",
+    "DATASETS",
+    "DatasetInfo",
+    "Item",
+    "VideoDataset",
+    "VideoReadError",
+    "dataset_info",
+    "open_clip",
+    "read_annotations",
+    "write_annotations",
+]

@@ -5,6 +5,7 @@ A relative path in a line is relative to the annotation file's own folder, so a 
 its clips can move together and be read from any working directory. maedfer writes the
 clips that lie below the annotation file's folder that way, and every other clip with its
 absolute path."""
+
 from __future__ import annotations
 
 import os
@@ -30,14 +31,18 @@ def remap_path(path: str, root: str | os.PathLike | None, strip_prefix: str | No
     """Rewrite a path of another machine: drop ``strip_prefix`` if present, then put a
     relative remainder under ``root``."""
     if strip_prefix and path.startswith(strip_prefix):
-        path = path[len(strip_prefix):].lstrip("/")
+        path = path[len(strip_prefix) :].lstrip("/")
     if root is not None and not os.path.isabs(path):
         path = str(Path(root) / path)
     return path
 
 
-def read_annotations(file: str | os.PathLike, root: str | os.PathLike | None = None,
-                     strip_prefix: str | None = None, num_classes: int | None = None) -> list[Item]:
+def read_annotations(
+    file: str | os.PathLike,
+    root: str | os.PathLike | None = None,
+    strip_prefix: str | None = None,
+    num_classes: int | None = None,
+) -> list[Item]:
     """Read ``<path> <label>`` lines. Relative paths are resolved under ``root`` (default:
     the annotation file's folder); ``strip_prefix`` removes the authors' absolute prefix,
     e.g. ``/mnt/data1/brain/AC/Dataset``, so their shipped CSVs work with ``root``."""
@@ -54,8 +59,10 @@ def read_annotations(file: str | os.PathLike, root: str | os.PathLike | None = N
             continue
         parts = line.strip().split(" ")
         if len(parts) != 2:
-            raise AnnotationError(f"{file}:{n}: expected '<path> <label>' separated by one space, got {line!r}"
-                                  + (" (paths must not contain spaces)" if len(parts) > 2 else ""))
+            raise AnnotationError(
+                f"{file}:{n}: expected '<path> <label>' separated by one space, got {line!r}"
+                + (" (paths must not contain spaces)" if len(parts) > 2 else "")
+            )
         path, label = parts
         try:
             value = int(label)

@@ -1,5 +1,6 @@
 """What maedfer knows about each dataset: class names in the original label order (that of
 the original code's annotation files) and folds."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -16,18 +17,38 @@ class DatasetInfo:
         return len(self.classes)
 
 
-DATASETS: dict[str, DatasetInfo] = {d.name: d for d in (
-    DatasetInfo("dfew", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=5),
-    DatasetInfo("ferv39k", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=0),
-    DatasetInfo("mafw", ("anger", "disgust", "fear", "happiness", "neutral", "sadness", "surprise", "contempt",
-                         "anxiety", "helplessness", "disappointment"), folds=5),
-    DatasetInfo("crema-d", ("anger", "disgust", "fear", "happy", "neutral", "sad"), folds=5),
-    DatasetInfo("ravdess", ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"), folds=6),
-    DatasetInfo("enterface05", ("anger", "disgust", "fear", "happiness", "sadness", "surprise"), folds=5),
-    DatasetInfo("voxceleb2", (), folds=0),
-    # the built-in synthetic set (maedfer synth), in the DFEW class order
-    DatasetInfo("synth", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=0),
-)}
+DATASETS: dict[str, DatasetInfo] = {
+    d.name: d
+    for d in (
+        DatasetInfo("dfew", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=5),
+        DatasetInfo("ferv39k", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=0),
+        DatasetInfo(
+            "mafw",
+            (
+                "anger",
+                "disgust",
+                "fear",
+                "happiness",
+                "neutral",
+                "sadness",
+                "surprise",
+                "contempt",
+                "anxiety",
+                "helplessness",
+                "disappointment",
+            ),
+            folds=5,
+        ),
+        DatasetInfo("crema-d", ("anger", "disgust", "fear", "happy", "neutral", "sad"), folds=5),
+        DatasetInfo(
+            "ravdess", ("neutral", "calm", "happy", "sad", "angry", "fearful", "disgust", "surprised"), folds=6
+        ),
+        DatasetInfo("enterface05", ("anger", "disgust", "fear", "happiness", "sadness", "surprise"), folds=5),
+        DatasetInfo("voxceleb2", (), folds=0),
+        # the built-in synthetic set (maedfer synth), in the DFEW class order
+        DatasetInfo("synth", ("happy", "sad", "neutral", "angry", "surprise", "disgust", "fear"), folds=0),
+    )
+}
 
 
 # the datasets with emotion labels (VoxCeleb2 is unlabelled pre-training data)

@@ -1,6 +1,7 @@
 """Read every clip of an annotation file once and report the ones that fail (the model:
 mmaction2's check_videos). Clips shorter than a clip length are reported too: samplers pad
 them by repeating frames, which is legal but worth knowing."""
+
 from __future__ import annotations
 
 import os

@@ -11,6 +11,7 @@ video once and cuts K clips from it, each with its own frame sampling and augmen
 returns them stacked; :func:`repeat_collate` makes a batch of clips of them. Decoding, the
 costly part of an mp4 pool, is then paid once per K clips.
 """
+
 from __future__ import annotations
 
 import abc
@@ -64,7 +65,7 @@ def _check_repeats(repeats: int) -> int:
 
 def _rng() -> np.random.Generator:
     # Seeded from torch so that every DataLoader worker draws differently.
-    return np.random.default_rng(int(torch.randint(0, 2 ** 62, ()).item()))
+    return np.random.default_rng(int(torch.randint(0, 2**62, ()).item()))
 
 
 class _SkippingDataset(Dataset, abc.ABC):
@@ -130,17 +131,30 @@ class ClipDataset(_SkippingDataset):
     returns (clip, label, item index, view id), so that predictions can be merged per video.
     """
 
-    def __init__(self, annotations: str | os.PathLike | Sequence[Item], transform: Transform,
-                 mode: str = "train", num_frames: int = 16, sampling_rate: int = 4, num_clips: int = 2,
-                 num_crops: int = 2, num_classes: int | None = None, root: str | os.PathLike | None = None,
-                 strip_prefix: str | None = None, on_error: str = "raise", repeats: int = 1) -> None:
+    def __init__(
+        self,
+        annotations: str | os.PathLike | Sequence[Item],
+        transform: Transform,
+        mode: str = "train",
+        num_frames: int = 16,
+        sampling_rate: int = 4,
+        num_clips: int = 2,
+        num_crops: int = 2,
+        num_classes: int | None = None,
+        root: str | os.PathLike | None = None,
+        strip_prefix: str | None = None,
+        on_error: str = "raise",
+        repeats: int = 1,
+    ) -> None:
         if mode not in ("train", "test"):
             raise ValueError(f"mode must be 'train' or 'test', got {mode!r}")
         if mode == "test" and repeats != 1:
             raise ValueError("repeats (repeated augmentation) is for training; the test protocol has its views")
         if mode == "test" and on_error == "skip":
-            raise ValueError("on_error='skip' would silently change the test set; run 'maedfer check-data' "
-                             "on the annotation file and fix or drop the bad items instead")
+            raise ValueError(
+                "on_error='skip' would silently change the test set; run 'maedfer check-data' "
+                "on the annotation file and fix or drop the bad items instead"
+            )
         if isinstance(annotations, (str, os.PathLike)):
             annotations = read_annotations(annotations, root=root, strip_prefix=strip_prefix, num_classes=num_classes)
         super().__init__(annotations, on_error)
@@ -170,12 +184,14 @@ class ClipDataset(_SkippingDataset):
                     frames = reader.read(train_indices(len(reader), _rng(), self.num_frames, self.sampling_rate))
                     return self.transform(frames), item.label
                 rng = _rng()
-                samplings = [train_indices(len(reader), rng, self.num_frames, self.sampling_rate)
-                             for _ in range(self.repeats)]
+                samplings = [
+                    train_indices(len(reader), rng, self.num_frames, self.sampling_rate) for _ in range(self.repeats)
+                ]
                 clips = torch.stack([self.transform(f) for f in _read_repeats(reader, samplings)])
                 return clips, torch.full((self.repeats,), item.label, dtype=torch.long)
-            view: View = eval_views(len(reader), self.num_frames, self.sampling_rate,
-                                    self.num_clips, self.num_crops)[view_index]
+            view: View = eval_views(len(reader), self.num_frames, self.sampling_rate, self.num_clips, self.num_crops)[
+                view_index
+            ]
             frames = reader.read(list(view.indices))
         return self.transform(frames), item.label, item_index, view.view_id
 
@@ -189,10 +205,19 @@ class VideoDataset(_SkippingDataset):
     With a ``cache`` (:class:`~maedfer.data.pool_cache.DecodedPool` of the same items) frames
     come from memory instead of the files."""
 
-    def __init__(self, annotations: str | os.PathLike | Sequence[Item], transform: Transform,
-                 num_frames: int = 16, stride: int = 4, masking: Callable[[], torch.Tensor] | None = None,
-                 root: str | os.PathLike | None = None, strip_prefix: str | None = None,
-                 on_error: str = "raise", repeats: int = 1, cache=None) -> None:
+    def __init__(
+        self,
+        annotations: str | os.PathLike | Sequence[Item],
+        transform: Transform,
+        num_frames: int = 16,
+        stride: int = 4,
+        masking: Callable[[], torch.Tensor] | None = None,
+        root: str | os.PathLike | None = None,
+        strip_prefix: str | None = None,
+        on_error: str = "raise",
+        repeats: int = 1,
+        cache=None,
+    ) -> None:
         if isinstance(annotations, (str, os.PathLike)):
             annotations = read_annotations(annotations, root=root, strip_prefix=strip_prefix)
         super().__init__(annotations, on_error)

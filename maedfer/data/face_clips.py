@@ -18,6 +18,7 @@ source's tree, mirrored), ``OUT/faces.csv`` (``<clip> <label>``: the annotation 
 carried over, 0 for a folder of videos) and ``OUT/faces.json`` (the settings and, per video,
 what was found). Parallel, resumable and safe to stop (:mod:`.jobs`).
 """
+
 from __future__ import annotations
 
 import json
@@ -45,6 +46,7 @@ class FacesSettings:
     """``crop``: how a face becomes an image; ``detector``: ``haar`` or ``yunet`` (as
     ``predict``); ``detect_every``: the detector's spacing in frames where the face stays
     put; ``min_coverage``: the share of frames the face must be in view in."""
+
     crop: FaceCrop = OPENFACE_LIKE
     detector: str = "haar"
     detect_every: int = 4
@@ -63,8 +65,13 @@ class FacesSettings:
         return self
 
     def to_dict(self) -> dict:
-        return {**self.crop.to_dict(), "detector": self.detector, "detect_every": self.detect_every,
-                "min_coverage": self.min_coverage, "jpeg_quality": JPEG_QUALITY}
+        return {
+            **self.crop.to_dict(),
+            "detector": self.detector,
+            "detect_every": self.detect_every,
+            "min_coverage": self.min_coverage,
+            "jpeg_quality": JPEG_QUALITY,
+        }
 
 
 def clip_folder(video: str, root: Path, out: Path) -> Path:
@@ -100,24 +107,34 @@ def face_clip(job: tuple[str, str, FacesSettings]) -> JobResult:
     timings: dict = {}
     try:
         with open_clip(source, threads=1) as reader:
-            ids, detections, _ = find_faces(reader.iter_frames(1), _DETECTORS[settings.detector],
-                                            settings.detect_every, timings=timings)
+            ids, detections, _ = find_faces(
+                reader.iter_frames(1), _DETECTORS[settings.detector], settings.detect_every, timings=timings
+            )
             track = smooth_track(followed_faces(detections, reader.path)[0], settings.crop.margin)
             coverage = len(track.boxes) / len(ids)
-            info = {"frames": len(ids), "fps": round(reader.fps, 3), "coverage": round(coverage, 4),
-                    "frames_without_face": len(ids) - len(track.boxes), "confidence": round(track.confidence, 3)}
+            info = {
+                "frames": len(ids),
+                "fps": round(reader.fps, 3),
+                "coverage": round(coverage, 4),
+                "frames_without_face": len(ids) - len(track.boxes),
+                "confidence": round(track.confidence, 3),
+            }
             if coverage < settings.min_coverage:
-                return JobResult(source, f"{source}: the face is in view in only {100 * coverage:.0f} % of the "
-                                         f"frames (< --min-coverage {settings.min_coverage:g})",
-                                 info={**info, "status": "too few face frames"})
+                return JobResult(
+                    source,
+                    f"{source}: the face is in view in only {100 * coverage:.0f} % of the "
+                    f"frames (< --min-coverage {settings.min_coverage:g})",
+                    info={**info, "status": "too few face frames"},
+                )
             boxes = {track.id: fill_boxes(track, len(ids))}
             aligner = FaceAligner(settings.crop)
             target.parent.mkdir(parents=True, exist_ok=True)
             partial.mkdir(exist_ok=True)
             frames = lambda desc: reader.iter_frames(1)  # noqa: E731
             for _, pos, image in crop_tracks(frames, [track], boxes, {track.id: aligner}, timings, reader.path):
-                (partial / f"{pos + 1:05d}.jpg").write_bytes(simplejpeg.encode_jpeg(image, JPEG_QUALITY,
-                                                                                  colorspace="RGB"))
+                (partial / f"{pos + 1:05d}.jpg").write_bytes(
+                    simplejpeg.encode_jpeg(image, JPEG_QUALITY, colorspace="RGB")
+                )
         os.replace(partial, target)
         if aligner.needs_look:
             info["eyes_found"] = round(aligner.eyes_used / len(ids), 4)
@@ -139,9 +156,14 @@ class FacesSummary:
     clips: dict[str, str] = field(default_factory=dict)  # video -> its clip folder
 
 
-def make_face_clips(source: str | os.PathLike | list[Item], out: str | os.PathLike,
-                    settings: FacesSettings = FacesSettings(), workers: int = 0, progress: bool = True,
-                    root: str | os.PathLike | None = None) -> FacesSummary:
+def make_face_clips(
+    source: str | os.PathLike | list[Item],
+    out: str | os.PathLike,
+    settings: FacesSettings = FacesSettings(),
+    workers: int = 0,
+    progress: bool = True,
+    root: str | os.PathLike | None = None,
+) -> FacesSummary:
     """Face clips of the videos of ``source`` (a folder, searched recursively; an annotation
     file; or items) in ``out``, the tree under ``root`` (default: the folder, or the videos'
     common folder) mirrored. Runs again in the same ``out`` continue an earlier run, which
@@ -162,8 +184,13 @@ def make_face_clips(source: str | os.PathLike | list[Item], out: str | os.PathLi
         items = [Item(v, labels.get(v, 0)) for v in videos]
     base = Path(root) if root is not None else base
     out = output_dir(out, "faces folder")
-    record = RunRecord(out / RECORD, {"settings": settings.to_dict()}, str(base if isinstance(source, list) else source),
-                       "made", FacesError)
+    record = RunRecord(
+        out / RECORD,
+        {"settings": settings.to_dict()},
+        str(base if isinstance(source, list) else source),
+        "made",
+        FacesError,
+    )
     record.data.setdefault("videos", {})
     record.save()
     targets = {i.path: clip_folder(i.path, base, out) for i in items}
@@ -171,36 +198,56 @@ def make_face_clips(source: str | os.PathLike | list[Item], out: str | os.PathLi
     for video, target in targets.items():
         if first_of.setdefault(target, video) != video:
             raise FacesError(f"{first_of[target]} and {video} would make the same face clip {target}")
-    left_earlier = {v for v, r in record.data["videos"].items() if r.get("status") in ("no face", "too few face frames")}
-    todo = [(i.path, str(targets[i.path]), settings) for i in items
-            if not targets[i.path].is_dir() and i.path not in left_earlier]
+    left_earlier = {
+        v for v, r in record.data["videos"].items() if r.get("status") in ("no face", "too few face frames")
+    }
+    todo = [
+        (i.path, str(targets[i.path]), settings)
+        for i in items
+        if not targets[i.path].is_dir() and i.path not in left_earlier
+    ]
     kept = sum(targets[i.path].is_dir() for i in items)
     made = 0
 
     def note(result: JobResult) -> None:
         nonlocal made
-        record.data["videos"][result.source] = {**result.info, **({"problem": result.problem} if result.problem
-                                                                   else {"clip": str(targets[result.source])})}
+        record.data["videos"][result.source] = {
+            **result.info,
+            **({"problem": result.problem} if result.problem else {"clip": str(targets[result.source])}),
+        }
         made += not result.problem
 
     try:
-        failure = run_jobs(face_clip, todo, workers, "finding faces", note,
-                           lambda: (_partial(target) for _, target, _ in todo), progress)
+        failure = run_jobs(
+            face_clip,
+            todo,
+            workers,
+            "finding faces",
+            note,
+            lambda: (_partial(target) for _, target, _ in todo),
+            progress,
+        )
     finally:
         record.data["videos"] = dict(sorted(record.data["videos"].items()))
         record.save()
     if failure:
-        raise FacesError(f"{out}: {failure}; the {kept + made} face clips made so far are kept: free space (or fix "
-                         "the folder) and run the same command again to continue")
+        raise FacesError(
+            f"{out}: {failure}; the {kept + made} face clips made so far are kept: free space (or fix "
+            "the folder) and run the same command again to continue"
+        )
     done = [Item(str(targets[i.path]), i.label) for i in items if targets[i.path].is_dir()]
-    left_out = {v: r.get("problem", r.get("status")) for v, r in record.data["videos"].items()
-                if r.get("status") != "ok" and v in targets}
+    left_out = {
+        v: r.get("problem", r.get("status"))
+        for v, r in record.data["videos"].items()
+        if r.get("status") != "ok" and v in targets
+    }
     try:
         annotation = write_annotations(out / LIST, done)
     except OSError as e:
         raise FacesError(f"{out / LIST}: cannot write ({e.strerror or e})") from None
-    return FacesSummary(made, kept, left_out, annotation, {i.path: str(targets[i.path]) for i in items
-                                                            if targets[i.path].is_dir()})
+    return FacesSummary(
+        made, kept, left_out, annotation, {i.path: str(targets[i.path]) for i in items if targets[i.path].is_dir()}
+    )
 
 
 def recorded_crop(clips: list[str]) -> FaceCrop | None:
@@ -216,8 +263,9 @@ def recorded_crop(clips: list[str]) -> FaceCrop | None:
             if record.is_file():
                 try:
                     settings = json.loads(record.read_text())["settings"]
-                    cache[folder] = FaceCrop.from_dict({k: settings[k] for k in ("align", "size", "margin")},
-                                                       str(record))
+                    cache[folder] = FaceCrop.from_dict(
+                        {k: settings[k] for k in ("align", "size", "margin")}, str(record)
+                    )
                 except (OSError, ValueError, KeyError, TypeError) as e:
                     raise FacesError(f"{record}: unreadable record of a faces run ({type(e).__name__}: {e})") from None
             else:
@@ -226,7 +274,9 @@ def recorded_crop(clips: list[str]) -> FaceCrop | None:
 
     crops = {crop_of(Path(os.path.abspath(clip)).parent) for clip in clips}
     if len(crops) > 1:
-        raise FacesError(f"the clips were cropped in {len(crops)} different ways "
-                         f"({', '.join(sorted(str(c) for c in crops))}); a model trained on them would match none "
-                         "of them when it predicts")
+        raise FacesError(
+            f"the clips were cropped in {len(crops)} different ways "
+            f"({', '.join(sorted(str(c) for c in crops))}); a model trained on them would match none "
+            "of them when it predicts"
+        )
     return next(iter(crops), None)

@@ -9,6 +9,7 @@
 - A write that fails (no space left, no permission) stops the run in one line; what was
   written stays.
 """
+
 from __future__ import annotations
 
 import json
@@ -27,6 +28,7 @@ from ..files import atomic_write
 class JobResult:
     """What one worker did with one video: ``problem`` reading it (the video is left out),
     ``write_problem`` writing its output (the run stops), ``info`` to record."""
+
     source: str
     problem: str | None = None
     write_problem: str | None = None
@@ -38,8 +40,9 @@ class RunRecord:
     ``verb`` says what was done, e.g. "packed"), ``source``, and what the run adds to
     ``data`` (what each video gave); what an earlier run added stays."""
 
-    def __init__(self, path: Path, identity: dict[str, Any], source: str, verb: str,
-                 error: type[MaedferError] = MaedferError) -> None:
+    def __init__(
+        self, path: Path, identity: dict[str, Any], source: str, verb: str, error: type[MaedferError] = MaedferError
+    ) -> None:
         self.path, self.error = path, error
         self.data: dict[str, Any] = {**identity, "source": source}
         if path.is_file():
@@ -49,8 +52,10 @@ class RunRecord:
                 raise error(f"{path}: unreadable record of an earlier run; remove it to start again") from None
             if not isinstance(earlier, dict) or any(earlier.get(k) != v for k, v in identity.items()):
                 before = earlier.get("settings") if isinstance(earlier, dict) else earlier
-                raise error(f"{path.parent}: {verb} earlier with {before}, not {identity.get('settings')}; "
-                            "use the same settings to continue, or another --out")
+                raise error(
+                    f"{path.parent}: {verb} earlier with {before}, not {identity.get('settings')}; "
+                    "use the same settings to continue, or another --out"
+                )
             # what earlier runs recorded beyond the settings stays (what each video gave, ...)
             self.data.update({k: v for k, v in earlier.items() if k not in self.data})
 
@@ -61,9 +66,16 @@ class RunRecord:
             raise self.error(f"{self.path}: cannot write ({e.strerror or e})") from None
 
 
-def run_jobs(work: Callable[[Any], JobResult], jobs: list, workers: int, desc: str,
-             on_result: Callable[[JobResult], None], partials: Callable[[], Iterable[Path]], progress: bool = True,
-             skipped: str = "video") -> str | None:
+def run_jobs(
+    work: Callable[[Any], JobResult],
+    jobs: list,
+    workers: int,
+    desc: str,
+    on_result: Callable[[JobResult], None],
+    partials: Callable[[], Iterable[Path]],
+    progress: bool = True,
+    skipped: str = "video",
+) -> str | None:
     """``work`` on every job, in ``workers`` spawned processes (0: in this one), results to
     ``on_result`` as they come. Returns the first write problem (the run stops there), or
     None. However the run ends, the temporary files ``partials()`` names are removed: a

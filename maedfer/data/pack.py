@@ -13,6 +13,7 @@ The step is parallel, resumable and keeps going past bad videos (:mod:`.jobs`).
 ``OUT/pretrain.csv`` lists the packed videos (``path 0`` lines, the original's format) in the
 order of the source: give it to ``maedfer pretrain --set data=OUT/pretrain.csv``.
 """
+
 from __future__ import annotations
 
 import os
@@ -44,6 +45,7 @@ class PackSettings:
     crop of 224x224 VoxCeleb2 frames; train with ``input_size`` = size), ``none`` keeps the
     whole frame (an odd last row or column is dropped: H.264 needs even sizes). ``crf``: x264
     quality (lower is better and larger; 18 is visually lossless)."""
+
     crop: str = "voxceleb2"
     size: int = 160
     crf: int = 18
@@ -64,8 +66,13 @@ def find_videos(source: str | os.PathLike, exclude: str | os.PathLike | None = N
     source = Path(source)
     if source.is_dir():
         skip = os.path.abspath(exclude) if exclude is not None else None
-        videos = sorted(str(p) for p in source.rglob("*") if p.suffix.lower() in VIDEO_SUFFIXES and p.is_file()
-                        and not (skip and os.path.abspath(p).startswith(skip + os.sep)))
+        videos = sorted(
+            str(p)
+            for p in source.rglob("*")
+            if p.suffix.lower() in VIDEO_SUFFIXES
+            and p.is_file()
+            and not (skip and os.path.abspath(p).startswith(skip + os.sep))
+        )
         if not videos:
             raise PackError(f"{source}: holds no {'/'.join(VIDEO_SUFFIXES)} files")
         return videos, source
@@ -88,7 +95,7 @@ def _crop(frame, settings: PackSettings):
     if h < settings.size or w < settings.size:
         raise VideoReadError(f"frames of {w}x{h} are smaller than the {settings.size}x{settings.size} crop")
     left = (w - settings.size) // 2
-    return frame[: settings.size, left:left + settings.size]
+    return frame[: settings.size, left : left + settings.size]
 
 
 def pack_video(job: tuple[str, str, PackSettings]) -> JobResult:
@@ -104,8 +111,9 @@ def pack_video(job: tuple[str, str, PackSettings]) -> JobResult:
                 frame = _crop(frame, settings)
                 if writer is None:
                     target.parent.mkdir(parents=True, exist_ok=True)
-                    writer = VideoWriter(partial, frame.shape[1], frame.shape[0], fps=reader.fps, crf=settings.crf,
-                                         threads=1, **ENCODING)
+                    writer = VideoWriter(
+                        partial, frame.shape[1], frame.shape[0], fps=reader.fps, crf=settings.crf, threads=1, **ENCODING
+                    )
                 writer.write(frame)
         if writer is None:
             return JobResult(source, f"{source}: video has no frames")
@@ -146,16 +154,22 @@ def _jobs(videos: list[str], root: Path, out: Path, settings: PackSettings) -> I
         yield video, str(packed_path(video, root, out)), settings
 
 
-def pack_pool(source: str | os.PathLike, out: str | os.PathLike, settings: PackSettings = PackSettings(),
-              workers: int = 0, progress: bool = True) -> PackSummary:
+def pack_pool(
+    source: str | os.PathLike,
+    out: str | os.PathLike,
+    settings: PackSettings = PackSettings(),
+    workers: int = 0,
+    progress: bool = True,
+) -> PackSummary:
     """Pack the videos of ``source`` (a folder or an annotation file) into ``out``; see the
     module's docstring. Runs again in the same ``out`` continue an earlier run, which must
     have used the same settings."""
     settings.check()
     videos, root = find_videos(source, exclude=out)
     out = output_dir(out, "pack folder")
-    record = RunRecord(out / RECORD, {"settings": asdict(settings), "encoding": ENCODING}, str(source), "packed",
-                       PackError)
+    record = RunRecord(
+        out / RECORD, {"settings": asdict(settings), "encoding": ENCODING}, str(source), "packed", PackError
+    )
     record.data["skipped"] = {}  # this run's unreadable videos (an earlier run's are tried again)
     record.save()
     todo = [job for job in _jobs(videos, root, out, settings) if not Path(job[1]).is_file()]
@@ -170,13 +184,23 @@ def pack_pool(source: str | os.PathLike, out: str | os.PathLike, settings: PackS
             packed += 1
 
     try:
-        failure = run_jobs(pack_video, todo, workers, "packing videos", count,
-                           lambda: (_partial(target) for _, target, _ in todo), progress, "unreadable video")
+        failure = run_jobs(
+            pack_video,
+            todo,
+            workers,
+            "packing videos",
+            count,
+            lambda: (_partial(target) for _, target, _ in todo),
+            progress,
+            "unreadable video",
+        )
     finally:
         record.save()
     if failure:
-        raise PackError(f"{out}: {failure}; the {kept + packed} videos packed so far are kept: free space (or fix the "
-                        "folder) and run the same command again to continue")
+        raise PackError(
+            f"{out}: {failure}; the {kept + packed} videos packed so far are kept: free space (or fix the "
+            "folder) and run the same command again to continue"
+        )
     done = [Path(job[1]) for job in _jobs(videos, root, out, settings) if Path(job[1]).is_file()]
     try:
         annotation = write_annotations(out / "pretrain.csv", [Item(str(p), 0) for p in done])

@@ -10,6 +10,7 @@ processes of a multi-process run, start at once. DataLoader workers (forked) sha
 mapping: the pool is in memory once, whatever the worker count. Size: frames x height x
 width x 3 bytes per video (the demo's 160 videos: 290 MB).
 """
+
 from __future__ import annotations
 
 import json
@@ -80,12 +81,13 @@ class DecodedPool:
         if entry.problem is not None:
             raise VideoReadError(entry.problem)
         size = int(np.prod(entry.shape))
-        frames = self._array[entry.offset:entry.offset + size].reshape(entry.shape)
+        frames = self._array[entry.offset : entry.offset + size].reshape(entry.shape)
         return ArrayReader(torch.from_numpy(np.asarray(frames)), name=f"{self.path}[{index}]")
 
     @classmethod
-    def build(cls, items: Sequence[Item], where: str, workers: int = 0, on_error: str = "raise",
-              progress: bool = True) -> "DecodedPool":
+    def build(
+        cls, items: Sequence[Item], where: str, workers: int = 0, on_error: str = "raise", progress: bool = True
+    ) -> "DecodedPool":
         """Decode ``items`` into ``where``: ``"ram"`` (a temporary file, this run only) or a file
         path (kept; reused while the videos are unchanged). With ``on_error="raise"`` an
         unreadable video stops the build with its one-line error; with ``"skip"`` it is
@@ -107,11 +109,18 @@ class DecodedPool:
         entries: list[_Entry] = []
         offset = 0
         try:
-            with open(partial if not temporary else path, "wb") as f, get_context("fork").Pool(workers) \
-                    if workers > 0 else _Inline() as pool:
+            with (
+                open(partial if not temporary else path, "wb") as f,
+                get_context("fork").Pool(workers) if workers > 0 else _Inline() as pool,
+            ):
                 decoded = pool.imap(_decode, [item.path for item in items], chunksize=1)
-                for item, frames in tqdm(zip(items, decoded), total=len(items), desc="decoding the pool once",
-                                         unit="video", disable=not progress or None):
+                for item, frames in tqdm(
+                    zip(items, decoded),
+                    total=len(items),
+                    desc="decoding the pool once",
+                    unit="video",
+                    disable=not progress or None,
+                ):
                     if isinstance(frames, str):
                         if on_error == "raise":
                             raise VideoReadError(frames)
@@ -122,15 +131,20 @@ class DecodedPool:
                     offset += frames.nbytes
         except OSError as e:
             (path if temporary else partial).unlink(missing_ok=True)
-            raise MaedferError(f"{path}: cannot write the decoded pool ({e.strerror or e}); "
-                               f"it needs about {offset / 2 ** 30:.1f} GiB so far") from None
+            raise MaedferError(
+                f"{path}: cannot write the decoded pool ({e.strerror or e}); "
+                f"it needs about {offset / 2**30:.1f} GiB so far"
+            ) from None
         except BaseException:
             (path if temporary else partial).unlink(missing_ok=True)
             raise
         if not temporary:
             os.replace(partial, path)
-            record = {"format": FORMAT, "videos": fingerprint,
-                      "entries": [[e.offset, list(e.shape), e.problem] for e in entries]}
+            record = {
+                "format": FORMAT,
+                "videos": fingerprint,
+                "entries": [[e.offset, list(e.shape), e.problem] for e in entries],
+            }
             atomic_write(_record_path(path), lambda out: out.write(json.dumps(record).encode()))
         return cls(path, entries, temporary=temporary)
 

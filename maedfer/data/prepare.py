@@ -9,6 +9,7 @@ order. Layouts (relative to ``root``) are those the datasets are published in (R
 Folds of the lab datasets, which ship no split files, are subject-independent: subjects
 sorted by id and cut into contiguous, near-equal groups (RAVDESS: 6 folds of 4 actors).
 """
+
 from __future__ import annotations
 
 import csv
@@ -70,6 +71,7 @@ def _subject_folds(items_by_subject: dict[int, list[Item]], folds: int) -> Split
 
 
 # --- one function per dataset: (info, root) -> splits -----------------------------------
+
 
 def _dfew(info: DatasetInfo, root: Path) -> Splits:
     clips = _require(root / "Clip" / "jpg_256", "DFEW clip folder Clip/jpg_256")
@@ -173,7 +175,7 @@ def _enterface05_clip(info: DatasetInfo, clip: Path, relative: Path) -> tuple[in
     subjects = [int(m.group(1)) for f in folders if (m := re.fullmatch(r"subject[ _]?(\d+)", f, re.IGNORECASE))]
     if not subjects:
         return None
-    emotion = folders[folders.index(next(f for f in folders if re.fullmatch(r"subject[ _]?\d+", f, re.I))) + 1:]
+    emotion = folders[folders.index(next(f for f in folders if re.fullmatch(r"subject[ _]?\d+", f, re.I))) + 1 :]
     if not emotion:
         return None
     return _label(info, emotion[0], str(clip.parent)), subjects[-1]
@@ -187,11 +189,13 @@ class LabLayout:
 
 
 LAB: dict[str, LabLayout] = {
-    "crema-d": LabLayout(_crema_d_clip, "<actor>_<sentence>_<EMO>_<level>",
-                         "VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv"),
+    "crema-d": LabLayout(
+        _crema_d_clip, "<actor>_<sentence>_<EMO>_<level>", "VideoFlash/<actor>_<sentence>_<EMO>_<level>.flv"
+    ),
     "ravdess": LabLayout(_ravdess_clip, "Actor_XX/02-01-EE-...", "Actor_XX/02-01-EE-II-SS-RR-AA.mp4"),
-    "enterface05": LabLayout(_enterface05_clip, "subject_N/<emotion>/sentence_K/<clip>",
-                             "subject N/<emotion>/sentence K/<clip>.avi"),
+    "enterface05": LabLayout(
+        _enterface05_clip, "subject_N/<emotion>/sentence_K/<clip>", "subject N/<emotion>/sentence K/<clip>.avi"
+    ),
 }
 
 
@@ -212,8 +216,9 @@ def _clips_below(folder: Path, videos_only: bool, skip: Path | None = None) -> l
     return sorted(found)
 
 
-def _lab_items(info: DatasetInfo, folder: Path, videos_only: bool, skip: Path | None = None
-               ) -> tuple[list[tuple[Item, int]], list[str]]:
+def _lab_items(
+    info: DatasetInfo, folder: Path, videos_only: bool, skip: Path | None = None
+) -> tuple[list[tuple[Item, int]], list[str]]:
     """(item, subject) for every clip of the set below ``folder``, and notes for the user."""
     rule, notes = LAB[info.name].rule, []
     items: list[tuple[Item, int]] = []
@@ -233,14 +238,16 @@ def _lab_items(info: DatasetInfo, folder: Path, videos_only: bool, skip: Path | 
         seen[name] = clip
         items.append((Item(str(clip), got[0]), got[1]))
     if broken:
-        notes.append(f"left out {len(broken)} clips that CREMA-D's maintainers list as broken: "
-                     f"{', '.join(sorted(broken))}")
+        notes.append(
+            f"left out {len(broken)} clips that CREMA-D's maintainers list as broken: {', '.join(sorted(broken))}"
+        )
     return items, notes
 
 
 @dataclass
 class FaceStep:
     """Where ``prepare`` puts the face clips of a dataset as published, and how it makes them."""
+
     out: Path
     settings: "FacesSettings"
     workers: int = 0
@@ -256,19 +263,27 @@ def _lab(info: DatasetInfo, root: Path, out: Path, faces: FaceStep | None) -> tu
         skip = Path(os.path.abspath(faces.out)) if faces is not None else None
         pairs, notes = _lab_items(info, root, videos_only=True, skip=skip)
         if not pairs:
-            raise PrepareError(f"{root}: no {info.name} videos ({layout.published}) below it, and no face_aligned/ "
-                               f"folder of aligned faces (is --root the dataset's top folder?)")
+            raise PrepareError(
+                f"{root}: no {info.name} videos ({layout.published}) below it, and no face_aligned/ "
+                f"folder of aligned faces (is --root the dataset's top folder?)"
+            )
         if faces is None:
-            raise PrepareError(f"{root}: {info.name} as published ({len(pairs)} videos, whole scenes) needs face "
-                               f"clips first; make them with: maedfer prepare {info.name} --root {root} --out {out} "
-                               f"--faces {out / 'faces'}")
+            raise PrepareError(
+                f"{root}: {info.name} as published ({len(pairs)} videos, whole scenes) needs face "
+                f"clips first; make them with: maedfer prepare {info.name} --root {root} --out {out} "
+                f"--faces {out / 'faces'}"
+            )
         from .face_clips import make_face_clips
 
         made = make_face_clips([item for item, _ in pairs], faces.out, faces.settings, faces.workers, root=root)
-        kept = [(Item(made.clips[item.path], item.label), subject) for item, subject in pairs if item.path in made.clips]
+        kept = [
+            (Item(made.clips[item.path], item.label), subject) for item, subject in pairs if item.path in made.clips
+        ]
         if len(kept) < len(pairs):
-            notes.append(f"left out {len(pairs) - len(kept)} of {len(pairs)} videos without a usable face clip "
-                         f"(why, per video: {faces.out / 'faces.json'})")
+            notes.append(
+                f"left out {len(pairs) - len(kept)} of {len(pairs)} videos without a usable face clip "
+                f"(why, per video: {faces.out / 'faces.json'})"
+            )
         pairs = kept
     by_subject: dict[int, list[Item]] = {}
     for item, subject in pairs:
@@ -285,18 +300,23 @@ def _voxceleb2(info: DatasetInfo, root: Path) -> Splits:
 
 # The datasets that ship split files (and VoxCeleb2, unlabelled); the lab ones are in LAB.
 PREPARERS: dict[str, Callable[[DatasetInfo, Path], Splits]] = {
-    "dfew": _dfew, "ferv39k": _ferv39k, "mafw": _mafw, "voxceleb2": _voxceleb2,
+    "dfew": _dfew,
+    "ferv39k": _ferv39k,
+    "mafw": _mafw,
+    "voxceleb2": _voxceleb2,
 }
 DATASET_NAMES = (*PREPARERS, *LAB)
 
 
 class PrepareSummary(dict):
     """Per written split, the count of clips per label; ``notes``: what was left out and why."""
+
     notes: list[str]
 
 
-def prepare(name: str, root: str | Path, out: str | Path, overwrite: bool = False,
-            faces: FaceStep | None = None) -> PrepareSummary:
+def prepare(
+    name: str, root: str | Path, out: str | Path, overwrite: bool = False, faces: FaceStep | None = None
+) -> PrepareSummary:
     """Write the annotation files of dataset ``name`` found at ``root`` into ``out``
     (existing ones are replaced only with ``overwrite``). A lab dataset (CREMA-D, RAVDESS,
     eNTERFACE'05) is read from ``root/face_aligned/`` or, as published, from its videos:
@@ -309,8 +329,9 @@ def prepare(name: str, root: str | Path, out: str | Path, overwrite: bool = Fals
     if not root.is_dir():
         raise PrepareError(f"{root}: no such folder")
     if faces is not None and info.name not in LAB:
-        raise PrepareError(f"--faces: {info.name} ships face crops already; the face step is for "
-                           f"{', '.join(LAB)} as published")
+        raise PrepareError(
+            f"--faces: {info.name} ships face crops already; the face step is for {', '.join(LAB)} as published"
+        )
     if info.name in LAB:
         splits, notes = _lab(info, root, Path(os.path.abspath(out)), faces)
     else:

@@ -4,6 +4,7 @@ Every reader returns uint8 tensors of shape (T, H, W, 3), RGB, for the frame ind
 for, and decodes only what those frames need. Problems raise :class:`VideoReadError` with
 the path and the problem in one line.
 """
+
 from __future__ import annotations
 
 import abc
@@ -86,7 +87,7 @@ class FrameReader(abc.ABC):
         """(index, frame) for frames 0, step, 2*step, ... in order, decoding each once."""
         indices = list(range(0, len(self), step))
         for i in range(0, len(indices), chunk):
-            part = indices[i:i + chunk]
+            part = indices[i : i + chunk]
             yield from zip(part, self.read(part).numpy())
 
     def close(self) -> None:
@@ -132,8 +133,9 @@ class FolderReader(FrameReader):
         except OSError as e:
             raise VideoReadError(f"{self.path}: cannot list frame folder ({e.strerror})") from None
         # Sub-folders and special files with image names are not frames.
-        self.files = sorted(p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file()
-                            and not special_file_problem(p))
+        self.files = sorted(
+            p for p in entries if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file() and not special_file_problem(p)
+        )
         if not self.files:
             raise VideoReadError(f"{self.path}: frame folder holds no {'/'.join(IMAGE_SUFFIXES)} files")
 
@@ -245,8 +247,9 @@ class VideoReader(FrameReader):
                 if idx % step == 0 and idx < len(self):
                     yield idx, self._array(frame)
         except av.error.FFmpegError as e:
-            raise VideoReadError(f"{self.path}: corrupt video at frame {sequential} "
-                                 f"({type(e).__name__}: {e})") from None
+            raise VideoReadError(
+                f"{self.path}: corrupt video at frame {sequential} ({type(e).__name__}: {e})"
+            ) from None
 
     def _read_intra(self, wanted: set[int]) -> dict[int, np.ndarray]:
         codec = self._stream.codec_context
@@ -294,8 +297,10 @@ class VideoReader(FrameReader):
             raise VideoReadError(f"{self.path}: corrupt video ({type(e).__name__}: {e})") from None
         missing = sorted(wanted - got.keys())
         if missing:
-            raise VideoReadError(f"{self.path}: could not decode frame {missing[0]} of {len(self)} "
-                                 f"({len(missing)} frames missing; truncated or corrupt video?)")
+            raise VideoReadError(
+                f"{self.path}: could not decode frame {missing[0]} of {len(self)} "
+                f"({len(missing)} frames missing; truncated or corrupt video?)"
+            )
         return _stack([got[i] for i in indices], self.path)
 
     def close(self) -> None:
@@ -308,8 +313,9 @@ class ArrayReader(FrameReader):
     def __init__(self, frames: np.ndarray | torch.Tensor, name: str = "<frames>", fps: float = 25.0) -> None:
         array = torch.as_tensor(np.asarray(frames) if not isinstance(frames, torch.Tensor) else frames)
         if array.dtype != torch.uint8 or array.ndim != 4 or array.shape[-1] != 3 or not len(array):
-            raise VideoReadError(f"{name}: frames must be a non-empty uint8 (T, H, W, 3) array, "
-                                 f"got {array.dtype} {tuple(array.shape)}")
+            raise VideoReadError(
+                f"{name}: frames must be a non-empty uint8 (T, H, W, 3) array, got {array.dtype} {tuple(array.shape)}"
+            )
         self.path, self.frames, self._fps = Path(name), array, fps
 
     def __len__(self) -> int:
@@ -340,5 +346,7 @@ def open_clip(path: str | os.PathLike, image_repeat: int = 16, threads: int | No
         return ImageReader(path, image_repeat)
     if suffix in VIDEO_SUFFIXES:
         return VideoReader(path, threads)
-    raise VideoReadError(f"{path}: unknown clip type '{suffix}' (expected a frame folder, "
-                         f"{'/'.join(IMAGE_SUFFIXES)} or {'/'.join(VIDEO_SUFFIXES)})")
+    raise VideoReadError(
+        f"{path}: unknown clip type '{suffix}' (expected a frame folder, "
+        f"{'/'.join(IMAGE_SUFFIXES)} or {'/'.join(VIDEO_SUFFIXES)})"
+    )

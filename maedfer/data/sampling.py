@@ -4,6 +4,7 @@ All take the clip's frame count ``n`` and return frame indices; the random ones 
 ``numpy.random.Generator`` so that DataLoader workers can be seeded independently (numpy's
 global state is copied into every worker, which would repeat the same "random" clips).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -39,13 +40,15 @@ def train_indices(n: int, rng: np.random.Generator, num_frames: int = 16, sampli
 @dataclass(frozen=True)
 class View:
     """One test view of a video: which frames and which spatial crop."""
+
     view_id: int
     indices: tuple[int, ...]
     crop: int  # spatial crop number, 0..num_crops - 1
 
 
-def eval_views(n: int, num_frames: int = 16, sampling_rate: int = 4, num_clips: int = 2,
-               num_crops: int = 2) -> list[View]:
+def eval_views(
+    n: int, num_frames: int = 16, sampling_rate: int = 4, num_clips: int = 2, num_crops: int = 2
+) -> list[View]:
     """The test protocol: frames 0, rate, 2 * rate, ... (padded with the last to at least
     num_frames), ``num_clips`` windows of num_frames evenly spread from the first to the
     last, times ``num_crops`` spatial crops. View id = clip * num_crops + crop."""
@@ -55,7 +58,7 @@ def eval_views(n: int, num_frames: int = 16, sampling_rate: int = 4, num_clips: 
     views = []
     for k in range(num_clips):
         start = int(k * step)
-        window = tuple(sampled[start:start + num_frames])
+        window = tuple(sampled[start : start + num_frames])
         for m in range(num_crops):
             views.append(View(k * num_crops + m, window, m))
     return views

@@ -19,6 +19,7 @@ and scale, lighting drift, sensor noise and background clutter.
 identity (``train.csv``/``test.csv``, or ``splitNN/`` folds), an unlabelled mp4 pool
 (``pool/*.mp4``, ``pretrain.csv``) for pre-training, ``classes.txt`` and a contact sheet.
 """
+
 from __future__ import annotations
 
 import json
@@ -74,10 +75,18 @@ def make_identity(rng: np.random.Generator) -> Identity:
     tone = rng.uniform(0.25, 1.0)
     skin = tuple(np.clip(np.array([0.95, 0.75, 0.62]) * tone + rng.normal(0, 0.03, 3), 0.05, 1))
     hair = tuple(np.clip(rng.uniform(0.05, 0.6) * np.array([1.0, 0.8, 0.6]) + rng.normal(0, 0.05, 3), 0, 1))
-    return Identity(skin, hair, face_w=rng.uniform(0.5, 0.62), face_h=rng.uniform(0.68, 0.8),
-                    eye_x=rng.uniform(0.19, 0.27), eye_y=rng.uniform(-0.22, -0.1),
-                    mouth_y=rng.uniform(0.33, 0.45), mouth_w=rng.uniform(0.16, 0.24),
-                    brow_thick=rng.uniform(0.03, 0.045), hairline=rng.uniform(-0.62, -0.45))
+    return Identity(
+        skin,
+        hair,
+        face_w=rng.uniform(0.5, 0.62),
+        face_h=rng.uniform(0.68, 0.8),
+        eye_x=rng.uniform(0.19, 0.27),
+        eye_y=rng.uniform(-0.22, -0.1),
+        mouth_y=rng.uniform(0.33, 0.45),
+        mouth_w=rng.uniform(0.16, 0.24),
+        brow_thick=rng.uniform(0.03, 0.045),
+        hairline=rng.uniform(-0.62, -0.45),
+    )
 
 
 def intensity_curve(label: str, frames: int, rng: np.random.Generator) -> np.ndarray:
@@ -127,8 +136,10 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
     T = frames
     k = intensity_curve(name, T, rng)[:, None, None]  # (T, 1, 1)
     apex = APEX[name]
-    par = {p: apex.get(p, 0.0) * k for p in
-           ("brow_raise", "brow_tilt", "eye_open", "mouth_open", "mouth_width", "mouth_curve", "lip")}
+    par = {
+        p: apex.get(p, 0.0) * k
+        for p in ("brow_raise", "brow_tilt", "eye_open", "mouth_open", "mouth_width", "mouth_curve", "lip")
+    }
 
     # nuisance motion shared by all classes
     talk = rng.uniform(0, 0.05) if rng.random() < 0.7 else 0.0
@@ -176,7 +187,7 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
     face = (u / iden.face_w) ** 2 + (v / iden.face_h) ** 2 < 1
     shading = 1 - 0.5 * ((u / iden.face_w) ** 2 + (v / iden.face_h) ** 2)
     skin = np.array(iden.skin)
-    img[face] = (skin[None] * shading[face][:, None])
+    img[face] = skin[None] * shading[face][:, None]
     hair = face & (v < iden.hairline + 0.08 * np.cos(u * 6))
     img[hair] = np.array(iden.hair)
     img[(face & (np.abs(u) < 0.035) & (v > 0.0) & (v < 0.18))] = skin * 0.7  # nose ridge
@@ -197,16 +208,19 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
     # mouth: centre line bends up at the corners when smiling, opening is a lens shape
     mw = iden.mouth_w * (1 + par["mouth_width"] / 0.2)
     rel = np.clip(u / mw, -1.5, 1.5)
-    centre = iden.mouth_y - par["mouth_curve"] * (rel ** 2 - 0.3)
-    opening = np.clip(0.012 + par["mouth_open"] + talk_wave, 0, None) * np.clip(1 - rel ** 2, 0, None)
+    centre = iden.mouth_y - par["mouth_curve"] * (rel**2 - 0.3)
+    opening = np.clip(0.012 + par["mouth_open"] + talk_wave, 0, None) * np.clip(1 - rel**2, 0, None)
     lip = 0.022 + par["lip"]
     inside = np.abs(u) < mw
     img[face & inside & (np.abs(v - centre) < opening / 2 + lip)] = skin * np.array([0.75, 0.35, 0.35])
     img[face & inside & (np.abs(v - centre) < opening / 2)] = (0.25, 0.05, 0.06)
 
     # lighting drift and a moving light direction, then sensor noise
-    light = 1 + _smooth_path(rng, T, 0.25)[:, None, None] + 0.25 * (
-        x * np.cos(np.linspace(0, rng.uniform(-1, 1), T))[:, None, None] * rng.uniform(0, 1))
+    light = (
+        1
+        + _smooth_path(rng, T, 0.25)[:, None, None]
+        + 0.25 * (x * np.cos(np.linspace(0, rng.uniform(-1, 1), T))[:, None, None] * rng.uniform(0, 1))
+    )
     img = img * light[..., None] + rng.normal(0, rng.uniform(0.0, 0.004), img.shape)
     return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
 
@@ -271,8 +285,10 @@ def _pool_job(args: tuple[SynthConfig, int, str]) -> None:
 def labelled_items(cfg: SynthConfig, root: Path) -> list[tuple[str, int, int]]:
     """(clip folder, label, identity) of every labelled clip."""
     n = cfg.clips_per_class * len(CLASSES)
-    return [(str(root / "frames" / f"{i:05d}"), i % len(CLASSES), (i // len(CLASSES)) % cfg.used_identities)
-            for i in range(n)]
+    return [
+        (str(root / "frames" / f"{i:05d}"), i % len(CLASSES), (i // len(CLASSES)) % cfg.used_identities)
+        for i in range(n)
+    ]
 
 
 def identity_splits(cfg: SynthConfig, items: list[tuple[str, int, int]]) -> dict[str, list[tuple[str, int]]]:
@@ -299,8 +315,9 @@ def contact_sheet(cfg: SynthConfig, path: Path, columns: int = 8) -> Path:
     identities = _identities(cfg)
     rows = []
     for label in range(len(CLASSES)):
-        clip = render_clip(label, identities[label % len(identities)], cfg.frames, cfg.size,
-                           _clip_rng(cfg.seed, 1, label))
+        clip = render_clip(
+            label, identities[label % len(identities)], cfg.frames, cfg.size, _clip_rng(cfg.seed, 1, label)
+        )
         picks = np.linspace(0, cfg.frames - 1, columns).round().astype(int)
         rows.append(np.concatenate(list(clip[picks]), axis=1))
     sheet = np.concatenate(rows, axis=0)
@@ -314,8 +331,9 @@ def contact_sheet(cfg: SynthConfig, path: Path, columns: int = 8) -> Path:
     return path
 
 
-def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0, progress: bool = False,
-             overwrite: bool = False) -> dict:
+def generate(
+    out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0, progress: bool = False, overwrite: bool = False
+) -> dict:
     """Write the dataset under ``out``; returns a summary (counts per split). A dataset
     already there (its ``synth.json``) is replaced only with ``overwrite``."""
     from tqdm import tqdm
@@ -323,8 +341,10 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0
     if cfg.used_identities < 2:
         raise ValueError("synth needs at least 2 identities and 2 clips per class for identity-disjoint splits")
     if cfg.folds == 1 or cfg.folds > cfg.used_identities:
-        raise ValueError(f"synth folds must be 0 (train/test) or 2..{cfg.used_identities} "
-                         "(the identities in use: min(identities, clips per class))")
+        raise ValueError(
+            f"synth folds must be 0 (train/test) or 2..{cfg.used_identities} "
+            "(the identities in use: min(identities, clips per class))"
+        )
     out = output_dir(out, "dataset folder")
     refuse_existing(out / "synth.json", overwrite, "synthetic dataset")
     items = labelled_items(cfg, out)
@@ -350,8 +370,12 @@ def generate(out: str | Path, cfg: SynthConfig = SynthConfig(), workers: int = 0
         write_annotations(out / "pretrain.csv", [(p, 0) for p in pool])
     (out / "classes.txt").write_text("".join(f"{c}\n" for c in CLASSES))
     contact_sheet(cfg, out / "contact_sheet.png")
-    summary = {"version": SYNTH_VERSION, "config": asdict(cfg),
-               "splits": {name: len(split) for name, split in splits.items()}, "pool": len(pool)}
+    summary = {
+        "version": SYNTH_VERSION,
+        "config": asdict(cfg),
+        "splits": {name: len(split) for name, split in splits.items()},
+        "pool": len(pool),
+    }
     (out / "synth.json").write_text(json.dumps(summary, indent=2))
     return summary
 
@@ -369,6 +393,8 @@ def ensure_generated(out: str | Path, cfg: SynthConfig, workers: int = 0, progre
     except (ValueError, AttributeError):
         same = False
     if not same:
-        raise MaedferError(f"{out}: holds another synthetic dataset (other settings, or a damaged synth.json); "
-                           "give another folder or delete it")
+        raise MaedferError(
+            f"{out}: holds another synthetic dataset (other settings, or a damaged synth.json); "
+            "give another folder or delete it"
+        )
     return True

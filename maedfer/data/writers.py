@@ -1,5 +1,6 @@
 """Writing clips: mp4 videos (H.264 through PyAV) and frame folders, used by the synthetic
 dataset generator and by tests to make fixtures."""
+
 from __future__ import annotations
 
 import os
@@ -24,11 +25,21 @@ class VideoWriter:
     tuning, e.g. ``fastdecode`` (no CABAC, no deblocking: decodes about 1.5x faster for ~10 %
     more bytes)."""
 
-    def __init__(self, path: str | os.PathLike, width: int, height: int, fps: float = 25, codec: str = "libx264",
-                 crf: int = 18, keyframe_interval: int | None = None, threads: int | None = None,
-                 tune: str | None = None) -> None:
-        import av
+    def __init__(
+        self,
+        path: str | os.PathLike,
+        width: int,
+        height: int,
+        fps: float = 25,
+        codec: str = "libx264",
+        crf: int = 18,
+        keyframe_interval: int | None = None,
+        threads: int | None = None,
+        tune: str | None = None,
+    ) -> None:
         from fractions import Fraction
+
+        import av
 
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
@@ -62,8 +73,14 @@ class VideoWriter:
         self.close()
 
 
-def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps: float = 25,
-                codec: str = "libx264", crf: int = 18, keyframe_interval: int | None = None) -> Path:
+def write_video(
+    path: str | os.PathLike,
+    frames: torch.Tensor | np.ndarray,
+    fps: float = 25,
+    codec: str = "libx264",
+    crf: int = 18,
+    keyframe_interval: int | None = None,
+) -> Path:
     """Write (T, H, W, 3) uint8 RGB frames as a video (see :class:`VideoWriter`)."""
     array = _frames_array(frames)
     with VideoWriter(path, array.shape[2], array.shape[1], fps, codec, crf, keyframe_interval) as writer:
@@ -72,8 +89,9 @@ def write_video(path: str | os.PathLike, frames: torch.Tensor | np.ndarray, fps:
     return writer.path
 
 
-def write_frames(folder: str | os.PathLike, frames: torch.Tensor | np.ndarray, ext: str = "jpg",
-                 quality: int = 95) -> Path:
+def write_frames(
+    folder: str | os.PathLike, frames: torch.Tensor | np.ndarray, ext: str = "jpg", quality: int = 95
+) -> Path:
     """Write frames as zero-padded ``00001.jpg``/``.png`` files (sorted names = frame order)."""
     from PIL import Image
 

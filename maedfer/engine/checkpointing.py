@@ -5,6 +5,7 @@ epoch), ``checkpoint-epochNNN.pth`` (the last ``keep_last`` kept), ``checkpoint-
 (fine-tuning: best test UAR). All are written atomically (:func:`maedfer.files.atomic_write`), so a crash never leaves a
 torn file.
 """
+
 from __future__ import annotations
 
 import json
@@ -37,15 +38,31 @@ def set_rng_state(state: dict[str, Any]) -> None:
         torch.cuda.set_rng_state_all(state["cuda"])
 
 
-def save_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        scaler: torch.amp.GradScaler | None, epoch: int, step: int, config: TrainSettings,
-                        world_size: int = 1, **extra: Any) -> Path:
+def save_training_state(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    epoch: int,
+    step: int,
+    config: TrainSettings,
+    world_size: int = 1,
+    **extra: Any,
+) -> Path:
     """``epoch``/``step``: where to continue (the next epoch, the next batch of it);
     ``world_size``: the processes that trained it (a mid-epoch position counts their batches)."""
-    return save_checkpoint(model, path, optimizer=optimizer.state_dict(),
-                           scaler=scaler.state_dict() if scaler is not None else None,
-                           epoch=epoch, step=step, rng=rng_state(), world_size=world_size,
-                           config=plain_config(config), **extra)
+    return save_checkpoint(
+        model,
+        path,
+        optimizer=optimizer.state_dict(),
+        scaler=scaler.state_dict() if scaler is not None else None,
+        epoch=epoch,
+        step=step,
+        rng=rng_state(),
+        world_size=world_size,
+        config=plain_config(config),
+        **extra,
+    )
 
 
 # What a run writes into its folder; --overwrite removes exactly these.
@@ -63,9 +80,11 @@ def start_run(output_dir: Path, resume: str | None, overwrite: bool = False) -> 
     if resume is not None and overwrite:
         raise MaedferError("--resume and --overwrite contradict each other: continue the run or replace it")
     if not overwrite:
-        raise OutputExistsError(f"{output_dir}: holds an earlier run ({', '.join(earlier[:3])}"
-                                f"{', ...' if len(earlier) > 3 else ''}); pass --resume auto to continue it "
-                                "or --overwrite to replace it")
+        raise OutputExistsError(
+            f"{output_dir}: holds an earlier run ({', '.join(earlier[:3])}"
+            f"{', ...' if len(earlier) > 3 else ''}); pass --resume auto to continue it "
+            "or --overwrite to replace it"
+        )
     for name in earlier:
         path = output_dir / name
         shutil.rmtree(path) if path.is_dir() else path.unlink()
@@ -104,39 +123,55 @@ def check_resumable(path: Path, state: dict[str, Any], config: TrainSettings, wo
         return  # a checkpoint of an older maedfer: nothing recorded to compare
     task, model = saved.get("task"), saved.get("model")
     if task != config.task:
-        raise CheckpointError(f"{path}: holds a {task} run of {model}, and this run is a {config.task} of "
-                              f"{config.model}; resume a run of the same task, or start from its weights "
-                              f"with --set init={path}")
+        raise CheckpointError(
+            f"{path}: holds a {task} run of {model}, and this run is a {config.task} of "
+            f"{config.model}; resume a run of the same task, or start from its weights "
+            f"with --set init={path}"
+        )
     if (model, _plain(saved.get("model_overrides") or {})) != (config.model, _plain(config.model_overrides)):
-        raise CheckpointError(f"{path}: holds a run of {model} {saved.get('model_overrides') or {}}, and this run "
-                              f"trains {config.model} {config.model_overrides}; resume with the same model "
-                              f"settings, or start from its weights with --set init={path}")
+        raise CheckpointError(
+            f"{path}: holds a run of {model} {saved.get('model_overrides') or {}}, and this run "
+            f"trains {config.model} {config.model_overrides}; resume with the same model "
+            f"settings, or start from its weights with --set init={path}"
+        )
     if state.get("step", 0) > 0:
         then = dict({k: saved.get(k) for k in _POSITION_KEYS}, processes=state.get("world_size", world_size))
         now = dict({k: getattr(config, k) for k in _POSITION_KEYS}, processes=world_size)
         if then != now:
             changed = ", ".join(f"{k} {then[k]} -> {now[k]}" for k in now if then[k] != now[k])
-            raise CheckpointError(f"{path}: stopped inside epoch {state['epoch'] + 1} after {state['step']} batches, "
-                                  f"and this run changes how batches are counted ({changed}); resume with the "
-                                  "same settings, or from an epoch's checkpoint (checkpoint-epochNNN.pth)")
+            raise CheckpointError(
+                f"{path}: stopped inside epoch {state['epoch'] + 1} after {state['step']} batches, "
+                f"and this run changes how batches are counted ({changed}); resume with the "
+                "same settings, or from an epoch's checkpoint (checkpoint-epochNNN.pth)"
+            )
 
 
-def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Optimizer,
-                        scaler: torch.amp.GradScaler | None, config: TrainSettings, world_size: int = 1) -> dict[str, Any]:
+def load_training_state(
+    path: Path,
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    scaler: torch.amp.GradScaler | None,
+    config: TrainSettings,
+    world_size: int = 1,
+) -> dict[str, Any]:
     """Put a saved run's weights, optimiser, scaler and random state into this run, after
     :func:`check_resumable`; returns the checkpoint."""
     state = read_checkpoint(path)
     for key in ("optimizer", "epoch", "step", "rng"):
         if key not in state:
-            raise CheckpointError(f"{path}: not a training checkpoint of maedfer (no {key!r}); "
-                                  "use it with --set init=... to start from its weights instead")
+            raise CheckpointError(
+                f"{path}: not a training checkpoint of maedfer (no {key!r}); "
+                "use it with --set init=... to start from its weights instead"
+            )
     check_resumable(path, state, config, world_size)
     load_checkpoint(model, state, name=str(path))
     try:
         optimizer.load_state_dict(state["optimizer"])
     except (ValueError, KeyError) as e:  # another parameter layout than this model's
-        raise CheckpointError(f"{path}: its optimiser state does not fit this model ({e}); resume the run it "
-                              f"belongs to, or start from its weights with --set init={path}") from None
+        raise CheckpointError(
+            f"{path}: its optimiser state does not fit this model ({e}); resume the run it "
+            f"belongs to, or start from its weights with --set init={path}"
+        ) from None
     if scaler is not None and state.get("scaler"):
         scaler.load_state_dict(state["scaler"])
     set_rng_state(state["rng"])
@@ -144,7 +179,8 @@ def load_training_state(path: Path, model: nn.Module, optimizer: torch.optim.Opt
 
 
 def prune_epoch_checkpoints(output_dir: Path, keep_last: int) -> None:
-    epochs = sorted(output_dir.glob("checkpoint-epoch*.pth"),
-                    key=lambda p: int(re.search(r"epoch(\d+)", p.name).group(1)))
+    epochs = sorted(
+        output_dir.glob("checkpoint-epoch*.pth"), key=lambda p: int(re.search(r"epoch(\d+)", p.name).group(1))
+    )
     for old in epochs[:-keep_last] if keep_last > 0 else epochs:
         old.unlink(missing_ok=True)

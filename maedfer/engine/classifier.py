@@ -1,5 +1,6 @@
 """Building the classifier that fine-tuning trains and evaluation tests, from a run config:
 below both engines, so that neither imports the other."""
+
 from __future__ import annotations
 
 from torch import nn

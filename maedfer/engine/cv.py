@@ -1,4 +1,5 @@
 """k-fold cross-validation: fine-tune and test every ``splitNN`` fold, then mean +- std."""
+
 from __future__ import annotations
 
 import dataclasses
@@ -24,20 +25,30 @@ def find_splits(folder: str | Path) -> list[Path]:
     return splits
 
 
-def cross_validate(base: FinetuneSettings, splits_folder: str | Path, dist: Dist, resume: str | None = None,
-                   overwrite: bool = False) -> dict:
+def cross_validate(
+    base: FinetuneSettings, splits_folder: str | Path, dist: Dist, resume: str | None = None, overwrite: bool = False
+) -> dict:
     """Fine-tune ``base`` on every fold (outputs in ``output_dir/splitNN``); writes and
     returns the summary (``cv.json``: per-fold UAR/WAR, mean and std)."""
     results = {}
     for split in find_splits(splits_folder):
-        config = dataclasses.replace(base, train=str(split / "train.csv"), test=str(split / "test.csv"),
-                                     output_dir=str(Path(base.output_dir) / split.name))
+        config = dataclasses.replace(
+            base,
+            train=str(split / "train.csv"),
+            test=str(split / "test.csv"),
+            output_dir=str(Path(base.output_dir) / split.name),
+        )
         record = finetune(config, dist, resume, overwrite)
         results[split.name] = {"uar": record["uar"], "war": record["war"]}
     uar = np.array([r["uar"] for r in results.values()])
     war = np.array([r["war"] for r in results.values()])
-    summary = {"folds": results, "uar_mean": float(uar.mean()), "uar_std": float(uar.std()),
-               "war_mean": float(war.mean()), "war_std": float(war.std())}
+    summary = {
+        "folds": results,
+        "uar_mean": float(uar.mean()),
+        "uar_std": float(uar.std()),
+        "war_mean": float(war.mean()),
+        "war_std": float(war.std()),
+    }
     if dist.is_main:
         (Path(base.output_dir) / "cv.json").write_text(json.dumps(summary, indent=2))
     return summary

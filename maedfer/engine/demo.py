@@ -13,6 +13,7 @@ over several seeds.
 3. tables (mean +- std over seeds, and per seed) printed and written to ``demo.json`` and
    ``demo.md``, and ``demo.png``.
 """
+
 from __future__ import annotations
 
 import json
@@ -42,14 +43,18 @@ class DemoPlan:
 
 # Sized to finish within 15 minutes on 2 CPU cores (fp32); --quick is for tests. The
 # label-scarce regime: 12 people's clips (84) are labelled, 28 people's (196) test.
-FULL = DemoPlan(synth=SynthConfig(clips_per_class=40, pool_size=160, frames=32, pool_frames=48, size=112,
-                                  test_fraction=0.7),
-                seeds=(0, 1, 2),
-                pretrain=dict(epochs=10, warmup_epochs=1.0, batch_size=8, lr=6.4e-2, min_lr=6.4e-4),
-                finetune=dict(epochs=8, warmup_epochs=1.0, batch_size=8))
-QUICK = DemoPlan(synth=SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48, identities=2),
-                 seeds=(0, 1), pretrain=dict(epochs=1, warmup_epochs=0.5, batch_size=4),
-                 finetune=dict(epochs=1, warmup_epochs=0.5, batch_size=4))
+FULL = DemoPlan(
+    synth=SynthConfig(clips_per_class=40, pool_size=160, frames=32, pool_frames=48, size=112, test_fraction=0.7),
+    seeds=(0, 1, 2),
+    pretrain=dict(epochs=10, warmup_epochs=1.0, batch_size=8, lr=6.4e-2, min_lr=6.4e-4),
+    finetune=dict(epochs=8, warmup_epochs=1.0, batch_size=8),
+)
+QUICK = DemoPlan(
+    synth=SynthConfig(clips_per_class=2, pool_size=8, frames=16, pool_frames=20, size=48, identities=2),
+    seeds=(0, 1),
+    pretrain=dict(epochs=1, warmup_epochs=0.5, batch_size=4),
+    finetune=dict(epochs=1, warmup_epochs=0.5, batch_size=4),
+)
 
 
 def with_decoded_pool(plan: DemoPlan, data: Path) -> DemoPlan:
@@ -65,29 +70,57 @@ def with_model_overrides(settings: dict, **overrides) -> dict:
 
 # The encoders the probe reads, by name: the pre-training run folder of a seed, or None for
 # random weights.
-PROBED = {"MAE-DFER (appearance + motion)": "pretrain", "appearance only (lambda 1)": "pretrain-appearance",
-          "random initialisation": None}
+PROBED = {
+    "MAE-DFER (appearance + motion)": "pretrain",
+    "appearance only (lambda 1)": "pretrain-appearance",
+    "random initialisation": None,
+}
 
 
-def pretrain_stage(run: Path, data: Path, seed: int, settings: dict, dist: Dist, workers: int,
-                   figures: bool = False) -> dict:
+def pretrain_stage(
+    run: Path, data: Path, seed: int, settings: dict, dist: Dist, workers: int, figures: bool = False
+) -> dict:
     """Pre-train on ``data``'s unlabelled pool (``settings``: overrides of the
     synth-tiny-pretrain preset; a checkpoint at the end unless they say ``save_every``);
     resumes an earlier run. Returns the last epoch's record."""
-    cfg = resolve_config("pretrain", "synth-tiny-pretrain", overrides=dict(
-        settings, workers=workers, seed=seed, data=str(data / "pretrain.csv"), output_dir=str(run),
-        save_every=settings.get("save_every", settings["epochs"]), figure_every=settings["epochs"] if figures else 0))
+    cfg = resolve_config(
+        "pretrain",
+        "synth-tiny-pretrain",
+        overrides=dict(
+            settings,
+            workers=workers,
+            seed=seed,
+            data=str(data / "pretrain.csv"),
+            output_dir=str(run),
+            save_every=settings.get("save_every", settings["epochs"]),
+            figure_every=settings["epochs"] if figures else 0,
+        ),
+    )
     return pretrain(cfg, dist, resume="auto")
 
 
-def finetune_stage(run: Path, data: Path, seed: int, settings: dict, init: Path | None, dist: Dist,
-                   workers: int) -> dict:
+def finetune_stage(
+    run: Path, data: Path, seed: int, settings: dict, init: Path | None, dist: Dist, workers: int
+) -> dict:
     """Fine-tune (``settings``: overrides of the synth-tiny preset) from ``init`` or from
     scratch, test with 2 temporal views; resumes an earlier run. Returns UAR and WAR."""
-    cfg = resolve_config("finetune", "synth-tiny", overrides=dict(
-        settings, workers=workers, seed=seed, train=str(data / "train.csv"), test=str(data / "test.csv"),
-        init=str(init) if init else None, output_dir=str(run), eval_every=settings["epochs"],
-        save_every=settings["epochs"], test_clips=2, test_crops=1))
+    cfg = resolve_config(
+        "finetune",
+        "synth-tiny",
+        overrides=dict(
+            settings,
+            workers=workers,
+            seed=seed,
+            train=str(data / "train.csv"),
+            test=str(data / "test.csv"),
+            init=str(init) if init else None,
+            output_dir=str(run),
+            eval_every=settings["epochs"],
+            save_every=settings["epochs"],
+            test_clips=2,
+            test_crops=1,
+        ),
+    )
     record = finetune(cfg, dist, resume="auto")
     return {"uar": record["uar"], "war": record["war"]}
 
@@ -95,13 +128,24 @@ def finetune_stage(run: Path, data: Path, seed: int, settings: dict, init: Path 
 def probe_stage(data: Path, seed: int, batch_size: int, init: Path | None, dist: Dist, workers: int) -> dict:
     """k-NN and linear probes of the frozen encoder of the pre-training checkpoint ``init``
     (None: a randomly initialised mae_dfer_tiny)."""
-    cfg = resolve_config("finetune", "synth-tiny", overrides=dict(
-        workers=workers, seed=seed, batch_size=batch_size, test_clips=1, test_crops=1))
+    cfg = resolve_config(
+        "finetune",
+        "synth-tiny",
+        overrides=dict(workers=workers, seed=seed, batch_size=batch_size, test_clips=1, test_crops=1),
+    )
     return probe(cfg, init, str(data / "train.csv"), str(data / "test.csv"), workers=workers, device=dist.device)
 
 
-def run_seed(out: Path, data: Path, plan: DemoPlan, seed: int, dist: Dist, workers: int,
-             appearance_only: bool, finetune_appearance: bool = False) -> dict:
+def run_seed(
+    out: Path,
+    data: Path,
+    plan: DemoPlan,
+    seed: int,
+    dist: Dist,
+    workers: int,
+    appearance_only: bool,
+    finetune_appearance: bool = False,
+) -> dict:
     """Everything of one seed, in ``out``: the pre-training (and with ``appearance_only`` a
     second one with lambda 1, for the probe, and with ``finetune_appearance`` for a third
     fine-tuning too), two fine-tunings, the probes. Each stage resumes where an earlier run
@@ -112,8 +156,14 @@ def run_seed(out: Path, data: Path, plan: DemoPlan, seed: int, dist: Dist, worke
     minutes["pretrain"] = (time.perf_counter() - t) / 60
     if appearance_only:
         t = time.perf_counter()
-        pretrain_stage(out / "pretrain-appearance", data, seed, with_model_overrides(plan.pretrain, appearance_weight=1.0),
-                       dist, workers)
+        pretrain_stage(
+            out / "pretrain-appearance",
+            data,
+            seed,
+            with_model_overrides(plan.pretrain, appearance_weight=1.0),
+            dist,
+            workers,
+        )
         minutes["pretrain_appearance"] = (time.perf_counter() - t) / 60
     finetuned = {}
     starts = [("pretrained", out / "pretrain" / "checkpoint-last.pth"), ("scratch", None)]
@@ -124,20 +174,32 @@ def run_seed(out: Path, data: Path, plan: DemoPlan, seed: int, dist: Dist, worke
         finetuned[name] = finetune_stage(out / f"finetune-{name}", data, seed, plan.finetune, init, dist, workers)
         minutes[f"finetune_{name}"] = (time.perf_counter() - t) / 60
     t = time.perf_counter()
-    probes = {name: probe_stage(data, seed, plan.finetune["batch_size"],
-                                out / run / "checkpoint-last.pth" if run else None, dist, workers)
-              for name, run in PROBED.items() if appearance_only or run != "pretrain-appearance"}
+    probes = {
+        name: probe_stage(
+            data, seed, plan.finetune["batch_size"], out / run / "checkpoint-last.pth" if run else None, dist, workers
+        )
+        for name, run in PROBED.items()
+        if appearance_only or run != "pretrain-appearance"
+    }
     minutes["probe"] = (time.perf_counter() - t) / 60
-    return {"finetune": finetuned, "probe": probes, "minutes": minutes,
-            "pretrain_last_epoch": {k: pre[f"train_{k}"] for k in
-                                    ("appearance", "appearance_zero", "appearance_ratio", "motion", "motion_zero",
-                                     "motion_ratio")}}
+    return {
+        "finetune": finetuned,
+        "probe": probes,
+        "minutes": minutes,
+        "pretrain_last_epoch": {
+            k: pre[f"train_{k}"]
+            for k in ("appearance", "appearance_zero", "appearance_ratio", "motion", "motion_zero", "motion_ratio")
+        },
+    }
 
 
 def mean_std(values: list[float]) -> dict:
     """Mean, standard deviation over seeds (ddof 1; 0 for one seed) and the values."""
-    return {"mean": float(np.mean(values)), "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
-            "per_seed": [float(v) for v in values]}
+    return {
+        "mean": float(np.mean(values)),
+        "std": float(np.std(values, ddof=1)) if len(values) > 1 else 0.0,
+        "per_seed": [float(v) for v in values],
+    }
 
 
 def summarise(seeds: dict[int, dict]) -> dict:
@@ -145,14 +207,21 @@ def summarise(seeds: dict[int, dict]) -> dict:
     runs = list(seeds.values())
     gap = [r["finetune"]["pretrained"]["uar"] - r["finetune"]["scratch"]["uar"] for r in runs]
     return {
-        "finetune": {name: {m: mean_std([r["finetune"][name][m] for r in runs]) for m in ("uar", "war")}
-                     for name in ("pretrained", "scratch")},
+        "finetune": {
+            name: {m: mean_std([r["finetune"][name][m] for r in runs]) for m in ("uar", "war")}
+            for name in ("pretrained", "scratch")
+        },
         "uar_gap": mean_std(gap),
         "pretrained_wins_every_seed": all(g > 0 for g in gap),
-        "probe": {name: {m: mean_std([r["probe"][name][m] for r in runs if name in r["probe"]])
-                         for m in runs[0]["probe"][name]} for name in PROBED},
-        "pretrain_last_epoch": {k: mean_std([r["pretrain_last_epoch"][k] for r in runs])
-                                for k in runs[0]["pretrain_last_epoch"]},
+        "probe": {
+            name: {
+                m: mean_std([r["probe"][name][m] for r in runs if name in r["probe"]]) for m in runs[0]["probe"][name]
+            }
+            for name in PROBED
+        },
+        "pretrain_last_epoch": {
+            k: mean_std([r["pretrain_last_epoch"][k] for r in runs]) for k in runs[0]["pretrain_last_epoch"]
+        },
     }
 
 
@@ -165,25 +234,43 @@ def tables(summary: dict, seeds: list[int]) -> str:
     """The demo's result tables, in Markdown (printed as they are)."""
     each = " / ".join(str(s) for s in seeds)
     f, p, pre = summary["finetune"], summary["probe"], summary["pretrain_last_epoch"]
-    lines = [f"Fine-tuned lgi_former_tiny, test UAR / WAR in % (mean ± std over seeds {each}; chance 14.3)", "",
-             f"| fine-tuned from | UAR | WAR | UAR per seed ({each}) |", "|---|---|---|---|"]
+    lines = [
+        f"Fine-tuned lgi_former_tiny, test UAR / WAR in % (mean ± std over seeds {each}; chance 14.3)",
+        "",
+        f"| fine-tuned from | UAR | WAR | UAR per seed ({each}) |",
+        "|---|---|---|---|",
+    ]
     for name, label in (("pretrained", "MAE-DFER pre-training"), ("scratch", "scratch (control)")):
-        lines.append(f"| {label} | {plus_minus(f[name]['uar'])} | {plus_minus(f[name]['war'])} | "
-                     + " / ".join(f"{v:.1f}" for v in f[name]["uar"]["per_seed"]) + " |")
+        lines.append(
+            f"| {label} | {plus_minus(f[name]['uar'])} | {plus_minus(f[name]['war'])} | "
+            + " / ".join(f"{v:.1f}" for v in f[name]["uar"]["per_seed"])
+            + " |"
+        )
     g = summary["uar_gap"]
-    lines += [f"| gap (pre-trained − scratch) | {plus_minus(g)} | | "
-              + " / ".join(f"{v:+.1f}" for v in g["per_seed"]) + " |", "",
-              "Frozen-feature probes of the encoder, test UAR in % (no fine-tuning)", "",
-              "| encoder | k-NN | linear probe |", "|---|---|---|"]
+    lines += [
+        f"| gap (pre-trained − scratch) | {plus_minus(g)} | | " + " / ".join(f"{v:+.1f}" for v in g["per_seed"]) + " |",
+        "",
+        "Frozen-feature probes of the encoder, test UAR in % (no fine-tuning)",
+        "",
+        "| encoder | k-NN | linear probe |",
+        "|---|---|---|",
+    ]
     for name in PROBED:
         seen = len(p[name]["knn_uar"]["per_seed"])
         label = name if seen == len(seeds) else f"{name}, seed {seeds[0]} only"
         lines.append(f"| {label} | {plus_minus(p[name]['knn_uar'])} | {plus_minus(p[name]['linear_uar'])} |")
-    lines += ["", "Pre-training, last epoch: loss ÷ loss of predicting zero on the same batches (< 1: learned)",
-              "", "| part | loss | zero prediction | ratio |", "|---|---|---|---|"]
+    lines += [
+        "",
+        "Pre-training, last epoch: loss ÷ loss of predicting zero on the same batches (< 1: learned)",
+        "",
+        "| part | loss | zero prediction | ratio |",
+        "|---|---|---|---|",
+    ]
     for part in ("appearance", "motion"):
-        lines.append(f"| {part} | {pre[part]['mean']:.3f} | {pre[part + '_zero']['mean']:.3f} | "
-                     f"{pre[part + '_ratio']['mean']:.3f} ± {pre[part + '_ratio']['std']:.3f} |")
+        lines.append(
+            f"| {part} | {pre[part]['mean']:.3f} | {pre[part + '_zero']['mean']:.3f} | "
+            f"{pre[part + '_ratio']['mean']:.3f} ± {pre[part + '_ratio']['std']:.3f} |"
+        )
     return "\n".join(lines) + "\n"
 
 
@@ -203,8 +290,15 @@ def run_demo(out: str | Path, dist: Dist, quick: bool = False, workers: int = 2)
             print(f"--- seed {seed} ({plan.seeds.index(seed) + 1} of {len(plan.seeds)}) ---", flush=True)
         # The appearance-only pre-training (for the probe) runs with the first seed only: a
         # second pre-training per seed would not fit the 15 minutes.
-        seeds[seed] = run_seed(out / f"seed{seed}", data, plan, seed, dist, workers if not quick else 0,
-                               appearance_only=seed == plan.seeds[0])
+        seeds[seed] = run_seed(
+            out / f"seed{seed}",
+            data,
+            plan,
+            seed,
+            dist,
+            workers if not quick else 0,
+            appearance_only=seed == plan.seeds[0],
+        )
     minutes["total"] = (time.perf_counter() - start) / 60
     summary = {"summary": summarise(seeds), "seeds": seeds, "minutes": minutes, "quick": quick}
     if dist.is_main:
@@ -214,8 +308,10 @@ def run_demo(out: str | Path, dist: Dist, quick: bool = False, workers: int = 2)
         plot_demo(out, summary)
         print()
         print(text)
-        print(f"minutes: data {minutes['data']:.1f}, total {minutes['total']:.1f}; tables in {out / 'demo.md'}, "
-              f"reconstructions in {out / f'seed{plan.seeds[0]}' / 'pretrain' / 'figures'}")
+        print(
+            f"minutes: data {minutes['data']:.1f}, total {minutes['total']:.1f}; tables in {out / 'demo.md'}, "
+            f"reconstructions in {out / f'seed{plan.seeds[0]}' / 'pretrain' / 'figures'}"
+        )
     return summary
 
 
@@ -238,8 +334,14 @@ def plot_demo(out: Path, summary: dict) -> None:
     for i, metric in enumerate(("knn_uar", "linear_uar")):
         xs = [j + 0.38 * i for j in range(len(names))]
         stats = [agg["probe"][n][metric] for n in names]
-        pr.bar(xs, [s["mean"] for s in stats], yerr=[s["std"] for s in stats], width=0.36, capsize=3,
-               label="k-NN" if i == 0 else "linear")
+        pr.bar(
+            xs,
+            [s["mean"] for s in stats],
+            yerr=[s["std"] for s in stats],
+            width=0.36,
+            capsize=3,
+            label="k-NN" if i == 0 else "linear",
+        )
     pr.set_xticks([j + 0.19 for j in range(len(names))], ["MAE-DFER", "appearance\nonly", "random"])
     pr.axhline(100 / 7, color="grey", linestyle=":")
     pr.set_title("frozen-feature probes")
@@ -248,10 +350,16 @@ def plot_demo(out: Path, summary: dict) -> None:
         log = out / f"seed{seed}" / "pretrain" / "metrics.jsonl"
         rows = [json.loads(line) for line in log.read_text().splitlines()]
         epochs = [r["epoch"] for r in rows]
-        curves.plot(epochs, [r["train_motion_ratio"] for r in rows], color="C3", alpha=0.8,
-                    label="motion" if k == 0 else None)
-        curves.plot(epochs, [r["train_appearance_ratio"] for r in rows], color="C0", alpha=0.8,
-                    label="appearance" if k == 0 else None)
+        curves.plot(
+            epochs, [r["train_motion_ratio"] for r in rows], color="C3", alpha=0.8, label="motion" if k == 0 else None
+        )
+        curves.plot(
+            epochs,
+            [r["train_appearance_ratio"] for r in rows],
+            color="C0",
+            alpha=0.8,
+            label="appearance" if k == 0 else None,
+        )
     curves.axhline(1.0, color="grey", linestyle=":")
     curves.set_xlabel("pre-training epoch")
     curves.set_ylabel("loss / zero-prediction loss")

@@ -13,6 +13,7 @@ backends' defaults (gloo 30 min, NCCL 10 min): ``MAEDFER_DIST_TIMEOUT`` seconds,
 (rank 0 alone builds a ``pool_cache`` file or writes a large checkpoint to a slow disk while
 the others wait). A process that dies ends the job at once anyway: torchrun stops the others.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,11 +58,17 @@ def init_distributed() -> Dist:
     if world > 1 and not dist.is_initialized():
         backend, timeout = "nccl" if device.type == "cuda" else "gloo", timedelta(seconds=collective_timeout())
         if os.environ.get("TORCHELASTIC_USE_AGENT_STORE") == "True":  # torchrun's store, kept across restarts
-            store = dist.TCPStore(os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world,
-                                  is_master=False, timeout=timeout)
+            store = dist.TCPStore(
+                os.environ["MASTER_ADDR"], int(os.environ["MASTER_PORT"]), world, is_master=False, timeout=timeout
+            )
             namespace = _fresh_namespace(store, rank, world, timeout.total_seconds())
-            dist.init_process_group(backend, store=dist.PrefixStore(f"maedfer/{namespace}", store), rank=rank,
-                                    world_size=world, timeout=timeout)
+            dist.init_process_group(
+                backend,
+                store=dist.PrefixStore(f"maedfer/{namespace}", store),
+                rank=rank,
+                world_size=world,
+                timeout=timeout,
+            )
         else:
             dist.init_process_group(backend, timeout=timeout)
     return Dist(rank, world, local, device)
@@ -85,8 +92,10 @@ def _fresh_namespace(store: dist.Store, rank: int, world: int, timeout: float) -
 
     def wait() -> None:
         if time.monotonic() > deadline:
-            raise MaedferError(f"rank {rank}: the other processes did not join the process group within "
-                               f"{timeout:.0f} s (MAEDFER_DIST_TIMEOUT)")
+            raise MaedferError(
+                f"rank {rank}: the other processes did not join the process group within "
+                f"{timeout:.0f} s (MAEDFER_DIST_TIMEOUT)"
+            )
         time.sleep(0.02)
 
     if rank == 0:
@@ -134,8 +143,17 @@ def _collective_failure(error: BaseException) -> bool:
         return True
     text = str(error)
     return isinstance(error, RuntimeError) and any(
-        s in text for s in ("Connection closed by peer", "Connection reset by peer", "Timed out", "timed out",
-                            "gloo", "NCCL", "ProcessGroup"))
+        s in text
+        for s in (
+            "Connection closed by peer",
+            "Connection reset by peer",
+            "Timed out",
+            "timed out",
+            "gloo",
+            "NCCL",
+            "ProcessGroup",
+        )
+    )
 
 
 def all_gather_tensors(x: torch.Tensor) -> torch.Tensor:
@@ -173,9 +191,12 @@ def _stopped(error: BaseException, rank: int) -> Exception:
     """The one line of a rank whose collective failed because of another process."""
     from ..errors import MaedferError
 
-    reason = (f"waited {collective_timeout():.0f} s (MAEDFER_DIST_TIMEOUT) for the other processes in a collective: "
-              f"one of them stalled" if _stalled(error) else
-              "another process of the run failed or stopped; its own error says why")
+    reason = (
+        f"waited {collective_timeout():.0f} s (MAEDFER_DIST_TIMEOUT) for the other processes in a collective: "
+        f"one of them stalled"
+        if _stalled(error)
+        else "another process of the run failed or stopped; its own error says why"
+    )
     return MaedferError(f"rank {rank} stopped: {reason}")
 
 
@@ -199,8 +220,12 @@ def _end_together(rank: int) -> None:
             raise
         if _stalled(e):
             raise _stopped(e, rank) from None
-        print(f"maedfer: warning: rank {rank} finished, but another process left before the end of the run; "
-              "torchrun reports how it ended", file=sys.stderr, flush=True)
+        print(
+            f"maedfer: warning: rank {rank} finished, but another process left before the end of the run; "
+            "torchrun reports how it ended",
+            file=sys.stderr,
+            flush=True,
+        )
 
 
 @contextmanager

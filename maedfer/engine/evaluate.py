@@ -1,6 +1,7 @@
 """Evaluation with the multi-view protocol: one loop over the test views that serves the
 metrics (softmax probabilities) and the feature pictures (pooled features), and the
 evaluation of a saved checkpoint with its own run settings."""
+
 from __future__ import annotations
 
 import csv
@@ -30,22 +31,46 @@ from .metrics import classification_metrics, merge_views
 from .trainer import NonFiniteError
 
 # Settings of a fine-tuning run that decide how its checkpoint must be tested.
-_EVAL_KEYS = ("model", "dataset", "model_overrides", "num_frames", "input_size", "sampling_rate", "test_clips",
-              "test_crops")
+_EVAL_KEYS = (
+    "model",
+    "dataset",
+    "model_overrides",
+    "num_frames",
+    "input_size",
+    "sampling_rate",
+    "test_clips",
+    "test_crops",
+)
 
 
 def eval_dataset(config: EvaluateSettings, annotation: str) -> ClipDataset:
     info = dataset_info(config.dataset)
-    return ClipDataset(annotation, eval_transform(config.input_size), mode="test",
-                       num_frames=config.num_frames, sampling_rate=config.sampling_rate,
-                       num_clips=config.test_clips, num_crops=config.test_crops,
-                       num_classes=info.num_classes, root=config.root, strip_prefix=config.strip_prefix)
+    return ClipDataset(
+        annotation,
+        eval_transform(config.input_size),
+        mode="test",
+        num_frames=config.num_frames,
+        sampling_rate=config.sampling_rate,
+        num_clips=config.test_clips,
+        num_crops=config.test_crops,
+        num_classes=info.num_classes,
+        root=config.root,
+        strip_prefix=config.strip_prefix,
+    )
 
 
 @torch.no_grad()
-def view_outputs(model: nn.Module, dataset: ClipDataset, output: Callable[[nn.Module, torch.Tensor], torch.Tensor],
-                 batch_size: int, workers: int, device: torch.device, precision: str = "fp32",
-                 dist: Dist | None = None, progress: bool = True) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def view_outputs(
+    model: nn.Module,
+    dataset: ClipDataset,
+    output: Callable[[nn.Module, torch.Tensor], torch.Tensor],
+    batch_size: int,
+    workers: int,
+    device: torch.device,
+    precision: str = "fp32",
+    dist: Dist | None = None,
+    progress: bool = True,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """``output(model, clips)`` for every test view, averaged over each video's views
     (duplicate views from a distributed sampler's padding count once).
     Returns (video ids, mean outputs (V, D), labels (V,)) sorted by video id."""
@@ -54,8 +79,14 @@ def view_outputs(model: nn.Module, dataset: ClipDataset, output: Callable[[nn.Mo
     loader = DataLoader(dataset, batch_size=batch_size, sampler=sampler, num_workers=workers)
     model.eval()
     outs, videos, views, labels = [], [], [], []
-    for x, y, v, w in tqdm(from_workers(loader), total=len(loader), desc="testing", unit="batch",
-                           disable=not progress or rank != 0 or None, leave=False):
+    for x, y, v, w in tqdm(
+        from_workers(loader),
+        total=len(loader),
+        desc="testing",
+        unit="batch",
+        disable=not progress or rank != 0 or None,
+        leave=False,
+    ):
         with autocast(precision, device):
             out = output(model, x.to(device, non_blocking=True))
         outs.append(out.float().cpu())
@@ -78,11 +109,13 @@ def probabilities(model: nn.Module, clips: torch.Tensor) -> torch.Tensor:
 def evaluate(model: nn.Module, dataset: ClipDataset, config: EvaluateSettings, dist: Dist) -> dict:
     """The multi-view protocol: softmax per view, averaged per video, argmax; metrics over
     videos (UAR, WAR, F1, confusion)."""
-    ids, mean, y_true = view_outputs(model, dataset, probabilities, config.batch_size, config.workers,
-                                     dist.device, config.precision, dist)
+    ids, mean, y_true = view_outputs(
+        model, dataset, probabilities, config.batch_size, config.workers, dist.device, config.precision, dist
+    )
     if not np.isfinite(mean).all():
-        raise NonFiniteError("the model's test outputs are not finite (NaN or infinity); "
-                             "its weights or the run's precision are broken")
+        raise NonFiniteError(
+            "the model's test outputs are not finite (NaN or infinity); its weights or the run's precision are broken"
+        )
     metrics = classification_metrics(y_true, mean.argmax(1), dataset_info(config.dataset).num_classes)
     metrics.update(video_ids=ids, probabilities=mean, labels=y_true)
     return metrics
@@ -109,8 +142,9 @@ def write_evaluation(metrics: dict, dataset: ClipDataset, out_dir: Path, classes
     plot_confusion(cm, classes, out_dir / "confusion.png", title=f"UAR {metrics['uar']:.2f}  WAR {metrics['war']:.2f}")
 
 
-def evaluation_config(checkpoint: str, preset: str | None = None, yaml_file: str | None = None,
-                      overrides: dict | None = None) -> EvaluateSettings:
+def evaluation_config(
+    checkpoint: str, preset: str | None = None, yaml_file: str | None = None, overrides: dict | None = None
+) -> EvaluateSettings:
     """The settings to test ``checkpoint`` with. Our checkpoints carry their run config: its
     model and data settings are reused unless a preset or YAML file is given; ``overrides``
     win over both. Pre-training checkpoints are refused (they have no classifier)."""
@@ -131,8 +165,9 @@ def evaluate_checkpoint(config: EvaluateSettings, test: str, out: Path, dist: Di
     """Test ``config.init`` on the annotation file ``test``; write the evaluation files
     to ``out`` (refused if an evaluation is there already, unless ``overwrite``)."""
     if dist.is_main and (out / "metrics.json").exists() and not overwrite:
-        raise OutputExistsError(f"{out}: holds an evaluation already; pass --overwrite to replace it "
-                                "or --out to write elsewhere")
+        raise OutputExistsError(
+            f"{out}: holds an evaluation already; pass --overwrite to replace it or --out to write elsewhere"
+        )
     info = dataset_info(config.dataset)
     model = build_classifier(config, info.num_classes).to(dist.device)
     dataset = eval_dataset(config, test)

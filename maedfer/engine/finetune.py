@@ -1,5 +1,6 @@
 """Fine-tuning of a classifier with the original's recipe (layer decay, Mixup/CutMix,
 label smoothing), tested with the multi-view protocol."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -26,8 +27,9 @@ def _require(config: FinetuneSettings, key: str) -> str:
     return getattr(config, key)
 
 
-def classification_loss(model: nn.Module, x: torch.Tensor, y: torch.Tensor, mixup: Mixup | None,
-                        smoothing: float) -> tuple[torch.Tensor, dict[str, float]]:
+def classification_loss(
+    model: nn.Module, x: torch.Tensor, y: torch.Tensor, mixup: Mixup | None, smoothing: float
+) -> tuple[torch.Tensor, dict[str, float]]:
     """One fine-tuning step's loss: soft-target cross-entropy after Mixup/CutMix (which
     smooths the labels itself), else cross-entropy with label smoothing. Computed in fp32."""
     if mixup is not None:
@@ -47,16 +49,33 @@ def finetune(config: FinetuneSettings, dist: Dist, resume: str | None = None, ov
     info = dataset_info(config.dataset)
     torch.manual_seed(config.seed + dist.rank)
     model = build_classifier(config, info.num_classes, config.drop_path)  # first: config errors before reading data
-    train = ClipDataset(_require(config, "train"),
-                        train_transform(config.input_size, config.randaugment or None,
-                                        scale=tuple(config.rrc_scale), flip=config.flip, erasing=config.reprob),
-                        mode="train", num_frames=config.num_frames, sampling_rate=config.sampling_rate,
-                        num_classes=info.num_classes, root=config.root, strip_prefix=config.strip_prefix,
-                        on_error=config.on_error, repeats=config.repeated_aug)
+    train = ClipDataset(
+        _require(config, "train"),
+        train_transform(
+            config.input_size,
+            config.randaugment or None,
+            scale=tuple(config.rrc_scale),
+            flip=config.flip,
+            erasing=config.reprob,
+        ),
+        mode="train",
+        num_frames=config.num_frames,
+        sampling_rate=config.sampling_rate,
+        num_classes=info.num_classes,
+        root=config.root,
+        strip_prefix=config.strip_prefix,
+        on_error=config.on_error,
+        repeats=config.repeated_aug,
+    )
     test = eval_dataset(config, config.test) if config.test else None
     mixing = config.mixup > 0 or config.cutmix > 0
-    mixup = Mixup(info.num_classes, config.mixup, config.cutmix, config.mixup_prob,
-                  config.mixup_switch_prob, config.smoothing) if mixing else None
+    mixup = (
+        Mixup(
+            info.num_classes, config.mixup, config.cutmix, config.mixup_prob, config.mixup_switch_prob, config.smoothing
+        )
+        if mixing
+        else None
+    )
 
     def step(model, batch):
         x, y = batch[0].to(dist.device, non_blocking=True), batch[1].to(dist.device, non_blocking=True)
@@ -64,8 +83,9 @@ def finetune(config: FinetuneSettings, dist: Dist, resume: str | None = None, ov
 
     # Clips made by `maedfer faces`: the checkpoint records their crop, and prediction crops so.
     face_crop = recorded_crop([item.path for item in train.items])
-    trainer = Trainer(config, model, train, step, dist,
-                      {"face_crop": face_crop.to_dict()} if face_crop is not None else None)
+    trainer = Trainer(
+        config, model, train, step, dist, {"face_crop": face_crop.to_dict()} if face_crop is not None else None
+    )
     out = Path(config.output_dir)
 
     def epoch_end(epoch: int) -> dict | None:

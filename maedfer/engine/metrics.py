@@ -1,6 +1,7 @@
 """Classification metrics of the DFER literature (as the original computes them with scikit-learn): per-class accuracy
 (recall), UAR = their unweighted mean, WAR = overall accuracy, over merged per-video
 predictions; plus macro/weighted F1 and the confusion matrix."""
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -43,8 +44,7 @@ def classification_metrics(y_true, y_pred, num_classes: int) -> dict:
     }
 
 
-def merge_views(probs: torch.Tensor, video_ids: torch.Tensor, view_ids: torch.Tensor
-                ) -> tuple[np.ndarray, np.ndarray]:
+def merge_views(probs: torch.Tensor, video_ids: torch.Tensor, view_ids: torch.Tensor) -> tuple[np.ndarray, np.ndarray]:
     """Average softmax probabilities over each video's views (duplicate (video, view)
     pairs, e.g. from a distributed sampler's padding, count once).
     Returns (video ids, mean probabilities (V, C)) sorted by video id."""

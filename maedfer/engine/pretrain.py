@@ -1,5 +1,6 @@
 """MAE-DFER pre-training on unlabelled videos: part-window masking, appearance + motion
 targets, the original's recipe."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,12 +34,20 @@ def pretrain(config: PretrainSettings, dist: Dist, resume: str | None = None, ov
         load_checkpoint(model, config.init)
     on_device = augment_on_device(config.augment_on, dist.device)
     size = config.input_size
-    transform = DrawPretrainCrop(size, config.voxceleb_crop) if on_device else \
-        pretrain_transform(size, config.voxceleb_crop)
+    transform = (
+        DrawPretrainCrop(size, config.voxceleb_crop) if on_device else pretrain_transform(size, config.voxceleb_crop)
+    )
     items = read_annotations(config.data, root=config.root, strip_prefix=config.strip_prefix)
-    pool = VideoDataset(items, transform, num_frames=config.num_frames, stride=config.stride,
-                        masking=model.masking, on_error=config.on_error, repeats=config.repeated_aug,
-                        cache=decoded_pool(items, config, dist))
+    pool = VideoDataset(
+        items,
+        transform,
+        num_frames=config.num_frames,
+        stride=config.stride,
+        masking=model.masking,
+        on_error=config.on_error,
+        repeats=config.repeated_aug,
+        cache=decoded_pool(items, config, dist),
+    )
     device_part = BatchedCropResize(size) if on_device else None
 
     def clips(batch_clips) -> torch.Tensor:
@@ -69,9 +78,13 @@ def pretrain(config: PretrainSettings, dist: Dist, resume: str | None = None, ov
                 clip, mask = (clip[0] if device_part is None else [part[0] for part in clip]), mask[0]
             one = clip[None] if device_part is None else [part[None] for part in clip]
             figure_clip, figure_mask = clips(one)[0], mask.to(dist.device)
-        save_reconstruction_figure(model, figure_clip, figure_mask,
-                                   out / "figures" / f"reconstruction-epoch{epoch + 1:03d}.png",
-                                   title=f"epoch {epoch + 1}")
+        save_reconstruction_figure(
+            model,
+            figure_clip,
+            figure_mask,
+            out / "figures" / f"reconstruction-epoch{epoch + 1:03d}.png",
+            title=f"epoch {epoch + 1}",
+        )
         return None
 
     return trainer.fit(resume, epoch_end)
@@ -92,8 +105,7 @@ def decoded_pool(items, config: PretrainSettings, dist: Dist) -> DecodedPool | N
         return None
 
     def build() -> DecodedPool:
-        return DecodedPool.build(items, where, workers=config.workers, on_error=config.on_error,
-                                 progress=dist.is_main)
+        return DecodedPool.build(items, where, workers=config.workers, on_error=config.on_error, progress=dist.is_main)
 
     if where == "ram" or not torch.distributed.is_initialized():
         return build()

@@ -11,6 +11,7 @@ the features.
 - linear probe: a multinomial logistic regression on standardised features, fitted by
   L-BFGS to convergence (deterministic, no learning rate to tune).
 """
+
 from __future__ import annotations
 
 import dataclasses
@@ -55,9 +56,14 @@ class EncoderFeatures(nn.Module):
         return F.adaptive_avg_pool2d(frame, self.grid).flatten(1)
 
 
-def encoder_features(config: EvaluateSettings, checkpoint: str | Path | None, annotations: list[str],
-                     model: str = "mae_dfer_tiny", workers: int = 0,
-                     device: torch.device | str = "cpu") -> list[tuple[np.ndarray, np.ndarray]]:
+def encoder_features(
+    config: EvaluateSettings,
+    checkpoint: str | Path | None,
+    annotations: list[str],
+    model: str = "mae_dfer_tiny",
+    workers: int = 0,
+    device: torch.device | str = "cpu",
+) -> list[tuple[np.ndarray, np.ndarray]]:
     """(features, labels) per annotation file, from the encoder of a pre-training
     ``checkpoint`` (None: a randomly initialised ``model``, seeded by ``config.seed``).
     ``config`` (a fine-tuning config) says how clips are sampled and tested."""
@@ -66,8 +72,10 @@ def encoder_features(config: EvaluateSettings, checkpoint: str | Path | None, an
     extractor = EncoderFeatures(mae).eval().to(device)
     _, frames, size, _ = mae.encoder.input_shape
     config = dataclasses.replace(config, num_frames=frames, input_size=size)  # clips as the encoder takes them
-    return [clip_features(extractor, eval_dataset(config, a), batch_size=config.batch_size, workers=workers)
-            for a in annotations]
+    return [
+        clip_features(extractor, eval_dataset(config, a), batch_size=config.batch_size, workers=workers)
+        for a in annotations
+    ]
 
 
 def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, torch.Tensor]:
@@ -75,8 +83,9 @@ def _standardise(train: np.ndarray, test: np.ndarray) -> tuple[torch.Tensor, tor
     return torch.from_numpy((train - mean) / std).float(), torch.from_numpy((test - mean) / std).float()
 
 
-def knn_predict(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, num_classes: int,
-                k: int = KNN_K) -> np.ndarray:
+def knn_predict(
+    train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, num_classes: int, k: int = KNN_K
+) -> np.ndarray:
     """Labels of ``test`` by a vote of the k most cosine-similar training clips, each
     weighted by its similarity (ties of the vote go to the nearest neighbour's class)."""
     a, b = _standardise(train, test)
@@ -87,15 +96,21 @@ def knn_predict(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, n
     return votes.argmax(1).numpy()
 
 
-def linear_probe_predict(train: np.ndarray, train_labels: np.ndarray, test: np.ndarray, num_classes: int,
-                         weight_decay: float = PROBE_WEIGHT_DECAY) -> np.ndarray:
+def linear_probe_predict(
+    train: np.ndarray,
+    train_labels: np.ndarray,
+    test: np.ndarray,
+    num_classes: int,
+    weight_decay: float = PROBE_WEIGHT_DECAY,
+) -> np.ndarray:
     """Labels of ``test`` by an L2-regularised logistic regression fitted on ``train``."""
     a, b = _standardise(train, test)
     y = torch.from_numpy(train_labels).long()
     layer = torch.nn.Linear(a.shape[1], num_classes)
     torch.nn.init.zeros_(layer.weight), torch.nn.init.zeros_(layer.bias)  # convex: start anywhere, same optimum
-    opt = torch.optim.LBFGS(layer.parameters(), lr=1, max_iter=500, history_size=20, tolerance_grad=1e-6,
-                            line_search_fn="strong_wolfe")
+    opt = torch.optim.LBFGS(
+        layer.parameters(), lr=1, max_iter=500, history_size=20, tolerance_grad=1e-6, line_search_fn="strong_wolfe"
+    )
 
     def closure():
         opt.zero_grad()
@@ -108,8 +123,15 @@ def linear_probe_predict(train: np.ndarray, train_labels: np.ndarray, test: np.n
         return layer(b).argmax(1).numpy()
 
 
-def probe(config: EvaluateSettings, checkpoint: str | Path | None, train: str, test: str, model: str = "mae_dfer_tiny",
-          workers: int = 0, device: torch.device | str = "cpu") -> dict[str, float]:
+def probe(
+    config: EvaluateSettings,
+    checkpoint: str | Path | None,
+    train: str,
+    test: str,
+    model: str = "mae_dfer_tiny",
+    workers: int = 0,
+    device: torch.device | str = "cpu",
+) -> dict[str, float]:
     """k-NN and linear-probe UAR/WAR on ``test`` of frozen encoder features fitted on
     ``train`` (see :func:`encoder_features`)."""
     num_classes = dataset_info(config.dataset).num_classes

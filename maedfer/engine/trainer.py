@@ -10,6 +10,7 @@ pairs, so the workers' copies of the dataset need no ``set_epoch``. Restarting a
 workers every epoch left a GPU idle for seconds per epoch, which short epochs (small pools,
 the evidence run) cannot afford.
 """
+
 from __future__ import annotations
 
 import contextlib
@@ -32,8 +33,7 @@ from ..errors import MaedferError, from_workers
 from ..files import atomic_copy, output_dir
 from ..precision import autocast, check_precision
 from ..settings import ConfigError, Settings, TrainSettings
-from .checkpointing import (find_resume, load_training_state, prune_epoch_checkpoints,
-                            save_training_state)
+from .checkpointing import find_resume, load_training_state, prune_epoch_checkpoints, save_training_state
 from .distributed import Dist, all_ranks_true, all_reduce_mean
 from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
 
@@ -41,6 +41,7 @@ from .optim import build_optimizer, cosine_schedule, param_groups, set_lr
 class NonFiniteError(MaedferError, FloatingPointError):
     """Too many optimiser steps in a row with a non-finite loss or gradient. Every rank
     raises it alike (they agree on each step), so the command prints it once, from rank 0."""
+
     every_rank = True
 
 
@@ -65,7 +66,7 @@ class EpochBatches(Sampler):
     def __iter__(self) -> Iterator[list[tuple[int, int]]]:
         order = list(self.sampler)
         for b in range(self.skip, self.limit):
-            yield [(self.epoch, i) for i in order[b * self.batch_size:(b + 1) * self.batch_size]]
+            yield [(self.epoch, i) for i in order[b * self.batch_size : (b + 1) * self.batch_size]]
 
     def __len__(self) -> int:
         return max(0, self.limit - self.skip)
@@ -94,8 +95,10 @@ class RunLog:
                     self.tb.add_scalar(key, value, step)
             self.tb.flush()
         except OSError as e:
-            raise MaedferError(f"{self.path}: cannot write the run's log ({e.strerror or e}); the checkpoints "
-                               "written so far are intact: free space and continue with --resume auto") from None
+            raise MaedferError(
+                f"{self.path}: cannot write the run's log ({e.strerror or e}); the checkpoints "
+                "written so far are intact: free space and continue with --resume auto"
+            ) from None
 
     def close(self) -> None:
         if self.tb is not None:
@@ -106,8 +109,10 @@ def check_input_size(model: nn.Module, config: Settings) -> None:
     """The clips the config makes must be the clips the model takes."""
     _, t, h, _ = model.input_shape
     if (t, h) != (config.num_frames, config.input_size):
-        raise ConfigError(f"config num_frames {config.num_frames} / input_size {config.input_size} do not match "
-                         f"model {config.model}, which takes {t} frames of {h}x{h}")
+        raise ConfigError(
+            f"config num_frames {config.num_frames} / input_size {config.input_size} do not match "
+            f"model {config.model}, which takes {t} frames of {h}x{h}"
+        )
 
 
 class Trainer:
@@ -118,8 +123,15 @@ class Trainer:
     a "uar" key, what picks the best checkpoint).
     """
 
-    def __init__(self, config: TrainSettings, model: nn.Module, dataset, step_fn: StepFn, dist: Dist,
-                 checkpoint_extra: dict | None = None) -> None:
+    def __init__(
+        self,
+        config: TrainSettings,
+        model: nn.Module,
+        dataset,
+        step_fn: StepFn,
+        dist: Dist,
+        checkpoint_extra: dict | None = None,
+    ) -> None:
         self.config, self.dist, self.step_fn, self.dataset = config, dist, step_fn, dataset
         self.checkpoint_extra = checkpoint_extra or {}  # facts every checkpoint carries (how faces were cropped)
         self.output_dir = Path(config.output_dir)
@@ -127,7 +139,9 @@ class Trainer:
         self.model = model.to(dist.device)
         self.module = model
         if dist.world_size > 1:
-            self.model = DistributedDataParallel(self.model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None)
+            self.model = DistributedDataParallel(
+                self.model, device_ids=[dist.local_rank] if dist.device.type == "cuda" else None
+            )
         # batch_size counts clips; with repeated augmentation (K clips per decoded video) the
         # loader takes batch_size / K videos and repeat_collate makes the clip batch of them.
         self.repeats = getattr(dataset, "repeats", 1)
@@ -140,17 +154,19 @@ class Trainer:
         groups = param_groups(self.module, config.weight_decay, getattr(config, "layer_decay", None))
         self.optimizer = build_optimizer(groups, self.lr, tuple(config.betas))
         self.scaler = torch.amp.GradScaler("cuda") if config.precision == "fp16" else None
-        self.sampler = DistributedSampler(dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True,
-                                          seed=config.seed, drop_last=True)
+        self.sampler = DistributedSampler(
+            dataset, num_replicas=dist.world_size, rank=dist.rank, shuffle=True, seed=config.seed, drop_last=True
+        )
         # Whole accumulation groups only: a trailing partial group would never make a step.
         self.steps_per_epoch = len(self.sampler) // self.batch_size // self.accum
         self.batches_per_epoch = self.steps_per_epoch * self.accum
         if self.steps_per_epoch == 0:
-            raise ConfigError(f"{len(dataset)} training clips give no full step of {total_batch} clips "
-                             f"({dist.world_size} process(es) x batch {config.batch_size} x accumulation "
-                             f"{self.accum})")
-        self.schedule = cosine_schedule(self.lr, self.min_lr, config.epochs, self.steps_per_epoch,
-                                        config.warmup_epochs)
+            raise ConfigError(
+                f"{len(dataset)} training clips give no full step of {total_batch} clips "
+                f"({dist.world_size} process(es) x batch {config.batch_size} x accumulation "
+                f"{self.accum})"
+            )
+        self.schedule = cosine_schedule(self.lr, self.min_lr, config.epochs, self.steps_per_epoch, config.warmup_epochs)
         dataset.set_seed(config.seed)
         self.log = RunLog(self.output_dir, dist.is_main)
         self.batches = EpochBatches(self.sampler, self.batch_size, self.batches_per_epoch)
@@ -158,21 +174,37 @@ class Trainer:
         # Its own generator: starting the loader's workers must not consume the global RNG
         # (drop path and Mixup draw from it), or a resumed run would drift from the
         # uninterrupted one.
-        self.loader = DataLoader(dataset, batch_sampler=self.batches, num_workers=workers,
-                                 pin_memory=dist.device.type == "cuda", persistent_workers=workers > 0,
-                                 generator=torch.Generator().manual_seed(config.seed * 1000),
-                                 collate_fn=repeat_collate if self.repeats > 1 else None)
+        self.loader = DataLoader(
+            dataset,
+            batch_sampler=self.batches,
+            num_workers=workers,
+            pin_memory=dist.device.type == "cuda",
+            persistent_workers=workers > 0,
+            generator=torch.Generator().manual_seed(config.seed * 1000),
+            collate_fn=repeat_collate if self.repeats > 1 else None,
+        )
 
     def _save(self, name: str, epoch: int, batch: int, **extra) -> None:
         if self.dist.is_main:
             try:
-                save_training_state(self.output_dir / name, self.module, self.optimizer, self.scaler,
-                                    epoch, batch, self.config, world_size=self.dist.world_size,
-                                    **self.checkpoint_extra, **extra)
+                save_training_state(
+                    self.output_dir / name,
+                    self.module,
+                    self.optimizer,
+                    self.scaler,
+                    epoch,
+                    batch,
+                    self.config,
+                    world_size=self.dist.world_size,
+                    **self.checkpoint_extra,
+                    **extra,
+                )
             except CheckpointError as e:
-                raise CheckpointError(f"{e}; the run stopped where this file would have resumed it (epoch "
-                                      f"{epoch + 1}, batch {batch}): free space, then --resume auto continues from "
-                                      "the file that is there") from None
+                raise CheckpointError(
+                    f"{e}; the run stopped where this file would have resumed it (epoch "
+                    f"{epoch + 1}, batch {batch}): free space, then --resume auto continues from "
+                    "the file that is there"
+                ) from None
 
     def _optimizer_step(self) -> bool:
         """Unscale (fp16), clip, step. A gradient whose norm is not finite is not applied:
@@ -193,11 +225,12 @@ class Trainer:
         try:
             atomic_copy(source, target)
         except OSError as e:
-            raise CheckpointError(f"{target}: could not be written ({write_failure(e, target)}); "
-                                  f"{source.name} holds the same state and is intact") from None
+            raise CheckpointError(
+                f"{target}: could not be written ({write_failure(e, target)}); "
+                f"{source.name} holds the same state and is intact"
+            ) from None
 
-    def fit(self, resume: str | None = None,
-            epoch_end: Callable[[int], dict | None] | None = None) -> dict:
+    def fit(self, resume: str | None = None, epoch_end: Callable[[int], dict | None] | None = None) -> dict:
         cfg, dist = self.config, self.dist
         if dist.is_main:
             output_dir(self.output_dir, "run folder")
@@ -220,9 +253,14 @@ class Trainer:
             skip = start_batch if epoch == start_epoch else 0
             self.batches.start(epoch, skip)
             self.dataset.set_epoch(epoch)  # for reads outside the loader (the reconstruction figure)
-            bar = tqdm(from_workers(self.loader), total=self.batches_per_epoch - skip,
-                       desc=f"epoch {epoch + 1}/{cfg.epochs}", unit="batch", disable=not dist.is_main or None,
-                       leave=False)
+            bar = tqdm(
+                from_workers(self.loader),
+                total=self.batches_per_epoch - skip,
+                desc=f"epoch {epoch + 1}/{cfg.epochs}",
+                unit="batch",
+                disable=not dist.is_main or None,
+                leave=False,
+            )
             sums: dict[str, torch.Tensor] = {}
             count, started, skipped, group_finite = 0, time.perf_counter(), 0, True
             for i, batch in enumerate(bar, start=skip):
@@ -250,11 +288,14 @@ class Trainer:
                         if in_a_row >= cfg.max_nonfinite_steps:
                             raise NonFiniteError(
                                 f"{in_a_row} steps in a row had a non-finite loss or gradient, the last at epoch "
-                                f"{epoch + 1}, batch {i}; the last good state is {self.output_dir / 'checkpoint-last.pth'}"
-                                f" ({saved_where}): lower lr, use fp32 or bf16, or raise max_nonfinite_steps")
+                                f"{epoch + 1}, batch {i}; the last good state is "
+                                f"{self.output_dir / 'checkpoint-last.pth'} ({saved_where}): lower lr, use fp32 or "
+                                "bf16, or raise max_nonfinite_steps"
+                            )
                     group_finite = True
-                    due = (save_every and (i + 1) % (save_every * self.accum) == 0) or \
-                        (save_seconds and time.monotonic() - saved_at >= save_seconds)
+                    due = (save_every and (i + 1) % (save_every * self.accum) == 0) or (
+                        save_seconds and time.monotonic() - saved_at >= save_seconds
+                    )
                     if due and i + 1 < self.batches_per_epoch:
                         self._save("checkpoint-last.pth", epoch, i + 1, best_uar=best)
                         saved_at, saved_where = time.monotonic(), f"epoch {epoch + 1}, batch {i + 1}"
@@ -264,9 +305,13 @@ class Trainer:
                     sums[k] = sums[k] + v.float() if k in sums else v.float()
                 count += 1
                 bar.set_postfix(loss=f"{value:.4f}", lr=f"{self.schedule[update]:.2e}")
-            record = {"epoch": epoch + 1, "lr": float(self.schedule[(epoch + 1) * self.steps_per_epoch - 1]),
-                      **{f"train_{k}": all_reduce_mean(v.item() / max(count, 1), dist.device) for k, v in sums.items()},
-                      "skipped_steps": skipped, "epoch_minutes": (time.perf_counter() - started) / 60}
+            record = {
+                "epoch": epoch + 1,
+                "lr": float(self.schedule[(epoch + 1) * self.steps_per_epoch - 1]),
+                **{f"train_{k}": all_reduce_mean(v.item() / max(count, 1), dist.device) for k, v in sums.items()},
+                "skipped_steps": skipped,
+                "epoch_minutes": (time.perf_counter() - started) / 60,
+            }
             # A loss part against predicting zero on the same batches: below 1 means learned.
             for k in [k for k in sums if f"{k}_zero" in sums]:
                 record[f"train_{k}_ratio"] = record[f"train_{k}"] / max(record[f"train_{k}_zero"], 1e-12)

@@ -7,6 +7,7 @@ into place, so the cache never holds a torn or foreign file under a model's name
 file's sha256 is recorded at that moment (``sha256.json`` in the same folder) and every
 later read compares it, so a file changed or damaged on disk is caught, not loaded.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -43,8 +44,11 @@ def _reason(error: Exception, url: str) -> str:
     from urllib.parse import urlparse
 
     names = {type(error).__name__, *(type(c).__name__ for c in (error.__cause__, error.__context__) if c)}
-    if isinstance(error, OSError) and ({"ConnectionError", "URLError", "NameResolutionError"} & names
-                                       or "Max retries" in str(error) or "resolve" in str(error)):
+    if isinstance(error, OSError) and (
+        {"ConnectionError", "URLError", "NameResolutionError"} & names
+        or "Max retries" in str(error)
+        or "resolve" in str(error)
+    ):
         return f"cannot reach {urlparse(url).hostname}: offline?"
     return one_line(error)[:160] or type(error).__name__
 
@@ -64,8 +68,9 @@ def _records(folder: Path) -> dict[str, str]:
     except FileNotFoundError:
         return {}
     except ValueError as e:
-        raise DownloadError(f"{path}: not valid JSON ({e}); delete it and the files it lists are checked again") \
-            from None
+        raise DownloadError(
+            f"{path}: not valid JSON ({e}); delete it and the files it lists are checked again"
+        ) from None
     return records if isinstance(records, dict) else {}
 
 
@@ -74,8 +79,16 @@ def _record(path: Path, digest: str) -> None:
     atomic_write(path.parent / "sha256.json", lambda f: f.write(json.dumps(records, indent=1).encode()))
 
 
-def cached_file(name: str, url: str, dest: Path, fetch: Fetcher, check: Callable[[Path], None],
-                sha256: str | None = None, page: str | None = None, download: bool = True) -> Path:
+def cached_file(
+    name: str,
+    url: str,
+    dest: Path,
+    fetch: Fetcher,
+    check: Callable[[Path], None],
+    sha256: str | None = None,
+    page: str | None = None,
+    download: bool = True,
+) -> Path:
     """``dest``, downloaded from ``url`` with ``fetch`` if it is not there yet.
 
     ``check(path)`` raises a MaedferError when a file is not what ``name`` should be;
@@ -89,8 +102,10 @@ def cached_file(name: str, url: str, dest: Path, fetch: Fetcher, check: Callable
             check(dest)
             _record(dest, sha256_of(dest))
         elif sha256_of(dest) != expected:
-            raise DownloadError(f"{dest}: differs from the file downloaded for {name} (sha256 changed: edited or "
-                                f"damaged on disk); delete it to download it again")
+            raise DownloadError(
+                f"{dest}: differs from the file downloaded for {name} (sha256 changed: edited or "
+                f"damaged on disk); delete it to download it again"
+            )
         return dest
     if not download:
         raise DownloadError(f"{name} is not in the cache; {manual}")
@@ -107,8 +122,10 @@ def cached_file(name: str, url: str, dest: Path, fetch: Fetcher, check: Callable
     digest = sha256_of(staging)
     try:
         if sha256 is not None and digest != sha256:
-            raise DownloadError(f"the download of {name} has sha256 {digest[:12]}..., not the pinned "
-                                f"{sha256[:12]}... (a changed or broken file)")
+            raise DownloadError(
+                f"the download of {name} has sha256 {digest[:12]}..., not the pinned "
+                f"{sha256[:12]}... (a changed or broken file)"
+            )
         check(staging)
     except MaedferError as e:
         staging.unlink(missing_ok=True)

@@ -1,4 +1,5 @@
 """Released models in the cache: ``maedfer download NAME`` and names given as checkpoints."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -33,5 +34,12 @@ def download_released(name: str, fetch: Fetcher | None = None, download: bool = 
     """The cached file of the released model ``name``, downloaded (and checked) on first
     use (with ``fetch``, default gdown). ``download=False`` only looks in the cache."""
     model = released_model(name)
-    return cached_file(model.name, model.url, released_path(model), fetch or cache.gdown_fetch, lambda p: check_released(model, p),
-                       page=model.page, download=download)
+    return cached_file(
+        model.name,
+        model.url,
+        released_path(model),
+        fetch or cache.gdown_fetch,
+        lambda p: check_released(model, p),
+        page=model.page,
+        download=download,
+    )

@@ -5,6 +5,7 @@ in its own cache and honours ``HF_HUB_OFFLINE=1``. Uploading (``maedfer push``) 
 :mod:`maedfer.hub.push`, which needs the export and the loader; this module needs neither, so
 that the loader can resolve ``hf://`` names through it.
 """
+
 from __future__ import annotations
 
 import re
@@ -27,7 +28,7 @@ def _hub():
 
 def parse_repo(text: str) -> tuple[str, str | None]:
     """``hf://OWNER/NAME[@REVISION]`` (or ``OWNER/NAME``) -> (repo id, revision)."""
-    body = text[len(PREFIX):] if text.startswith(PREFIX) else text
+    body = text[len(PREFIX) :] if text.startswith(PREFIX) else text
     repo, _, revision = body.partition("@")
     if not _REPO.match(repo):
         raise MaedferError(f"{text!r}: not a Hub repository id; expected OWNER/NAME, e.g. hf://me/maedfer-dfew")

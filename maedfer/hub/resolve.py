@@ -1,5 +1,6 @@
 """What a ``--checkpoint`` (or ``maedfer.load``) argument names: a file, a released
 model (``dfew``, ``mafw-fold3``, ...), or a Hub repository (``hf://OWNER/NAME``)."""
+
 from __future__ import annotations
 
 import os

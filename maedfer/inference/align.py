@@ -17,6 +17,7 @@ Two ways, named by :attr:`FaceCrop.align`:
 In both, the crop's side is the face's side x (1 + ``margin``); in ``eyes``, the face's side
 is the one its eye distance implies (:data:`EYE_SPREAD`).
 """
+
 from __future__ import annotations
 
 import math
@@ -42,6 +43,7 @@ SMOOTH_WINDOW = 5  # positions: a running median, then a moving average of as ma
 class FaceCrop:
     """``align``: ``eyes`` or ``box`` (above); ``size``: the side of the crop in pixels;
     ``margin``: the crop's side is the face's side x (1 + margin)."""
+
     align: str = "box"
     size: int = 160
     margin: float = 0.3
@@ -52,10 +54,15 @@ class FaceCrop:
         if isinstance(self.size, bool) or not isinstance(self.size, int) or not 16 <= self.size <= 1024:
             raise MaedferError(f"--size must be a whole number of pixels from 16 to 1024, got {self.size!r}")
         # beyond 4 the crop is mostly background
-        if (isinstance(self.margin, bool) or not isinstance(self.margin, (int, float))
-                or not math.isfinite(self.margin) or not 0 <= self.margin <= 4):
-            raise MaedferError(f"--margin must be a number from 0 to 4 (the crop side grows by this fraction), "
-                               f"got {self.margin!r}")
+        if (
+            isinstance(self.margin, bool)
+            or not isinstance(self.margin, (int, float))
+            or not math.isfinite(self.margin)
+            or not 0 <= self.margin <= 4
+        ):
+            raise MaedferError(
+                f"--margin must be a number from 0 to 4 (the crop side grows by this fraction), got {self.margin!r}"
+            )
         return self
 
     def to_dict(self) -> dict:
@@ -107,21 +114,24 @@ class EyeFinder:
             pair = self._upright(cv2.warpAffine(grey_face, turn, (side, side), borderMode=cv2.BORDER_REPLICATE))
             if pair is not None:  # back into the upright face's units
                 back = cv2.invertAffineTransform(turn)
-                return tuple(back @ np.array([(x + 0.5) * side, (y + 0.5) * side, 1.0]) / side - 0.5
-                             for x, y in pair)
+                return tuple(back @ np.array([(x + 0.5) * side, (y + 0.5) * side, 1.0]) / side - 0.5 for x, y in pair)
         return pair
 
     def _upright(self, grey_face: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         cv2 = self._cv2
         side = grey_face.shape[0]
-        upper = grey_face[int(0.15 * side):int(0.6 * side)]
+        upper = grey_face[int(0.15 * side) : int(0.6 * side)]
         scale = self.width / side
-        small = cv2.equalizeHist(cv2.resize(upper, (self.width, max(1, round(upper.shape[0] * scale))),
-                                            interpolation=cv2.INTER_AREA))
-        found = self.cascade.detectMultiScale(small, scaleFactor=1.1, minNeighbors=3, minSize=(12, 12),
-                                              maxSize=(self.width // 2, self.width // 2))
-        centres = [np.array([(x + w / 2) / self.width - 0.5, (y + h / 2) / self.width + 0.15 - 0.5])
-                   for x, y, w, h in np.asarray(found).reshape(-1, 4).tolist()]
+        small = cv2.equalizeHist(
+            cv2.resize(upper, (self.width, max(1, round(upper.shape[0] * scale))), interpolation=cv2.INTER_AREA)
+        )
+        found = self.cascade.detectMultiScale(
+            small, scaleFactor=1.1, minNeighbors=3, minSize=(12, 12), maxSize=(self.width // 2, self.width // 2)
+        )
+        centres = [
+            np.array([(x + w / 2) / self.width - 0.5, (y + h / 2) / self.width + 0.15 - 0.5])
+            for x, y, w, h in np.asarray(found).reshape(-1, 4).tolist()
+        ]
         expect_left, expect_right = np.array([-EYE_SPREAD, -EYE_RAISE]), np.array([EYE_SPREAD, -EYE_RAISE])
         best, best_cost = None, math.inf
         for a in centres:
@@ -141,7 +151,7 @@ def _running(values: np.ndarray, window: int, reduce) -> np.ndarray:
         return values
     half = window // 2
     padded = np.pad(values, ((half, half), (0, 0)), mode="edge")
-    return np.stack([reduce(padded[i:i + window], axis=0) for i in range(len(values))])
+    return np.stack([reduce(padded[i : i + window], axis=0) for i in range(len(values))])
 
 
 def smooth_eyes(found: list[np.ndarray | None], window: int = SMOOTH_WINDOW) -> tuple[np.ndarray, int]:
@@ -201,7 +211,7 @@ class FaceAligner:
         face = self.crop_as.size / (1 + self.crop_as.margin)  # the face's side in region pixels
         r = self._region_size / 2
         lo, hi = int(round(r - face / 2)), int(round(r + face / 2))
-        grey = cv2.cvtColor(np.ascontiguousarray(region[max(0, lo):hi, max(0, lo):hi]), cv2.COLOR_RGB2GRAY)
+        grey = cv2.cvtColor(np.ascontiguousarray(region[max(0, lo) : hi, max(0, lo) : hi]), cv2.COLOR_RGB2GRAY)
         pair = self.eyes(grey) if min(grey.shape) >= 16 else None
         return None if pair is None else np.concatenate(pair)
 
@@ -212,13 +222,16 @@ class FaceAligner:
         size, face = self.crop_as.size, self.crop_as.size / (1 + self.crop_as.margin)
         r = self._region_size / 2
         src = [complex(r + eyes[0] * face, r + eyes[1] * face), complex(r + eyes[2] * face, r + eyes[3] * face)]
-        dst = [complex(size / 2 - EYE_SPREAD * face, size / 2 - EYE_RAISE * face),
-               complex(size / 2 + EYE_SPREAD * face, size / 2 - EYE_RAISE * face)]
+        dst = [
+            complex(size / 2 - EYE_SPREAD * face, size / 2 - EYE_RAISE * face),
+            complex(size / 2 + EYE_SPREAD * face, size / 2 - EYE_RAISE * face),
+        ]
         a = (dst[1] - dst[0]) / (src[1] - src[0]) if src[1] != src[0] else 1
         b = dst[0] - a * src[0]
         matrix = np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
-        return cv2.warpAffine(region, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT,
-                              borderValue=(0, 0, 0))
+        return cv2.warpAffine(
+            region, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)
+        )
 
     def look(self, frame: np.ndarray, box: Box) -> None:
         self._found.append(self._find(self._region(frame, box)))
@@ -229,7 +242,7 @@ class FaceAligner:
         self._planned = np.zeros((len(self._found), 4))
         self.eyes_used = 0
         for first, last in runs:
-            self._planned[first:last + 1], used = smooth_eyes(self._found[first:last + 1])
+            self._planned[first : last + 1], used = smooth_eyes(self._found[first : last + 1])
             self.eyes_used += used
 
     def crop(self, frame: np.ndarray, box: Box, row: int) -> np.ndarray:

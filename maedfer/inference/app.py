@@ -3,6 +3,7 @@
 shows the emotion, the probability timeline and the annotated video. It runs the same
 :class:`~maedfer.inference.Predictor` as ``maedfer predict``.
 """
+
 from __future__ import annotations
 
 import os
@@ -33,10 +34,15 @@ def analyse(predictor: Predictor, video: str | None, folder: Path) -> tuple[dict
     stem = Path(video).stem
     timeline = plot_timeline(result, folder / f"{stem}_timeline.png")
     annotated = annotate_video(video, result, folder / f"{stem}_annotated.mp4")
-    summary = {"label": result.label, "coverage": f"{100 * result.coverage:.0f} % of the video has a tracked face",
-               "faces": len(result.faces), "seconds": round(result.num_frames / result.fps, 2),
-               "windows": len(result.faces[0].windows), "warnings": result.warnings,
-               "timings": {k: result.timings[k] for k in ("decode", "detect", "crop", "model")}}
+    summary = {
+        "label": result.label,
+        "coverage": f"{100 * result.coverage:.0f} % of the video has a tracked face",
+        "faces": len(result.faces),
+        "seconds": round(result.num_frames / result.fps, 2),
+        "windows": len(result.faces[0].windows),
+        "warnings": result.warnings,
+        "timings": {k: result.timings[k] for k in ("decode", "detect", "crop", "model")},
+    }
     return result.probabilities, str(timeline), str(annotated), summary
 
 
@@ -53,10 +59,12 @@ def build_app(predictor: Predictor):
 
     spec = predictor.spec
     with gr.Blocks(title="maedfer: emotion in your video") as app:
-        gr.Markdown(f"## Emotion in your video\n`{spec.model_name}`"
-                    f"{' fine-tuned on ' + spec.dataset if spec.dataset else ''}: "
-                    f"{', '.join(predictor.classes)}. The face is found, cropped and followed; "
-                    f"{spec.num_frames} frames every {spec.sampling_rate} make one window.")
+        gr.Markdown(
+            f"## Emotion in your video\n`{spec.model_name}`"
+            f"{' fine-tuned on ' + spec.dataset if spec.dataset else ''}: "
+            f"{', '.join(predictor.classes)}. The face is found, cropped and followed; "
+            f"{spec.num_frames} frames every {spec.sampling_rate} make one window."
+        )
         with gr.Row():
             with gr.Column():
                 video = gr.Video(sources=["upload", "webcam"], label="your video")
@@ -74,6 +82,5 @@ def launch(predictor: Predictor, host: str = "127.0.0.1", port: int = 7860, bloc
     """Serve the page; with ``block=False`` return the running app (tests)."""
     app = build_app(predictor)
     app.queue(default_concurrency_limit=1)  # one video at a time through the model
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=not block,
-               show_error=True)
+    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=not block, show_error=True)
     return app

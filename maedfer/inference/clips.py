@@ -13,6 +13,7 @@ degrees either way, which the frontal cascade needs for a head tilted to the sho
 instead of waiting for it to come back. A still image is looked at once, upright and tilted
 (a group photo has heads tilted every way).
 """
+
 from __future__ import annotations
 
 import os
@@ -27,8 +28,8 @@ from tqdm import tqdm
 
 from ..data.readers import ArrayReader, FrameReader, ImageReader, VideoReadError, open_clip
 from ..errors import MaedferError
-from .detectors import FaceDetector, make_detector
 from .align import FaceAligner, FaceCrop
+from .detectors import FaceDetector, make_detector
 from .faces import Box, FaceTrack, fill_boxes, smooth_track, track_faces
 
 Source = Union[str, os.PathLike, np.ndarray, torch.Tensor]
@@ -90,9 +91,11 @@ def _same_faces(before: list[Box], now: list[Box], min_iou: float = 0.5) -> bool
 def _unmatched(before: list[Box], now: list[Box]) -> list[Box]:
     """The boxes of ``before`` that no box of ``now`` continues: none has its centre within
     one box side of theirs (a face may move far between two looks; a lost one is gone)."""
+
     def near(a: Box, b: Box) -> bool:
         side = max(a.x1 - a.x0, a.y1 - a.y0)
         return abs((a.x0 + a.x1 - b.x0 - b.x1) / 2) < side and abs((a.y0 + a.y1 - b.y0 - b.y1) / 2) < side
+
     return [b for b in before if not any(near(b, n) for n in now)]
 
 
@@ -132,7 +135,7 @@ def _search_near(detector: FaceDetector, frame: np.ndarray, box: Box) -> list[Bo
     angle that finds one wins. Boxes in frame pixels."""
     cx, cy, side = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, 2 * max(box.x1 - box.x0, box.y1 - box.y0)
     x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-    region = np.ascontiguousarray(frame[y0:int(cy + side / 2), x0:int(cx + side / 2)])
+    region = np.ascontiguousarray(frame[y0 : int(cy + side / 2), x0 : int(cx + side / 2)])
     if min(region.shape[:2]) < 24:
         return []
     for angle in (0.0, *TILTS):
@@ -145,8 +148,10 @@ def _search_near(detector: FaceDetector, frame: np.ndarray, box: Box) -> list[Bo
 def check_detect_every(detect_every: int) -> int:
     """The detector's spacing, checked where it enters (CLI, API, live alike)."""
     if isinstance(detect_every, bool) or not isinstance(detect_every, int) or not 1 <= detect_every <= 8:
-        raise MaedferError(f"--detect-every must be from 1 to 8 (a whole number; the tracker bridges at most 8 "
-                           f"frames), got {detect_every!r}")
+        raise MaedferError(
+            f"--detect-every must be from 1 to 8 (a whole number; the tracker bridges at most 8 "
+            f"frames), got {detect_every!r}"
+        )
     return detect_every
 
 
@@ -169,8 +174,13 @@ def _following(detector: FaceDetector, frame: np.ndarray, before: list[Box]) -> 
     return boxes
 
 
-def find_faces(frames: Iterator[tuple[int, np.ndarray]], detector: FaceDetector, detect_every: int = 4,
-               still: bool = False, timings: dict | None = None) -> tuple[list[int], list[list[Box] | None], int]:
+def find_faces(
+    frames: Iterator[tuple[int, np.ndarray]],
+    detector: FaceDetector,
+    detect_every: int = 4,
+    still: bool = False,
+    timings: dict | None = None,
+) -> tuple[list[int], list[list[Box] | None], int]:
     """Detections on sampled frames, looking at as few as the picture allows (see the
     module's docstring): (frame ids, detections per position or None where the detector
     did not look, number of looks)."""
@@ -222,14 +232,25 @@ def followed_faces(detections: list[list[Box] | None], path: Path) -> list[FaceT
     if not tracks:
         seen = [d for d in detections if d is not None]
         found = sum(bool(d) for d in seen)
-        raise NoFaceError(f"{path}: no face found ({found} of {len(detections)} sampled frames had a detection, "
-                          f"{len(seen)} looked at; too few to follow)")
+        raise NoFaceError(
+            f"{path}: no face found ({found} of {len(detections)} sampled frames had a detection, "
+            f"{len(seen)} looked at; too few to follow)"
+        )
     return tracks
 
 
-def sample_faces(source: Source, sampling_rate: int, face_crop: FaceCrop, crop: str = "face",
-                 detector: FaceDetector | None = None, all_faces: bool = False, timings: dict | None = None,
-                 progress: bool = False, detect_every: int = 4, every_frame: bool = False) -> SampledFaces:
+def sample_faces(
+    source: Source,
+    sampling_rate: int,
+    face_crop: FaceCrop,
+    crop: str = "face",
+    detector: FaceDetector | None = None,
+    all_faces: bool = False,
+    timings: dict | None = None,
+    progress: bool = False,
+    detect_every: int = 4,
+    every_frame: bool = False,
+) -> SampledFaces:
     """Crops of the main face (or every face) at every ``sampling_rate``-th frame, made as
     ``face_crop`` says (``crop="full"``: whole frames squashed to its size). Only the frames
     where a face is in view are cropped, unless ``every_frame``: then the frames before,
@@ -245,8 +266,14 @@ def sample_faces(source: Source, sampling_rate: int, face_crop: FaceCrop, crop: 
         total = -(-len(reader) // sampling_rate)
 
         def frames(desc: str) -> Iterator[tuple[int, np.ndarray]]:
-            bar = tqdm(reader.iter_frames(sampling_rate), total=total, desc=desc, unit="frame",
-                       disable=not progress, leave=False)
+            bar = tqdm(
+                reader.iter_frames(sampling_rate),
+                total=total,
+                desc=desc,
+                unit="frame",
+                disable=not progress,
+                leave=False,
+            )
             return _timed(iter(bar), timings)
 
         if crop == "full":
@@ -258,34 +285,54 @@ def sample_faces(source: Source, sampling_rate: int, face_crop: FaceCrop, crop: 
                 images.append(cv2.resize(frame, (size, size), interpolation=cv2.INTER_AREA))
                 timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - t
                 ids.append(idx)
-            return SampledFaces(reader.path, reader.fps, len(reader), ids, [FaceTrack(0)],
-                                {0: torch.from_numpy(np.stack(images))})
+            return SampledFaces(
+                reader.path, reader.fps, len(reader), ids, [FaceTrack(0)], {0: torch.from_numpy(np.stack(images))}
+            )
 
         detector = detector or make_detector("haar")
-        ids, detections, looks = find_faces(frames("finding faces"), detector, detect_every,
-                                            still=isinstance(reader, ImageReader), timings=timings)
+        ids, detections, looks = find_faces(
+            frames("finding faces"), detector, detect_every, still=isinstance(reader, ImageReader), timings=timings
+        )
         try:
             tracks = followed_faces(detections, reader.path)
         except NoFaceError as e:
             raise NoFaceError(f"{e}; if the frames are already face crops use --crop full") from None
         tracks = tracks if all_faces else tracks[:1]
-        boxes = {t.id: fill_boxes(smooth_track(t, face_crop.margin), len(ids)) if every_frame
-                 else smooth_track(t, face_crop.margin).boxes for t in tracks}
+        boxes = {
+            t.id: fill_boxes(smooth_track(t, face_crop.margin), len(ids))
+            if every_frame
+            else smooth_track(t, face_crop.margin).boxes
+            for t in tracks
+        }
         aligners = {t.id: FaceAligner(face_crop) for t in tracks}
         crops: dict[int, list[np.ndarray]] = {t.id: [] for t in tracks}
         for track_id, _, image in crop_tracks(frames, tracks, boxes, aligners, timings, reader.path):
             crops[track_id].append(image)
-        return SampledFaces(reader.path, reader.fps, len(reader), ids, tracks,
-                            {t.id: torch.from_numpy(np.stack(crops[t.id])) for t in tracks}, looks,
-                            {t.id: aligners[t.id].eyes_used for t in tracks}, list(range(len(ids))) if every_frame else None)
+        return SampledFaces(
+            reader.path,
+            reader.fps,
+            len(reader),
+            ids,
+            tracks,
+            {t.id: torch.from_numpy(np.stack(crops[t.id])) for t in tracks},
+            looks,
+            {t.id: aligners[t.id].eyes_used for t in tracks},
+            list(range(len(ids))) if every_frame else None,
+        )
 
 
-def crop_tracks(frames: Callable[[str], Iterator[tuple[int, np.ndarray]]], tracks: list[FaceTrack],
-                boxes: dict[int, dict[int, Box]], aligners: dict[int, FaceAligner], timings: dict, path: Path
-                ) -> Iterator[tuple[int, int, np.ndarray]]:
+def crop_tracks(
+    frames: Callable[[str], Iterator[tuple[int, np.ndarray]]],
+    tracks: list[FaceTrack],
+    boxes: dict[int, dict[int, Box]],
+    aligners: dict[int, FaceAligner],
+    timings: dict,
+    path: Path,
+) -> Iterator[tuple[int, int, np.ndarray]]:
     """(track id, position, crop) for every position where a track has a box, in order;
     ``frames(description)`` decodes the sampled frames once more for each pass (a pass
     to find the eyes first, where the crop is aligned on them)."""
+
     def timed(step: Callable[[], np.ndarray | None]) -> np.ndarray | None:
         t = time.perf_counter()
         result = step()
@@ -301,8 +348,10 @@ def crop_tracks(frames: Callable[[str], Iterator[tuple[int, np.ndarray]]], track
                     rows[track.id] += 1
         for track in tracks:
             if rows[track.id] != len(boxes[track.id]):
-                raise VideoReadError(f"{path}: a second decoding pass gave different frames "
-                                     f"({rows[track.id]} vs {len(boxes[track.id])}); corrupt video?")
+                raise VideoReadError(
+                    f"{path}: a second decoding pass gave different frames "
+                    f"({rows[track.id]} vs {len(boxes[track.id])}); corrupt video?"
+                )
 
     if any(a.needs_look for a in aligners.values()):
         for track, pos, frame, _ in passes("finding eyes"):

@@ -14,6 +14,7 @@ Each detector's ``score`` is its own confidence (Haar: the cascade's level weigh
 a probability); ``low_confidence`` is the median score under which a track is reported as
 perhaps not a human face (a cartoon, an animal, a pattern).
 """
+
 from __future__ import annotations
 
 import importlib
@@ -48,12 +49,21 @@ class HaarFaceDetector:
     # photos score 6.8 (median; 5 % below 3.1), Big Buck Bunny's rabbit 2.4-4.0 by frame rate.
     low_confidence = 4.5
 
-    def __init__(self, cascade: str = "haarcascade_frontalface_default.xml", scale_factor: float = 1.1,
-                 min_neighbors: int = 5, min_size: float = 0.1, max_side: int = 640, border: float = 0.25) -> None:
+    def __init__(
+        self,
+        cascade: str = "haarcascade_frontalface_default.xml",
+        scale_factor: float = 1.1,
+        min_neighbors: int = 5,
+        min_size: float = 0.1,
+        max_side: int = 640,
+        border: float = 0.25,
+    ) -> None:
         cv2 = self._cv2 = _cv2()
         if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 dropped the Haar cascades
-            raise MaedferError(f"OpenCV {cv2.__version__} has no Haar face cascades (5.x dropped them); install "
-                               "'opencv-python-headless>=4.9,<5' or pass a detector of your own")
+            raise MaedferError(
+                f"OpenCV {cv2.__version__} has no Haar face cascades (5.x dropped them); install "
+                "'opencv-python-headless>=4.9,<5' or pass a detector of your own"
+            )
         self.classifier = cv2.CascadeClassifier(cv2.data.haarcascades + cascade)
         if self.classifier.empty():
             raise MaedferError(f"OpenCV could not load the face cascade {cascade!r}")
@@ -62,10 +72,16 @@ class HaarFaceDetector:
 
     def _detect(self, grey: np.ndarray, min_side: int) -> list[Box]:
         rects, _, weights = self.classifier.detectMultiScale3(
-            grey, scaleFactor=self.scale_factor, minNeighbors=self.min_neighbors, minSize=(min_side, min_side),
-            outputRejectLevels=True)
-        return [Box(x, y, x + bw, y + bh, float(s))
-                for (x, y, bw, bh), s in zip(np.asarray(rects).reshape(-1, 4).tolist(), np.ravel(weights))]
+            grey,
+            scaleFactor=self.scale_factor,
+            minNeighbors=self.min_neighbors,
+            minSize=(min_side, min_side),
+            outputRejectLevels=True,
+        )
+        return [
+            Box(x, y, x + bw, y + bh, float(s))
+            for (x, y, bw, bh), s in zip(np.asarray(rects).reshape(-1, 4).tolist(), np.ravel(weights))
+        ]
 
     def __call__(self, frame: np.ndarray) -> list[Box]:
         cv2 = self._cv2
@@ -85,8 +101,9 @@ class HaarFaceDetector:
 
 
 # The 2023 YuNet of the OpenCV model zoo (MIT licence): URL and content pinned.
-YUNET_URL = ("https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/"
-             "face_detection_yunet_2023mar.onnx")
+YUNET_URL = (
+    "https://github.com/opencv/opencv_zoo/raw/main/models/face_detection_yunet/face_detection_yunet_2023mar.onnx"
+)
 YUNET_SHA256 = "8f2383e4dd3cfbb4553ea8718107fc0423210dc964f9f4280604804ed2552fa4"
 
 
@@ -98,8 +115,15 @@ def yunet_model(fetch=None, download: bool = True) -> Path:
     def check(path: Path) -> None:  # the pinned sha256 is the check; nothing else to look at
         return None
 
-    return cache.cached_file("YuNet face detector", YUNET_URL, cache_dir() / "detectors" / Path(YUNET_URL).name,
-                             fetch or cache.gdown_fetch, check, sha256=YUNET_SHA256, download=download)
+    return cache.cached_file(
+        "YuNet face detector",
+        YUNET_URL,
+        cache_dir() / "detectors" / Path(YUNET_URL).name,
+        fetch or cache.gdown_fetch,
+        check,
+        sha256=YUNET_SHA256,
+        download=download,
+    )
 
 
 class YuNetFaceDetector:
@@ -127,8 +151,11 @@ class YuNetFaceDetector:
         self.net.setInputSize((image.shape[1], image.shape[0]))
         _, faces = self.net.detect(image)
         faces = np.zeros((0, 15)) if faces is None else faces
-        return [Box(x, y, x + bw, y + bh, float(f[-1])).scaled(1 / shrink)
-                for f in faces for x, y, bw, bh in [f[:4].tolist()]]
+        return [
+            Box(x, y, x + bw, y + bh, float(f[-1])).scaled(1 / shrink)
+            for f in faces
+            for x, y, bw, bh in [f[:4].tolist()]
+        ]
 
 
 def _load_callable(spec: str) -> Callable:

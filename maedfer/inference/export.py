@@ -6,6 +6,7 @@
   (``maedfer.classes``, ``maedfer.spec``).
 - safetensors: the weights plus the spec as metadata; ``maedfer.load`` reads it back.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,8 +55,16 @@ def export_onnx(model: nn.Module, spec: ClassifierSpec, path: str | os.PathLike,
     batch = torch.export.Dim("batch", min=1, max=4096)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
-        program = torch.onnx.export(wrapper, (example,), input_names=["clip"], output_names=["probabilities"],
-                                    dynamic_shapes=({0: batch},), dynamo=True, opset_version=opset, verbose=False)
+        program = torch.onnx.export(
+            wrapper,
+            (example,),
+            input_names=["clip"],
+            output_names=["probabilities"],
+            dynamic_shapes=({0: batch},),
+            dynamo=True,
+            opset_version=opset,
+            verbose=False,
+        )
     proto = program.model_proto
     for key, value in (("maedfer.classes", json.dumps(list(spec.classes))), ("maedfer.spec", spec.to_json())):
         entry = proto.metadata_props.add()
@@ -64,8 +73,13 @@ def export_onnx(model: nn.Module, spec: ClassifierSpec, path: str | os.PathLike,
     return path
 
 
-def export(checkpoint: str | os.PathLike, fmt: str, out: str | os.PathLike | None = None,
-           dataset: str | None = None, overwrite: bool = False) -> Path:
+def export(
+    checkpoint: str | os.PathLike,
+    fmt: str,
+    out: str | os.PathLike | None = None,
+    dataset: str | None = None,
+    overwrite: bool = False,
+) -> Path:
     """Export the classifier of ``checkpoint``; ``out`` defaults to the checkpoint's path with
     the format's suffix. An existing ``out`` is replaced only with ``overwrite``, and never
     when it is the checkpoint itself. The file is written atomically."""

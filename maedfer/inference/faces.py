@@ -7,6 +7,7 @@ then crop a square with a margin around the face.
 
 Detectors live in :mod:`.detectors`; :mod:`.clips` decides on which frames they run.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ import numpy as np
 @dataclass(frozen=True)
 class Box:
     """A face box in pixels, (x0, y0) top-left and (x1, y1) bottom-right, with a score."""
+
     x0: float
     y0: float
     x1: float
@@ -46,6 +48,7 @@ class FaceTrack:
     position of its segments: the runs of positions where it is in view (a face that
     leaves for longer than the tracker's gap comes back as a new segment of the same
     track, not as boxes invented across the gap)."""
+
     id: int
     detections: dict[int, Box] = field(default_factory=dict)
     boxes: dict[int, Box] = field(default_factory=dict)
@@ -69,8 +72,14 @@ class FaceTrack:
         return float(np.mean([b.area for b in self.detections.values()]))
 
 
-def track_faces(detections: Sequence[list[Box] | None], iou_threshold: float = 0.3, max_gap: int = 8,
-                min_detections: int = 3, min_fraction: float = 0.1, rejoin_iou: float = 0.2) -> list[FaceTrack]:
+def track_faces(
+    detections: Sequence[list[Box] | None],
+    iou_threshold: float = 0.3,
+    max_gap: int = 8,
+    min_detections: int = 3,
+    min_fraction: float = 0.1,
+    rejoin_iou: float = 0.2,
+) -> list[FaceTrack]:
     """Link per-frame detections into tracks: each detection joins the live track whose last
     box overlaps it most (IoU >= ``iou_threshold``), else starts a new track; a track not
     seen for ``max_gap`` positions ends. ``None`` marks a frame the detector did not look
@@ -136,8 +145,12 @@ def smooth_track(track: FaceTrack, margin: float = 0.3, window: int = 5, max_gap
     for first, last in track.segments:
         run = known[(known >= first) & (known <= last)]
         positions = np.arange(first, last + 1)
-        values = np.array([[(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, max(b.x1 - b.x0, b.y1 - b.y0)]
-                           for b in (track.detections[p] for p in run)])
+        values = np.array(
+            [
+                [(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, max(b.x1 - b.x0, b.y1 - b.y0)]
+                for b in (track.detections[p] for p in run)
+            ]
+        )
         filled = np.stack([np.interp(positions, run, values[:, k]) for k in range(3)], axis=1)
         if window > 1 and len(filled) > 1:
             half = window // 2
@@ -159,8 +172,10 @@ def fill_boxes(track: FaceTrack, length: int) -> dict[int, Box]:
     values = np.array([[(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, b.x1 - b.x0] for b in (track.boxes[p] for p in known)])
     every = np.arange(length)
     cx, cy, side = (np.interp(every, known, values[:, k]) for k in range(3))
-    return {int(p): track.boxes.get(int(p)) or Box(float(x - s / 2), float(y - s / 2), float(x + s / 2), float(y + s / 2))
-            for p, x, y, s in zip(every, cx, cy, side)}
+    return {
+        int(p): track.boxes.get(int(p)) or Box(float(x - s / 2), float(y - s / 2), float(x + s / 2), float(y + s / 2))
+        for p, x, y, s in zip(every, cx, cy, side)
+    }
 
 
 def crop_face(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
@@ -174,6 +189,6 @@ def crop_face(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
     crop = np.zeros((side, side, 3), np.uint8)
     sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
     if sx1 > sx0 and sy1 > sy0:
-        crop[sy0 - y0:sy1 - y0, sx0 - x0:sx1 - x0] = frame[sy0:sy1, sx0:sx1]
+        crop[sy0 - y0 : sy1 - y0, sx0 - x0 : sx1 - x0] = frame[sy0:sy1, sx0:sx1]
     interpolation = cv2.INTER_AREA if side > size else cv2.INTER_LINEAR
     return cv2.resize(crop, (size, size), interpolation=interpolation)

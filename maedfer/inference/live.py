@@ -11,6 +11,7 @@ crops it like the training data into a rolling window of ``num_frames`` crops, a
 ``stride`` new crops runs the classifier on the window. Each label carries its latency:
 the time from the arrival of the newest frame in its window to the label.
 """
+
 from __future__ import annotations
 
 import queue
@@ -25,8 +26,8 @@ import numpy as np
 import torch
 
 from ..errors import MaedferError
-from .clips import check_detect_every
 from .align import FaceAligner
+from .clips import check_detect_every
 from .faces import Box
 from .predictor import Predictor
 
@@ -56,11 +57,13 @@ class LiveStats:
 
     def summary(self) -> str:
         lat = np.array(self.latencies) * 1000 if self.latencies else np.zeros(1)
-        return (f"{self.received} frames in {self.seconds:.1f} s ({self.received / max(self.seconds, 1e-9):.1f} fps "
-                f"in); analysed {self.analysed} of {self.sampled} sampled ({self.dropped} dropped, "
-                f"{self.analysed / max(self.seconds, 1e-9):.1f} per s), {self.labels} labels; latency ms "
-                f"median {np.median(lat):.0f}, 95th {np.percentile(lat, 95):.0f}, max {lat.max():.0f}; sustainable "
-                f"{self.sustainable_fps:.1f} source fps")
+        return (
+            f"{self.received} frames in {self.seconds:.1f} s ({self.received / max(self.seconds, 1e-9):.1f} fps "
+            f"in); analysed {self.analysed} of {self.sampled} sampled ({self.dropped} dropped, "
+            f"{self.analysed / max(self.seconds, 1e-9):.1f} per s), {self.labels} labels; latency ms "
+            f"median {np.median(lat):.0f}, 95th {np.percentile(lat, 95):.0f}, max {lat.max():.0f}; sustainable "
+            f"{self.sustainable_fps:.1f} source fps"
+        )
 
     @property
     def sustainable_fps(self) -> float:
@@ -73,6 +76,7 @@ class LiveStats:
 class LiveSource:
     """An opened live source: the OpenCV capture, its frame rate (None where a live source
     does not say) and whether to pace it (files play at their own rate)."""
+
     name: str
     capture: object
     fps: float | None
@@ -89,15 +93,25 @@ def open_capture(source: str | int) -> LiveSource:
         raise MaedferError(f"{text}: no such video file (a live source is a camera index, a stream URL or a file)")
     capture = cv2.VideoCapture(int(text) if text.isdigit() else text)
     if not capture.isOpened():
-        raise MaedferError(f"{text}: cannot open it as a live source (no such camera, unreachable stream or "
-                           f"unreadable file)")
+        raise MaedferError(
+            f"{text}: cannot open it as a live source (no such camera, unreachable stream or unreadable file)"
+        )
     fps = capture.get(cv2.CAP_PROP_FPS)
     return LiveSource(text, capture, fps if fps and 1 <= fps <= 1000 else None, is_file)
 
 
 class _Reader(threading.Thread):
-    def __init__(self, capture, fps: float | None, pace: bool, every: int, out: queue.Queue, stats: LiveStats,
-                 stop: threading.Event, max_frames: int | None) -> None:
+    def __init__(
+        self,
+        capture,
+        fps: float | None,
+        pace: bool,
+        every: int,
+        out: queue.Queue,
+        stats: LiveStats,
+        stop: threading.Event,
+        max_frames: int | None,
+    ) -> None:
         super().__init__(daemon=True)
         self.capture, self.fps, self.pace, self.every = capture, fps, pace, every
         self.out, self.stats, self.stop, self.max_frames = out, stats, stop, max_frames
@@ -170,10 +184,17 @@ class _Follower:
         return self.box
 
 
-def run_live(predictor: Predictor, source: str | int | LiveSource, stride: int = 4, detect_every: int = 4,
-             seconds: float | None = None, on_label: Callable[[LiveLabel], None] | None = None,
-             on_frame: Callable[[np.ndarray, Box | None, LiveLabel | None], None] | None = None,
-             queue_size: int = 2, max_frames: int | None = None) -> LiveStats:
+def run_live(
+    predictor: Predictor,
+    source: str | int | LiveSource,
+    stride: int = 4,
+    detect_every: int = 4,
+    seconds: float | None = None,
+    on_label: Callable[[LiveLabel], None] | None = None,
+    on_frame: Callable[[np.ndarray, Box | None, LiveLabel | None], None] | None = None,
+    queue_size: int = 2,
+    max_frames: int | None = None,
+) -> LiveStats:
     """Analyse ``source`` (a camera index, URL or file, or one :func:`open_capture` opened)
     until it ends, ``seconds`` pass or Ctrl-C. ``on_label`` gets every label;
     ``on_frame(frame, box, current label)`` every analysed frame (for a window or a
@@ -226,9 +247,13 @@ def run_live(predictor: Predictor, source: str | int | LiveSource, stride: int =
                     logits = predictor.model(clip[None].to(predictor.device, predictor.dtype))
                 p = logits.float().softmax(-1)[0].cpu().numpy()
                 newest, arrived = window[-1][0], window[-1][1]
-                current = LiveLabel(newest, round(newest / (fps or 25.0), 3), predictor.classes[int(p.argmax())],
-                                    {c: round(float(v), 4) for c, v in zip(predictor.classes, p)},
-                                    time.monotonic() - arrived)
+                current = LiveLabel(
+                    newest,
+                    round(newest / (fps or 25.0), 3),
+                    predictor.classes[int(p.argmax())],
+                    {c: round(float(v), 4) for c, v in zip(predictor.classes, p)},
+                    time.monotonic() - arrived,
+                )
                 stats.labels += 1
                 stats.latencies.append(current.latency)
                 if on_label:

@@ -10,6 +10,7 @@
 
 Pre-training checkpoints are refused: they have no classifier head.
 """
+
 from __future__ import annotations
 
 import json
@@ -31,6 +32,7 @@ from .align import FaceCrop
 @dataclass(frozen=True)
 class ClassifierSpec:
     """What inference needs besides the weights."""
+
     model_name: str
     model_config: dict[str, Any]
     classes: tuple[str, ...]
@@ -56,18 +58,33 @@ class ClassifierSpec:
             raise CheckpointError(f"{source}: maedfer metadata is not valid JSON ({e})") from None
         if not isinstance(d, dict):
             raise CheckpointError(f"{source}: maedfer metadata must be a JSON object, got {type(d).__name__}")
-        fields = {"model_name": str, "model_config": dict, "classes": list, "num_frames": int,
-                  "sampling_rate": int, "input_size": int}
+        fields = {
+            "model_name": str,
+            "model_config": dict,
+            "classes": list,
+            "num_frames": int,
+            "sampling_rate": int,
+            "input_size": int,
+        }
         missing = [k for k in fields if k not in d]
         extra = [k for k in d if k not in (*fields, "dataset", "face_crop")]
         if missing or extra:
-            raise CheckpointError(f"{source}: maedfer metadata " + "; ".join(
-                part for part in (f"lacks {', '.join(missing)}" if missing else "",
-                                  f"has unknown fields {', '.join(map(repr, extra))}" if extra else "") if part))
+            raise CheckpointError(
+                f"{source}: maedfer metadata "
+                + "; ".join(
+                    part
+                    for part in (
+                        f"lacks {', '.join(missing)}" if missing else "",
+                        f"has unknown fields {', '.join(map(repr, extra))}" if extra else "",
+                    )
+                    if part
+                )
+            )
         for key, kind in fields.items():
             if not isinstance(d[key], kind) or isinstance(d[key], bool):
-                raise CheckpointError(f"{source}: maedfer metadata field {key} must be a {kind.__name__}, "
-                                      f"got {d[key]!r}")
+                raise CheckpointError(
+                    f"{source}: maedfer metadata field {key} must be a {kind.__name__}, got {d[key]!r}"
+                )
         if d.get("dataset") is not None and not isinstance(d["dataset"], str):
             raise CheckpointError(f"{source}: maedfer metadata field dataset must be a string or null")
         return checked_spec(cls(**{**d, "classes": tuple(d["classes"])}), source)
@@ -101,12 +118,16 @@ def _build(source: str, model_name: Any, model_config: Any) -> nn.Module:
 
 def _classes(dataset: str | None, source: str, num_classes: int) -> tuple[str, ...]:
     if dataset is None:
-        raise CheckpointError(f"{source}: the checkpoint does not name its labels; pass the dataset it was "
-                              f"fine-tuned on (--dataset {'|'.join(LABELLED)})")
+        raise CheckpointError(
+            f"{source}: the checkpoint does not name its labels; pass the dataset it was "
+            f"fine-tuned on (--dataset {'|'.join(LABELLED)})"
+        )
     classes = dataset_info(dataset).classes
     if len(classes) != num_classes:
-        raise CheckpointError(f"{source}: the classifier has {num_classes} classes but {dataset} has "
-                              f"{len(classes)} ({', '.join(classes)})")
+        raise CheckpointError(
+            f"{source}: the classifier has {num_classes} classes but {dataset} has "
+            f"{len(classes)} ({', '.join(classes)})"
+        )
     return classes
 
 
@@ -116,13 +137,16 @@ def _from_safetensors(path: Path, checkpoint: dict, dataset: str | None) -> tupl
         raise CheckpointError(f"{path}: safetensors file without maedfer metadata (write it with maedfer export)")
     spec = ClassifierSpec.from_json(meta["maedfer"], str(path))
     if dataset is not None:
-        spec = ClassifierSpec(**{**asdict(spec), "classes": _classes(dataset, str(path), len(spec.classes)),
-                                 "dataset": dataset})
+        spec = ClassifierSpec(
+            **{**asdict(spec), "classes": _classes(dataset, str(path), len(spec.classes)), "dataset": dataset}
+        )
     state = state_dict_of(checkpoint, str(path))
     require_classifier(state, str(path))
     if state["head.weight"].shape[0] != len(spec.classes):
-        raise CheckpointError(f"{path}: the classifier has {state['head.weight'].shape[0]} classes but the metadata "
-                              f"names {len(spec.classes)}")
+        raise CheckpointError(
+            f"{path}: the classifier has {state['head.weight'].shape[0]} classes but the metadata "
+            f"names {len(spec.classes)}"
+        )
     model = _build(str(path), spec.model_name, spec.model_config)
     load_checkpoint(model, state, name=str(path))
     return model, spec
@@ -168,14 +192,16 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
         sampling_rate = getattr(args, "sampling_rate", None) or preset.get("sampling_rate", 4)
         face_crop = None
     if dataset is not None and (not isinstance(dataset, str) or dataset.lower() not in LABELLED):
-        raise CheckpointError(f"{source}: names dataset {dataset!r}, which has no label set here "
-                              f"(pass --dataset {'|'.join(LABELLED)})")
+        raise CheckpointError(
+            f"{source}: names dataset {dataset!r}, which has no label set here (pass --dataset {'|'.join(LABELLED)})"
+        )
     classes = _classes(dataset, source, num_classes)
     model = _build(source, model_name, model_config)
     load_checkpoint(model, state, name=source)
     c, t, h, _ = model.input_shape
-    spec = checked_spec(ClassifierSpec(model_name, dict(model.model_config), classes, t, sampling_rate, h,
-                                       dataset, face_crop), source)
+    spec = checked_spec(
+        ClassifierSpec(model_name, dict(model.model_config), classes, t, sampling_rate, h, dataset, face_crop), source
+    )
     return model.eval(), spec
 
 
@@ -190,8 +216,10 @@ def load_pretraining_model(path: str | os.PathLike) -> tuple[nn.Module, int]:
     checkpoint = read_checkpoint(path)
     state = state_dict_of(checkpoint, str(path))
     if not any(k.startswith("decoder.") for k in state):
-        raise CheckpointError(f"{path}: no decoder weights; reconstructions need a pre-training checkpoint "
-                              f"(maedfer pretrain, or the official pre-trained MAE-DFER)")
+        raise CheckpointError(
+            f"{path}: no decoder weights; reconstructions need a pre-training checkpoint "
+            f"(maedfer pretrain, or the official pre-trained MAE-DFER)"
+        )
     if checkpoint.get("format") == "maedfer" and checkpoint.get("model_name"):
         model = _build(str(path), checkpoint["model_name"], checkpoint.get("model_config") or {})
         run = checkpoint.get("config") or {}

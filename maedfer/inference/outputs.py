@@ -1,4 +1,5 @@
 """Pictures of a prediction: the probability timeline and the annotated video."""
+
 from __future__ import annotations
 
 import os
@@ -13,8 +14,19 @@ from ..visualize.figures import pyplot, save_figure
 from .faces import Box
 from .predictor import FacePrediction, VideoPrediction
 
-_COLOURS = [(230, 25, 75), (60, 180, 75), (255, 225, 25), (0, 130, 200), (245, 130, 48), (145, 30, 180),
-            (70, 240, 240), (240, 50, 230), (210, 245, 60), (250, 190, 212), (0, 128, 128)]
+_COLOURS = [
+    (230, 25, 75),
+    (60, 180, 75),
+    (255, 225, 25),
+    (0, 130, 200),
+    (245, 130, 48),
+    (145, 30, 180),
+    (70, 240, 240),
+    (240, 50, 230),
+    (210, 245, 60),
+    (250, 190, 212),
+    (0, 128, 128),
+]
 
 
 def plot_timeline(prediction: VideoPrediction, path: str | os.PathLike) -> Path:
@@ -32,8 +44,14 @@ def plot_timeline(prediction: VideoPrediction, path: str | os.PathLike) -> Path:
             colour = np.array(_COLOURS[k % len(_COLOURS)]) / 255
             for i, (a, b) in enumerate(segments):
                 inside = [w for w in face.windows if a <= w.start_time < b]
-                ax.plot([(w.start_time + w.end_time) / 2 for w in inside], [w.probabilities[k] for w in inside],
-                        marker="o", markersize=3, color=colour, label=name if i == 0 else None)
+                ax.plot(
+                    [(w.start_time + w.end_time) / 2 for w in inside],
+                    [w.probabilities[k] for w in inside],
+                    marker="o",
+                    markersize=3,
+                    color=colour,
+                    label=name if i == 0 else None,
+                )
         edges = [0.0, *[t for seg in segments for t in seg], duration]
         for start, end in zip(edges[::2], edges[1::2]):  # the stretches outside every segment
             if end - start > 1e-3:
@@ -41,8 +59,11 @@ def plot_timeline(prediction: VideoPrediction, path: str | os.PathLike) -> Path:
         ax.set_xlim(0, duration)
         ax.set_ylim(0, 1)
         ax.set_ylabel("probability")
-        ax.set_title(f"face {face.id}: {face.label} ({face.probabilities[face.label]:.2f}); in view "
-                     f"{100 * face.coverage:.0f} % of the video (grey: no face)", fontsize=9)
+        ax.set_title(
+            f"face {face.id}: {face.label} ({face.probabilities[face.label]:.2f}); in view "
+            f"{100 * face.coverage:.0f} % of the video (grey: no face)",
+            fontsize=9,
+        )
     axes[-1, 0].set_xlabel("time (s), window centres")
     axes[0, 0].legend(fontsize=7, ncol=min(4, len(prediction.classes)), loc="upper right")
     fig.suptitle(Path(prediction.source).name, fontsize=9)
@@ -80,8 +101,9 @@ def draw_face(frame: np.ndarray, box: Box, text: str, colour_index: int) -> np.n
     return frame
 
 
-def annotate_video(source: str | os.PathLike, prediction: VideoPrediction, path: str | os.PathLike,
-                   progress: bool = False) -> Path:
+def annotate_video(
+    source: str | os.PathLike, prediction: VideoPrediction, path: str | os.PathLike, progress: bool = False
+) -> Path:
     """A copy of the video with each face's box and its current label drawn on every frame
     where the face is in view (nothing where it is not)."""
     tracks = []
@@ -92,12 +114,18 @@ def annotate_video(source: str | os.PathLike, prediction: VideoPrediction, path:
     with open_clip(source) as reader:
         writer = None
         try:
-            for idx, frame in tqdm(reader.iter_frames(1), total=len(reader), desc="annotating", unit="frame",
-                                   disable=not progress, leave=False):
+            for idx, frame in tqdm(
+                reader.iter_frames(1),
+                total=len(reader),
+                desc="annotating",
+                unit="frame",
+                disable=not progress,
+                leave=False,
+            ):
                 if writer is None:
                     h, w = frame.shape[:2]
                     writer = VideoWriter(path, w - w % 2, h - h % 2, reader.fps)
-                frame = np.ascontiguousarray(frame[:h - h % 2, :w - w % 2])
+                frame = np.ascontiguousarray(frame[: h - h % 2, : w - w % 2])
                 for face, known, values in tracks:
                     current = _label_at(face, idx, prediction.fps, prediction.classes)
                     box = _box_at(idx, known, values)

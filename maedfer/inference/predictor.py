@@ -6,6 +6,7 @@ windows of ``num_frames`` frames taken every ``sampling_rate`` frames (the test 
 frame spacing), and returns per-window probabilities with timestamps and a per-video
 summary (the argmax of the mean window probabilities, as the multi-view protocol does).
 """
+
 from __future__ import annotations
 
 import csv
@@ -91,18 +92,36 @@ class VideoPrediction:
 
     def to_dict(self) -> dict:
         return {
-            "source": self.source, "fps": self.fps, "num_frames": self.num_frames, "classes": list(self.classes),
-            "label": self.label, "probabilities": self.probabilities, "coverage": round(self.coverage, 4),
-            "sampled_frames": self.sampled, "detector_frames": self.looked, "warnings": self.warnings,
-            "face_crop": self.face_crop, "timings": self.timings,
-            "faces": [{"id": f.id, "label": f.label, "probabilities": f.probabilities, "detections": f.detections,
-                       "coverage": round(f.coverage, 4), "confidence": f.confidence,
-                       "segments": [list(seg) for seg in f.segments],
-                       "gaps": [[a[1], b[0]] for a, b in zip(f.segments, f.segments[1:])],
-                       "windows": [vars(w) for w in f.windows],
-                       "boxes": {str(k): [round(b.x0, 1), round(b.y0, 1), round(b.x1, 1), round(b.y1, 1)]
-                                 for k, b in f.boxes.items()}}
-                      for f in self.faces],
+            "source": self.source,
+            "fps": self.fps,
+            "num_frames": self.num_frames,
+            "classes": list(self.classes),
+            "label": self.label,
+            "probabilities": self.probabilities,
+            "coverage": round(self.coverage, 4),
+            "sampled_frames": self.sampled,
+            "detector_frames": self.looked,
+            "warnings": self.warnings,
+            "face_crop": self.face_crop,
+            "timings": self.timings,
+            "faces": [
+                {
+                    "id": f.id,
+                    "label": f.label,
+                    "probabilities": f.probabilities,
+                    "detections": f.detections,
+                    "coverage": round(f.coverage, 4),
+                    "confidence": f.confidence,
+                    "segments": [list(seg) for seg in f.segments],
+                    "gaps": [[a[1], b[0]] for a, b in zip(f.segments, f.segments[1:])],
+                    "windows": [vars(w) for w in f.windows],
+                    "boxes": {
+                        str(k): [round(b.x0, 1), round(b.y0, 1), round(b.x1, 1), round(b.y1, 1)]
+                        for k, b in f.boxes.items()
+                    },
+                }
+                for f in self.faces
+            ],
         }
 
     def save_json(self, path: str | os.PathLike) -> Path:
@@ -118,12 +137,36 @@ class VideoPrediction:
             writer = csv.writer(f)
             writer.writerow(["face", "start_frame", "end_frame", "start_s", "end_s", "label", *self.classes])
             for face in self.faces:
-                rows = [(w.start_time, [face.id, w.start_frame, w.end_frame, f"{w.start_time:.3f}",
-                                        f"{w.end_time:.3f}", self.classes[w.top],
-                                        *(f"{p:.5f}" for p in w.probabilities)]) for w in face.windows]
-                rows += [(a, [face.id, round(a * self.fps), round(b * self.fps) - 1, f"{a:.3f}", f"{b:.3f}",
-                              "no face", *[""] * len(self.classes)])
-                         for (_, a), (b, _) in zip(face.segments, face.segments[1:])]
+                rows = [
+                    (
+                        w.start_time,
+                        [
+                            face.id,
+                            w.start_frame,
+                            w.end_frame,
+                            f"{w.start_time:.3f}",
+                            f"{w.end_time:.3f}",
+                            self.classes[w.top],
+                            *(f"{p:.5f}" for p in w.probabilities),
+                        ],
+                    )
+                    for w in face.windows
+                ]
+                rows += [
+                    (
+                        a,
+                        [
+                            face.id,
+                            round(a * self.fps),
+                            round(b * self.fps) - 1,
+                            f"{a:.3f}",
+                            f"{b:.3f}",
+                            "no face",
+                            *[""] * len(self.classes),
+                        ],
+                    )
+                    for (_, a), (b, _) in zip(face.segments, face.segments[1:])
+                ]
                 writer.writerows(row for _, row in sorted(rows, key=lambda r: r[0]))
         return path
 
@@ -150,9 +193,16 @@ def window_starts(length: int, num_frames: int, stride: int) -> list[int]:
 class Predictor:
     """A fine-tuned classifier ready for raw videos."""
 
-    def __init__(self, model: torch.nn.Module, spec: ClassifierSpec, device: str | torch.device | None = None,
-                 precision: str = "auto", detector: FaceDetector | str | None = None, batch_size: int = 8,
-                 margin: float | None = None) -> None:
+    def __init__(
+        self,
+        model: torch.nn.Module,
+        spec: ClassifierSpec,
+        device: str | torch.device | None = None,
+        precision: str = "auto",
+        detector: FaceDetector | str | None = None,
+        batch_size: int = 8,
+        margin: float | None = None,
+    ) -> None:
         self.device = resolve_device(device)
         check_precision(precision, self.device, allow_auto=True)
         if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
@@ -161,8 +211,12 @@ class Predictor:
         # it); other checkpoints get the box crop at the model's input size. ``margin``
         # overrides the margin.
         recorded = FaceCrop.from_dict(spec.face_crop, "checkpoint") if spec.face_crop else None
-        self.face_crop = FaceCrop(**{**(recorded.to_dict() if recorded else {"size": spec.input_size}),
-                                     **({} if margin is None else {"margin": margin})}).checked()
+        self.face_crop = FaceCrop(
+            **{
+                **(recorded.to_dict() if recorded else {"size": spec.input_size}),
+                **({} if margin is None else {"margin": margin}),
+            }
+        ).checked()
         model = model.to(self.device).eval()
         if precision == "auto":
             self.precision, self.precision_reason = choose_precision(model, self.device, spec.model_name)
@@ -188,8 +242,15 @@ class Predictor:
             self.detector = make_detector("haar")
         return self.detector
 
-    def predict(self, source: Source, stride: int = 8, crop: str = "face", all_faces: bool = False,
-                progress: bool = False, detect_every: int = 4) -> VideoPrediction:
+    def predict(
+        self,
+        source: Source,
+        stride: int = 8,
+        crop: str = "face",
+        all_faces: bool = False,
+        progress: bool = False,
+        detect_every: int = 4,
+    ) -> VideoPrediction:
         """Predict the emotion over time of the main face (or of every face with
         ``all_faces``) in a video file, frame folder, image, or (T, H, W, 3) uint8 frames.
         ``stride`` is the step between windows in sampled frames (8: half a window);
@@ -198,16 +259,24 @@ class Predictor:
         check_stride(stride)
         detector = self.face_detector() if crop == "face" else None
         timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
-        sampled = sample_faces(source, self.spec.sampling_rate, self.face_crop, crop, detector, all_faces, timings,
-                               progress, detect_every)
+        sampled = sample_faces(
+            source, self.spec.sampling_rate, self.face_crop, crop, detector, all_faces, timings, progress, detect_every
+        )
         faces = [self._classify(track, sampled, stride, timings, progress) for track in sampled.tracks]
         timings = {k: round(v, 4) for k, v in timings.items()}
         covered = set().union(*(sampled.positions(t) for t in sampled.tracks))
-        result = VideoPrediction(str(sampled.path), sampled.fps, sampled.num_frames, self.classes, faces,
-                                 {**timings, "precision": self.precision, "precision_reason": self.precision_reason},
-                                 coverage=len(covered) / max(1, len(sampled.frame_ids)),
-                                 sampled=len(sampled.frame_ids), looked=sampled.looked,
-                                 face_crop=self.face_crop.to_dict() if crop == "face" else None)
+        result = VideoPrediction(
+            str(sampled.path),
+            sampled.fps,
+            sampled.num_frames,
+            self.classes,
+            faces,
+            {**timings, "precision": self.precision, "precision_reason": self.precision_reason},
+            coverage=len(covered) / max(1, len(sampled.frame_ids)),
+            sampled=len(sampled.frame_ids),
+            looked=sampled.looked,
+            face_crop=self.face_crop.to_dict() if crop == "face" else None,
+        )
         result.warnings = self._warnings(result, crop)
         return result
 
@@ -217,18 +286,23 @@ class Predictor:
         out = []
         main = result.faces[0]
         if main.coverage < MIN_COVERAGE:
-            out.append(f"the face is tracked in only {100 * main.coverage:.0f} % of the video; the label describes "
-                       f"{', '.join(f'{a:.1f}-{b:.1f} s' for a, b in main.segments)}")
+            out.append(
+                f"the face is tracked in only {100 * main.coverage:.0f} % of the video; the label describes "
+                f"{', '.join(f'{a:.1f}-{b:.1f} s' for a, b in main.segments)}"
+            )
         low = getattr(self.detector, "low_confidence", None)
         for face in result.faces:
             if low is not None and face.confidence is not None and face.confidence < low:
-                out.append(f"face {face.id}: the detector is unsure it is a human face (median score "
-                           f"{face.confidence:.2f} < {low}); a drawing, an animal or a pattern?")
+                out.append(
+                    f"face {face.id}: the detector is unsure it is a human face (median score "
+                    f"{face.confidence:.2f} < {low}); a drawing, an animal or a pattern?"
+                )
         return out
 
     @torch.no_grad()
-    def _classify(self, track: FaceTrack, sampled: SampledFaces, stride: int, timings: dict, progress: bool
-                  ) -> FacePrediction:
+    def _classify(
+        self, track: FaceTrack, sampled: SampledFaces, stride: int, timings: dict, progress: bool
+    ) -> FacePrediction:
         t0 = time.perf_counter()
         clip = sampled.crops[track.id]
         positions = sampled.positions(track)
@@ -243,36 +317,64 @@ class Predictor:
         batches = range(0, len(windows_at), self.batch_size)
         for k in tqdm(batches, desc=f"predicting face {track.id}", unit="batch", disable=not progress, leave=False):
             batch = []
-            for a, b in windows_at[k:k + self.batch_size]:
+            for a, b in windows_at[k : k + self.batch_size]:
                 index = [min(a + i, b) for i in range(n)]  # a short segment repeats its last frame
                 batch.append(self.transform(clip[index]))
             logits = self.model(torch.stack(batch).to(self.device, self.dtype))
             probs.append(logits.float().softmax(-1).cpu())
         p = torch.cat(probs).numpy()
         if not np.isfinite(p).all():
-            raise NonFiniteOutputError(f"{sampled.path}: the model's outputs are not finite (NaN or infinity) for "
-                                       f"face {track.id}; its weights are broken or {self.precision} overflowed")
+            raise NonFiniteOutputError(
+                f"{sampled.path}: the model's outputs are not finite (NaN or infinity) for "
+                f"face {track.id}; its weights are broken or {self.precision} overflowed"
+            )
         ids = [sampled.frame_ids[pos] for pos in positions]
         windows = []
         for (a, b), values in zip(windows_at, p):
             first, last = ids[a], ids[b]
-            windows.append(Window(first, last, round(first / sampled.fps, 3), round((last + 1) / sampled.fps, 3),
-                                  [round(float(v), 5) for v in values]))
+            windows.append(
+                Window(
+                    first,
+                    last,
+                    round(first / sampled.fps, 3),
+                    round((last + 1) / sampled.fps, 3),
+                    [round(float(v), 5) for v in values],
+                )
+            )
         mean = p.mean(0)
         timings["model"] += time.perf_counter() - t0
         boxes = {sampled.frame_ids[pos]: box for pos, box in track.boxes.items()}
         rate = self.spec.sampling_rate
-        segments = [(round(sampled.frame_ids[a] / sampled.fps, 3),
-                     round(min(sampled.frame_ids[b] + rate, sampled.num_frames) / sampled.fps, 3)) for a, b in runs]
+        segments = [
+            (
+                round(sampled.frame_ids[a] / sampled.fps, 3),
+                round(min(sampled.frame_ids[b] + rate, sampled.num_frames) / sampled.fps, 3),
+            )
+            for a, b in runs
+        ]
         confidence = round(track.confidence, 3) if track.detections else None
-        return FacePrediction(track.id, self.classes[int(mean.argmax())],
-                              {c: round(float(v), 5) for c, v in zip(self.classes, mean)}, windows, boxes,
-                              len(track.detections), sampled.coverage(track), segments, confidence)
+        return FacePrediction(
+            track.id,
+            self.classes[int(mean.argmax())],
+            {c: round(float(v), 5) for c, v in zip(self.classes, mean)},
+            windows,
+            boxes,
+            len(track.detections),
+            sampled.coverage(track),
+            segments,
+            confidence,
+        )
 
 
-def load(checkpoint: str | os.PathLike, dataset: str | None = None, device: str | torch.device | None = None,
-         precision: str = "auto", batch_size: int = 8, margin: float | None = None,
-         detector: FaceDetector | str | None = None) -> Predictor:
+def load(
+    checkpoint: str | os.PathLike,
+    dataset: str | None = None,
+    device: str | torch.device | None = None,
+    precision: str = "auto",
+    batch_size: int = 8,
+    margin: float | None = None,
+    detector: FaceDetector | str | None = None,
+) -> Predictor:
     """A :class:`Predictor` for a fine-tuned checkpoint (maedfer's, an official MAE-DFER one,
     an exported ``.safetensors``), a released model's name (``"dfew"``) or a Hub repository
     (``"hf://OWNER/NAME"``). ``dataset`` names the labels of files that lack them;
@@ -280,5 +382,6 @@ def load(checkpoint: str | os.PathLike, dataset: str | None = None, device: str 
     Faces are cropped as the checkpoint's training faces were (:class:`FaceCrop`);
     ``margin`` overrides the crop's margin (default: the checkpoint's, else 0.3)."""
     model, spec = load_classifier(checkpoint, dataset)
-    return Predictor(model, spec, device=device, precision=precision, detector=detector, batch_size=batch_size,
-                     margin=margin)
+    return Predictor(
+        model, spec, device=device, precision=precision, detector=detector, batch_size=batch_size, margin=margin
+    )

@@ -36,15 +36,29 @@ def create_app(predictor: Predictor, max_bytes: int = 100 << 20):
     @app.get("/health")
     def health() -> dict:
         spec = predictor.spec
-        return {"status": "ok", "model": spec.model_name, "classes": list(spec.classes), "dataset": spec.dataset,
-                "num_frames": spec.num_frames, "sampling_rate": spec.sampling_rate, "input_size": spec.input_size,
-                "device": str(predictor.device), "precision": predictor.precision, "max_bytes": max_bytes}
+        return {
+            "status": "ok",
+            "model": spec.model_name,
+            "classes": list(spec.classes),
+            "dataset": spec.dataset,
+            "num_frames": spec.num_frames,
+            "sampling_rate": spec.sampling_rate,
+            "input_size": spec.input_size,
+            "device": str(predictor.device),
+            "precision": predictor.precision,
+            "max_bytes": max_bytes,
+        }
 
     # A plain (not async) handler: FastAPI runs it in a worker thread, so decoding and the
     # model do not block the event loop.
     @app.post("/predict")
-    def predict(request: Request, file: UploadFile = File(...), stride: int = Query(8, ge=1),
-                crop: str = Query("face"), all_faces: bool = Query(False)) -> dict:
+    def predict(
+        request: Request,
+        file: UploadFile = File(...),
+        stride: int = Query(8, ge=1),
+        crop: str = Query("face"),
+        all_faces: bool = Query(False),
+    ) -> dict:
         if crop not in CROPS:
             raise HTTPException(422, f"crop must be one of {', '.join(CROPS)}")
         declared = request.headers.get("content-length")

@@ -4,6 +4,7 @@ MACs are counted with ``torch.utils.flop_counter.FlopCounterMode`` while attenti
 through the MATH backend of scaled_dot_product_attention: other counters (and the fused
 kernels) miss the attention matmuls. The original paper's "FLOPs" are MACs.
 """
+
 from __future__ import annotations
 
 from typing import Callable

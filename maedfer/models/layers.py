@@ -3,6 +3,7 @@
 Parameter names follow the official MAE-DFER / VideoMAE code so that state dicts map
 one-to-one onto the released checkpoints (see ``tests/data/official_state_dict_keys.json``).
 """
+
 from __future__ import annotations
 
 from functools import partial
@@ -185,7 +186,9 @@ class PatchEmbed3d(nn.Module):
 
 def drop_path_rates(max_rate: float, depth: int) -> list[float]:
     """Stochastic-depth rate per block, linearly spaced from 0 to ``max_rate``."""
-    return [float(r) for r in torch.linspace(0, max_rate, depth, device="cpu")]  # cpu: also when built on the meta device
+    return [
+        float(r) for r in torch.linspace(0, max_rate, depth, device="cpu")
+    ]  # cpu: also when built on the meta device
 
 
 def classifier_head(embed_dim: int, num_classes: int) -> tuple[LayerNorm, nn.Module]:

@@ -10,13 +10,24 @@ region token, prepended to it. One LGI block is:
 
 Attention cost is O(R * (N/R)^2 + R^2 + N * R) instead of O(N^2).
 """
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .layers import (DropPath, GeneralAttention, LayerNorm, Mlp, PatchEmbed3d, classifier_head, drop_path_rates,
-                     init_weights, scale_head, sinusoid_table)
+from .layers import (
+    DropPath,
+    GeneralAttention,
+    LayerNorm,
+    Mlp,
+    PatchEmbed3d,
+    classifier_head,
+    drop_path_rates,
+    init_weights,
+    scale_head,
+    sinusoid_table,
+)
 from .regions import RegionPartition, token_grid
 
 
@@ -26,8 +37,15 @@ class LGIBlock(nn.Module):
     ``global_step`` / ``local_global_step`` switch S2 / S3 off for the paper's ablations.
     """
 
-    def __init__(self, dim: int, num_heads: int, mlp_ratio: float = 4.0, drop_path: float = 0.0,
-                 global_step: bool = True, local_global_step: bool = True) -> None:
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int,
+        mlp_ratio: float = 4.0,
+        drop_path: float = 0.0,
+        global_step: bool = True,
+        local_global_step: bool = True,
+    ) -> None:
         super().__init__()
         self.first_attn_norm0 = LayerNorm(dim)
         self.first_attn = GeneralAttention(dim, num_heads)
@@ -74,11 +92,22 @@ class LGIBackbone(nn.Module):
     stay those of the official checkpoints.
     """
 
-    def __init__(self, img_size: int = 160, num_frames: int = 16, tubelet_size: int = 2,
-                 patch_size: int = 16, in_chans: int = 3, embed_dim: int = 512, depth: int = 16,
-                 num_heads: int = 8, mlp_ratio: float = 4.0, drop_path_rate: float = 0.0,
-                 region_size: tuple[int, int, int] = (2, 5, 10), global_step: bool = True,
-                 local_global_step: bool = True) -> None:
+    def __init__(
+        self,
+        img_size: int = 160,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        embed_dim: int = 512,
+        depth: int = 16,
+        num_heads: int = 8,
+        mlp_ratio: float = 4.0,
+        drop_path_rate: float = 0.0,
+        region_size: tuple[int, int, int] = (2, 5, 10),
+        global_step: bool = True,
+        local_global_step: bool = True,
+    ) -> None:
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
@@ -97,11 +126,13 @@ class LGIBackbone(nn.Module):
     def check_input(self, x: torch.Tensor) -> None:
         if x.ndim != 5 or tuple(x.shape[1:]) != self.input_shape:
             c, t, h, w = self.input_shape
-            raise ValueError(f"{type(self).__name__} expects clips of shape (B, {c}, {t}, {h}, {w}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects clips of shape (B, {c}, {t}, {h}, {w}), got {tuple(x.shape)}"
+            )
 
-    def forward_tokens(self, x: torch.Tensor, mask: torch.Tensor | None = None, with_local: bool = True
-                       ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
+    def forward_tokens(
+        self, x: torch.Tensor, mask: torch.Tensor | None = None, with_local: bool = True
+    ) -> tuple[torch.Tensor, torch.Tensor | None, torch.Tensor]:
         """Run the trunk on a clip batch (B, C, T, H, W), optionally keeping only unmasked tokens.
 
         Returns region tokens (B, R, C), local tokens (B, M, C) in region-major order (None

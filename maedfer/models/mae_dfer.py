@@ -7,6 +7,7 @@ for each hidden tubelet, its appearance (normalised pixels of the first frame) a
 motion (difference of the normalised frames). Loss: lambda * MSE_appearance +
 (1 - lambda) * MSE_motion with lambda = 0.5.
 """
+
 from __future__ import annotations
 
 import torch
@@ -50,16 +51,32 @@ class MAEDFER(nn.Module):
     paper's baseline, for the LGI-Former-vs-ViT comparison under the same objective).
     """
 
-    def __init__(self, img_size: int = 160, num_frames: int = 16, tubelet_size: int = 2,
-                 patch_size: int = 16, in_chans: int = 3, encoder_embed_dim: int = 512,
-                 encoder_depth: int = 16, encoder_num_heads: int = 8, mlp_ratio: float = 4.0,
-                 region_size: tuple[int, int, int] = (2, 5, 10), global_step: bool = True,
-                 local_global_step: bool = True, decoder_embed_dim: int = 384, decoder_depth: int = 4,
-                 decoder_num_heads: int = 6, target: str = "pixel_motion", appearance_weight: float = 0.5,
-                 mask_type: str = "part_window", mask_ratio: float = 0.9,
-                 official_decoder_pos: bool = False, encoder: str = "lgi_former",
-                 norm_mean: tuple[float, float, float] = IMAGENET_MEAN,
-                 norm_std: tuple[float, float, float] = IMAGENET_STD) -> None:
+    def __init__(
+        self,
+        img_size: int = 160,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        encoder_embed_dim: int = 512,
+        encoder_depth: int = 16,
+        encoder_num_heads: int = 8,
+        mlp_ratio: float = 4.0,
+        region_size: tuple[int, int, int] = (2, 5, 10),
+        global_step: bool = True,
+        local_global_step: bool = True,
+        decoder_embed_dim: int = 384,
+        decoder_depth: int = 4,
+        decoder_num_heads: int = 6,
+        target: str = "pixel_motion",
+        appearance_weight: float = 0.5,
+        mask_type: str = "part_window",
+        mask_ratio: float = 0.9,
+        official_decoder_pos: bool = False,
+        encoder: str = "lgi_former",
+        norm_mean: tuple[float, float, float] = IMAGENET_MEAN,
+        norm_std: tuple[float, float, float] = IMAGENET_STD,
+    ) -> None:
         super().__init__()
         if target not in TARGETS:
             raise ValueError(f"unknown target {target!r}; expected one of {', '.join(TARGETS)}")
@@ -71,12 +88,22 @@ class MAEDFER(nn.Module):
         self.official_decoder_pos = official_decoder_pos
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; expected one of {', '.join(ENCODERS)}")
-        shape = dict(img_size=img_size, num_frames=num_frames, tubelet_size=tubelet_size, patch_size=patch_size,
-                     in_chans=in_chans, embed_dim=encoder_embed_dim, depth=encoder_depth,
-                     num_heads=encoder_num_heads, mlp_ratio=mlp_ratio)
+        shape = dict(
+            img_size=img_size,
+            num_frames=num_frames,
+            tubelet_size=tubelet_size,
+            patch_size=patch_size,
+            in_chans=in_chans,
+            embed_dim=encoder_embed_dim,
+            depth=encoder_depth,
+            num_heads=encoder_num_heads,
+            mlp_ratio=mlp_ratio,
+        )
         self.encoder: LGIEncoder | ViTEncoder = (
             LGIEncoder(**shape, region_size=region_size, global_step=global_step, local_global_step=local_global_step)
-            if encoder == "lgi_former" else ViTEncoder(**shape))
+            if encoder == "lgi_former"
+            else ViTEncoder(**shape)
+        )
         self.input_shape = self.encoder.input_shape
         grid = self.encoder.grid
         self.masking: WindowMasking = make_masking(mask_type, grid, mask_ratio, window=tuple(region_size[1:]))
@@ -84,9 +111,11 @@ class MAEDFER(nn.Module):
         if rh % wh or rw % ww:
             # Only whole mask windows inside each region give every region the same
             # number of visible tokens, which the encoder needs.
-            raise ValueError(f"{mask_type} masking draws per {wh}x{ww}-token window, which does not tile "
-                             f"the {rt}x{rh}x{rw} regions: regions would get unequal visible counts "
-                             "(use part_window masking, or regions spanning whole windows)")
+            raise ValueError(
+                f"{mask_type} masking draws per {wh}x{ww}-token window, which does not tile "
+                f"the {rt}x{rh}x{rw} regions: regions would get unequal visible counts "
+                "(use part_window masking, or regions spanning whole windows)"
+            )
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
         num_tokens = grid[0] * grid[1] * grid[2]
         self.register_buffer("decoder_pos", sinusoid_table(num_tokens, decoder_embed_dim), persistent=False)
@@ -158,8 +187,13 @@ class MAEDFER(nn.Module):
         appearance = F.mse_loss(pred[..., :half], target[..., :half])
         motion = F.mse_loss(pred[..., half:], target[..., half:])
         loss = self.appearance_weight * appearance + (1 - self.appearance_weight) * motion
-        return loss, {"loss": loss.detach(), "appearance": appearance.detach(), "motion": motion.detach(),
-                      "appearance_zero": target[..., :half].pow(2).mean(), "motion_zero": target[..., half:].pow(2).mean()}
+        return loss, {
+            "loss": loss.detach(),
+            "appearance": appearance.detach(),
+            "motion": motion.detach(),
+            "appearance_zero": target[..., :half].pow(2).mean(),
+            "motion_zero": target[..., half:].pow(2).mean(),
+        }
 
     def example_inputs(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(batch_size, *self.input_shape), self.masking(batch_size)

@@ -7,6 +7,7 @@ each window are masked uniformly at random, and the frame mask is repeated over 
 temporal slices (a tube). Plain tube masking (VideoMAE) is the same with one window
 covering the whole frame.
 """
+
 from __future__ import annotations
 
 import torch
@@ -75,8 +76,9 @@ class TubeMasking(WindowMasking):
         super().__init__(grid, mask_ratio, window=(grid[1], grid[2]))
 
 
-def make_masking(mask_type: str, grid: tuple[int, int, int], mask_ratio: float,
-                 window: tuple[int, int] | None = None) -> WindowMasking:
+def make_masking(
+    mask_type: str, grid: tuple[int, int, int], mask_ratio: float, window: tuple[int, int] | None = None
+) -> WindowMasking:
     """Build a mask generator by name; part-window masking needs its window size."""
     if mask_type == "tube":
         return TubeMasking(grid, mask_ratio)

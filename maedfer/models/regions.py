@@ -11,6 +11,7 @@ token is sorted into the region its position falls in, so any mask works whose v
 count is the same in every region; any other mask is rejected, because regions of unequal
 size cannot be batched into one tensor.
 """
+
 from __future__ import annotations
 
 import torch

@@ -1,11 +1,20 @@
 """VideoMAE ViT: the joint space-time attention baseline of the paper, VideoMAE ViT-B."""
+
 from __future__ import annotations
 
 import torch
 from torch import nn
 
-from .layers import (Block, LayerNorm, PatchEmbed3d, classifier_head, drop_path_rates, init_weights, scale_head,
-                     sinusoid_table)
+from .layers import (
+    Block,
+    LayerNorm,
+    PatchEmbed3d,
+    classifier_head,
+    drop_path_rates,
+    init_weights,
+    scale_head,
+    sinusoid_table,
+)
 from .regions import token_grid
 
 
@@ -17,9 +26,19 @@ class ViTBackbone(nn.Module):
     weights initialise the classifier under the same names.
     """
 
-    def __init__(self, img_size: int = 160, num_frames: int = 16, tubelet_size: int = 2,
-                 patch_size: int = 16, in_chans: int = 3, embed_dim: int = 768, depth: int = 12,
-                 num_heads: int = 12, mlp_ratio: float = 4.0, drop_path_rate: float = 0.0) -> None:
+    def __init__(
+        self,
+        img_size: int = 160,
+        num_frames: int = 16,
+        tubelet_size: int = 2,
+        patch_size: int = 16,
+        in_chans: int = 3,
+        embed_dim: int = 768,
+        depth: int = 12,
+        num_heads: int = 12,
+        mlp_ratio: float = 4.0,
+        drop_path_rate: float = 0.0,
+    ) -> None:
         super().__init__()
         if embed_dim % num_heads:
             raise ValueError(f"embed_dim {embed_dim} is not divisible by num_heads {num_heads}")
@@ -37,8 +56,9 @@ class ViTBackbone(nn.Module):
         """Tokens (B, N, C) of a clip batch (B, C, T, H, W) in raster order, with positions."""
         if x.ndim != 5 or tuple(x.shape[1:]) != self.input_shape:
             c, t, h, w = self.input_shape
-            raise ValueError(f"{type(self).__name__} expects clips of shape (B, {c}, {t}, {h}, {w}), "
-                             f"got {tuple(x.shape)}")
+            raise ValueError(
+                f"{type(self).__name__} expects clips of shape (B, {c}, {t}, {h}, {w}), got {tuple(x.shape)}"
+            )
         return self.patch_embed(x) + self.pos_embed.to(x.dtype)
 
 
@@ -78,7 +98,7 @@ class ViTEncoder(ViTBackbone):
         tokens = self.embed(x)
         b, _, c = tokens.shape
         visible = tokens[~mask].view(b, -1, c)
-        order = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, :visible.shape[1]]
+        order = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)[:, : visible.shape[1]]
         for blk in self.blocks:
             visible = blk(visible)
         return self.norm(visible), order

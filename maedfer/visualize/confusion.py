@@ -1,4 +1,5 @@
 """The confusion matrix picture of an evaluation."""
+
 from __future__ import annotations
 
 from pathlib import Path

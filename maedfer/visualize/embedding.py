@@ -1,5 +1,6 @@
 """The paper's feature-space picture: clip features of a fine-tuned classifier (what its head
 sees) projected to 2-D with t-SNE or PCA, coloured by the true label."""
+
 from __future__ import annotations
 
 import csv
@@ -15,15 +16,17 @@ from .figures import pyplot, save_figure
 METHODS = ("tsne", "pca")
 
 
-def clip_features(model: nn.Module, dataset: ClipDataset, batch_size: int = 8, workers: int = 0,
-                  progress: bool = False) -> tuple[np.ndarray, np.ndarray]:
+def clip_features(
+    model: nn.Module, dataset: ClipDataset, batch_size: int = 8, workers: int = 0, progress: bool = False
+) -> tuple[np.ndarray, np.ndarray]:
     """(features (N, C), labels (N,)) per video; views of a video are averaged (the
     evaluation loop of the multi-view protocol, with features instead of probabilities)."""
     from ..engine.evaluate import view_outputs
 
     device = next(model.parameters()).device
-    _, features, labels = view_outputs(model, dataset, lambda m, x: m.forward_features(x), batch_size, workers,
-                                       device, progress=progress)
+    _, features, labels = view_outputs(
+        model, dataset, lambda m, x: m.forward_features(x), batch_size, workers, device, progress=progress
+    )
     return features, labels
 
 
@@ -46,8 +49,9 @@ def project(features: np.ndarray, method: str = "tsne", seed: int = 0) -> np.nda
     return TSNE(2, perplexity=perplexity, init="pca", random_state=seed).fit_transform(x)
 
 
-def save_embedding_figure(points: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], path: str | Path,
-                          title: str = "") -> Path:
+def save_embedding_figure(
+    points: np.ndarray, labels: np.ndarray, classes: tuple[str, ...], path: str | Path, title: str = ""
+) -> Path:
     """The scatter plot (PNG) and its coordinates (same name, .csv)."""
     plt = pyplot()
 

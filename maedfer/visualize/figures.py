@@ -1,4 +1,5 @@
 """Matplotlib without a display, and one way to write a figure."""
+
 from __future__ import annotations
 
 import os

@@ -1,6 +1,7 @@
 """The paper's reconstruction figure: for each tubelet time step, the input frame, the
 masked input, the reconstructed appearance and the reconstructed motion (frame difference)
 next to the true one."""
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -50,12 +51,18 @@ def reconstruct(model: MAEDFER, clip: torch.Tensor, mask: torch.Tensor) -> dict[
         return v.clamp(0, 1).cpu().numpy()
 
     scale = max(float(motion_target.max()), 1e-6)
-    return {"input": image(first, c), "masked": image(masked, c), "appearance": image(appearance, c),
-            "motion": image(motion / scale, 1)[..., 0], "motion_target": image(motion_target / scale, 1)[..., 0]}
+    return {
+        "input": image(first, c),
+        "masked": image(masked, c),
+        "appearance": image(appearance, c),
+        "motion": image(motion / scale, 1)[..., 0],
+        "motion_target": image(motion_target / scale, 1)[..., 0],
+    }
 
 
-def save_reconstruction_figure(model: MAEDFER, clip: torch.Tensor, mask: torch.Tensor, path: str | Path,
-                               title: str = "") -> Path:
+def save_reconstruction_figure(
+    model: MAEDFER, clip: torch.Tensor, mask: torch.Tensor, path: str | Path, title: str = ""
+) -> Path:
     plt = pyplot()
 
     images = reconstruct(model, clip, mask)

@@ -1,11 +1,22 @@
 """Composable clip transforms and presets that build the official pipelines (spec 3)."""
+
 from __future__ import annotations
 
 from .device import BatchedCropResize, DrawPretrainCrop
 from .mixup import Mixup, smooth_one_hot
 from .randaugment import INCREASING_OPS, RandAugment
-from .spatial import (Compose, FramesToTensor, MultiScaleCrop, Normalize, RandomErasing, RandomHorizontalFlip,
-                      RandomResizedCrop, Resize, ToModelLayout, TopCenterCrop)
+from .spatial import (
+    Compose,
+    FramesToTensor,
+    MultiScaleCrop,
+    Normalize,
+    RandomErasing,
+    RandomHorizontalFlip,
+    RandomResizedCrop,
+    Resize,
+    ToModelLayout,
+    TopCenterCrop,
+)
 
 OFFICIAL_RANDAUGMENT = "rand-m7-n4-mstd0.5-inc1"
 
@@ -20,9 +31,14 @@ def pretrain_transform(size: int = 160, voxceleb_crop: bool = True) -> Compose:
     return Compose(steps)
 
 
-def train_transform(size: int = 160, randaugment: str | None = OFFICIAL_RANDAUGMENT,
-                    scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3),
-                    flip: float = 0.5, erasing: float = 0.25) -> Compose:
+def train_transform(
+    size: int = 160,
+    randaugment: str | None = OFFICIAL_RANDAUGMENT,
+    scale: tuple[float, float] = (0.08, 1.0),
+    ratio: tuple[float, float] = (3 / 4, 4 / 3),
+    flip: float = 0.5,
+    erasing: float = 0.25,
+) -> Compose:
     """Fine-tuning training: squash to size x size, RandAugment, normalise, random resized
     crop of the clip, horizontal flip, random erasing (cube), in the original's order."""
     steps = [FramesToTensor(), Resize(size)]
@@ -41,7 +57,25 @@ def eval_transform(size: int = 160) -> Compose:
     return Compose([FramesToTensor(), Resize(size), Normalize(), ToModelLayout()])
 
 
-__all__ = ["BatchedCropResize", "Compose", "DrawPretrainCrop", "FramesToTensor", "INCREASING_OPS", "Mixup", "MultiScaleCrop", "Normalize",
-           "OFFICIAL_RANDAUGMENT", "RandAugment", "RandomErasing", "RandomHorizontalFlip", "RandomResizedCrop",
-           "Resize", "ToModelLayout", "TopCenterCrop", "eval_transform", "pretrain_transform", "smooth_one_hot",
-           "train_transform"]
+__all__ = [
+    "BatchedCropResize",
+    "Compose",
+    "DrawPretrainCrop",
+    "FramesToTensor",
+    "INCREASING_OPS",
+    "Mixup",
+    "MultiScaleCrop",
+    "Normalize",
+    "OFFICIAL_RANDAUGMENT",
+    "RandAugment",
+    "RandomErasing",
+    "RandomHorizontalFlip",
+    "RandomResizedCrop",
+    "Resize",
+    "ToModelLayout",
+    "TopCenterCrop",
+    "eval_transform",
+    "pretrain_transform",
+    "smooth_one_hot",
+    "train_transform",
+]

@@ -12,6 +12,7 @@ Why: float augmentation of a 16x160x160 clip costs a worker about as much as dec
 prepared (all-intra) video, and a uint8 clip is a quarter of the bytes to pass between
 processes and to copy to the GPU.
 """
+
 from __future__ import annotations
 
 import torch
@@ -35,7 +36,7 @@ class DrawPretrainCrop:
         if self.top_center is not None:
             size = self.top_center.size
             left = self.top_center.left(*frames.shape[1:3])
-            frames = frames[:, :size, left:left + size]
+            frames = frames[:, :size, left : left + size]
         params = torch.tensor(self.crop.params(*frames.shape[1:3]), dtype=torch.int64)
         return frames.contiguous(), params
 
@@ -62,7 +63,7 @@ class BatchedCropResize:
         for i, (top, left, ch, cw) in enumerate(params.tolist()):  # params stay on the host: no sync
             groups.setdefault((ch, cw), []).append((i, top, left))
         for (ch, cw), members in groups.items():
-            crops = torch.stack([frames[i, :, top:top + ch, left:left + cw] for i, top, left in members])
+            crops = torch.stack([frames[i, :, top : top + ch, left : left + cw] for i, top, left in members])
             x = crops.permute(0, 1, 4, 2, 3).reshape(len(members) * t, c, ch, cw).float()
             rows = torch.tensor([i for i, _, _ in members], device=frames.device)
             out[rows] = _resize(x, (s, s), antialias=False).view(len(members), t, c, s, s)

@@ -1,6 +1,7 @@
 """Mixup / CutMix for video batches with label smoothing (timm's Mixup in 'batch' mode,
 as the original fine-tuning uses it): one lambda per batch, each clip mixed with the clip at
 the mirrored batch position, CutMix boxes shared by all frames."""
+
 from __future__ import annotations
 
 import math
@@ -8,8 +9,9 @@ import math
 import torch
 
 
-def smooth_one_hot(labels: torch.Tensor, num_classes: int, smoothing: float,
-                   dtype: torch.dtype = torch.float32) -> torch.Tensor:
+def smooth_one_hot(
+    labels: torch.Tensor, num_classes: int, smoothing: float, dtype: torch.dtype = torch.float32
+) -> torch.Tensor:
     """(B, num_classes) targets on the labels' device: 1 - smoothing + smoothing / C on the
     label, smoothing / C elsewhere."""
     off = smoothing / num_classes
@@ -25,8 +27,15 @@ class Mixup:
     (B, num_classes) whose rows sum to 1.
     """
 
-    def __init__(self, num_classes: int, mixup_alpha: float = 0.8, cutmix_alpha: float = 1.0,
-                 prob: float = 1.0, switch_prob: float = 0.5, label_smoothing: float = 0.1) -> None:
+    def __init__(
+        self,
+        num_classes: int,
+        mixup_alpha: float = 0.8,
+        cutmix_alpha: float = 1.0,
+        prob: float = 1.0,
+        switch_prob: float = 0.5,
+        label_smoothing: float = 0.1,
+    ) -> None:
         if mixup_alpha <= 0 and cutmix_alpha <= 0:
             raise ValueError("Mixup needs mixup_alpha > 0 or cutmix_alpha > 0")
         self.num_classes, self.mixup_alpha, self.cutmix_alpha = num_classes, mixup_alpha, cutmix_alpha
@@ -69,6 +78,8 @@ class Mixup:
         return clips, y * lam + y.flip(0) * (1.0 - lam)
 
     def __repr__(self) -> str:
-        return (f"Mixup(num_classes={self.num_classes}, mixup_alpha={self.mixup_alpha}, "
-                f"cutmix_alpha={self.cutmix_alpha}, prob={self.prob}, switch_prob={self.switch_prob}, "
-                f"label_smoothing={self.label_smoothing})")
+        return (
+            f"Mixup(num_classes={self.num_classes}, mixup_alpha={self.mixup_alpha}, "
+            f"cutmix_alpha={self.cutmix_alpha}, prob={self.prob}, switch_prob={self.switch_prob}, "
+            f"label_smoothing={self.label_smoothing})"
+        )

@@ -6,6 +6,7 @@
 Clips are (T, C, H, W) float with 0..255 pixel values; each op rounds and clamps to
 0..255 as PIL's uint8 images do. Geometric ops fill uncovered pixels with 128.
 """
+
 from __future__ import annotations
 
 import math
@@ -50,6 +51,7 @@ def _sign() -> float:
 
 
 # --- the ops: (clip, magnitude level 0..10) -> clip -------------------------------------
+
 
 def auto_contrast(x, level):
     lo = x.amin(dim=(2, 3), keepdim=True)
@@ -153,12 +155,21 @@ def translate_y_rel(x, level):
 
 
 INCREASING_OPS: dict[str, Callable[[torch.Tensor, float], torch.Tensor]] = {
-    "AutoContrast": auto_contrast, "Equalize": equalize, "Invert": invert, "Rotate": rotate,
-    "PosterizeIncreasing": posterize_increasing, "SolarizeIncreasing": solarize_increasing,
-    "SolarizeAdd": solarize_add, "ColorIncreasing": color_increasing,
-    "ContrastIncreasing": contrast_increasing, "BrightnessIncreasing": brightness_increasing,
-    "SharpnessIncreasing": sharpness_increasing, "ShearX": shear_x, "ShearY": shear_y,
-    "TranslateXRel": translate_x_rel, "TranslateYRel": translate_y_rel,
+    "AutoContrast": auto_contrast,
+    "Equalize": equalize,
+    "Invert": invert,
+    "Rotate": rotate,
+    "PosterizeIncreasing": posterize_increasing,
+    "SolarizeIncreasing": solarize_increasing,
+    "SolarizeAdd": solarize_add,
+    "ColorIncreasing": color_increasing,
+    "ContrastIncreasing": contrast_increasing,
+    "BrightnessIncreasing": brightness_increasing,
+    "SharpnessIncreasing": sharpness_increasing,
+    "ShearX": shear_x,
+    "ShearY": shear_y,
+    "TranslateXRel": translate_x_rel,
+    "TranslateYRel": translate_y_rel,
 }
 
 
@@ -182,8 +193,9 @@ class RandAugment:
         for part in parts[1:]:
             m = re.fullmatch(r"(mstd|inc|m|n|p)(\d+(?:\.\d+)?)", part)
             if not m:
-                raise ValueError(f"RandAugment policy {policy!r}: cannot parse {part!r} "
-                                 "(known keys: m, n, mstd, p, inc)")
+                raise ValueError(
+                    f"RandAugment policy {policy!r}: cannot parse {part!r} (known keys: m, n, mstd, p, inc)"
+                )
             key, value = m.group(1), float(m.group(2))
             if key == "inc":
                 if value != 1:
@@ -213,5 +225,7 @@ class RandAugment:
         return clip
 
     def __repr__(self) -> str:
-        return (f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, "
-                f"magnitude_std={self.magnitude_std}, p={self.p})")
+        return (
+            f"RandAugment(num_ops={self.num_ops}, magnitude={self.magnitude}, "
+            f"magnitude_std={self.magnitude_std}, p={self.p})"
+        )

@@ -4,6 +4,7 @@ A clip is a float tensor (T, C, H, W): pixel values 0..255 until :class:`Normali
 normalised after. Random transforms draw their parameters once per clip from torch's RNG
 (which DataLoader seeds per worker), so every frame gets the same crop, flip or box.
 """
+
 from __future__ import annotations
 
 import abc
@@ -79,12 +80,14 @@ class TopCenterCrop:
     def left(self, h: int, w: int) -> int:
         """The crop's first column (its first row is 0)."""
         if h < self.size or w < self.size:
-            raise ValueError(f"TopCenterCrop({self.size}) needs frames of at least {self.size}x{self.size}, got {h}x{w}")
+            raise ValueError(
+                f"TopCenterCrop({self.size}) needs frames of at least {self.size}x{self.size}, got {h}x{w}"
+            )
         return (w - self.size) // 2
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         left = self.left(*clip.shape[-2:])
-        return clip[..., : self.size, left:left + self.size]
+        return clip[..., : self.size, left : left + self.size]
 
     def __repr__(self) -> str:
         return f"TopCenterCrop(size={self.size})"
@@ -100,7 +103,7 @@ class _RandomCropResize(abc.ABC):
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
         top, left, ch, cw = self.params(*clip.shape[-2:])
-        return _resize(clip[..., top:top + ch, left:left + cw], (self.size, self.size), antialias=False)
+        return _resize(clip[..., top : top + ch, left : left + cw], (self.size, self.size), antialias=False)
 
 
 class MultiScaleCrop(_RandomCropResize):
@@ -119,9 +122,21 @@ class MultiScaleCrop(_RandomCropResize):
         pairs = [(ch, cw) for i, ch in enumerate(sides) for j, cw in enumerate(sides) if abs(i - j) <= self.max_distort]
         ch, cw = pairs[_randint(0, len(pairs) - 1)]
         hs, ws = (h - ch) // 4, (w - cw) // 4
-        offsets = [(0, 0), (0, 4 * ws), (4 * hs, 0), (4 * hs, 4 * ws), (2 * hs, 2 * ws),
-                   (2 * hs, 0), (2 * hs, 4 * ws), (4 * hs, 2 * ws), (0, 2 * ws),
-                   (hs, ws), (hs, 3 * ws), (3 * hs, ws), (3 * hs, 3 * ws)]
+        offsets = [
+            (0, 0),
+            (0, 4 * ws),
+            (4 * hs, 0),
+            (4 * hs, 4 * ws),
+            (2 * hs, 2 * ws),
+            (2 * hs, 0),
+            (2 * hs, 4 * ws),
+            (4 * hs, 2 * ws),
+            (0, 2 * ws),
+            (hs, ws),
+            (hs, 3 * ws),
+            (3 * hs, ws),
+            (3 * hs, 3 * ws),
+        ]
         top, left = offsets[_randint(0, len(offsets) - 1)]
         return top, left, ch, cw
 
@@ -133,8 +148,9 @@ class RandomResizedCrop(_RandomCropResize):
     """Random area ``scale`` and log-uniform aspect ``ratio`` crop of the whole clip, 10
     tries then a centre crop, resized bilinearly (align_corners False) to ``size``."""
 
-    def __init__(self, size: int, scale: tuple[float, float] = (0.08, 1.0),
-                 ratio: tuple[float, float] = (3 / 4, 4 / 3)) -> None:
+    def __init__(
+        self, size: int, scale: tuple[float, float] = (0.08, 1.0), ratio: tuple[float, float] = (3 / 4, 4 / 3)
+    ) -> None:
         if not (0 < scale[0] <= scale[1] <= 1) or not (0 < ratio[0] <= ratio[1]):
             raise ValueError(f"RandomResizedCrop: bad scale {scale} or ratio {ratio}")
         self.size, self.scale, self.ratio = size, tuple(scale), tuple(ratio)
@@ -192,8 +208,9 @@ class RandomErasing:
     same in every frame (the original's cube mode), the noise is drawn per frame. Apply
     after :class:`Normalize`."""
 
-    def __init__(self, p: float = 0.25, area: tuple[float, float] = (0.02, 1 / 3),
-                 aspect: tuple[float, float] = (0.3, 1 / 0.3)) -> None:
+    def __init__(
+        self, p: float = 0.25, area: tuple[float, float] = (0.02, 1 / 3), aspect: tuple[float, float] = (0.3, 1 / 0.3)
+    ) -> None:
         self.p, self.area, self.aspect = p, tuple(area), tuple(aspect)
 
     def __call__(self, clip: torch.Tensor) -> torch.Tensor:
@@ -208,7 +225,7 @@ class RandomErasing:
             if bw < w and bh < h:
                 top, left = _randint(0, h - bh), _randint(0, w - bw)
                 clip = clip.clone()
-                clip[:, :, top:top + bh, left:left + bw] = torch.randn(t, c, bh, bw)
+                clip[:, :, top : top + bh, left : left + bw] = torch.randn(t, c, bh, bw)
                 break
         return clip
 
