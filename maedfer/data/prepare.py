@@ -172,13 +172,11 @@ def _ravdess_clip(info: DatasetInfo, clip: Path, relative: Path) -> tuple[int, i
 def _enterface05_clip(info: DatasetInfo, clip: Path, relative: Path) -> tuple[int, int] | None:
     """subject_N (or, as published, "subject N") / <emotion> / [sentence K /] clip."""
     folders = relative.parts[:-1]
-    subjects = [int(m.group(1)) for f in folders if (m := re.fullmatch(r"subject[ _]?(\d+)", f, re.IGNORECASE))]
-    if not subjects:
-        return None
-    emotion = folders[folders.index(next(f for f in folders if re.fullmatch(r"subject[ _]?\d+", f, re.I))) + 1 :]
-    if not emotion:
-        return None
-    return _label(info, emotion[0], str(clip.parent)), subjects[-1]
+    for i, name in enumerate(folders[:-1]):  # the emotion folder follows the subject's
+        m = re.fullmatch(r"subject[ _]?(\d+)", name, re.IGNORECASE)
+        if m:
+            return _label(info, folders[i + 1], str(clip.parent)), int(m.group(1))
+    return None
 
 
 @dataclass(frozen=True)
@@ -226,8 +224,6 @@ def _lab_items(
     broken = []
     for clip in _clips_below(folder, videos_only, skip):
         relative = clip.relative_to(folder)
-        if videos_only and info.name != "enterface05" and relative.parts[0].lower().startswith("audio"):
-            continue
         got = rule(info, clip, relative)
         name = Path(clip.name).stem
         if got is None:

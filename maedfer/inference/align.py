@@ -26,7 +26,7 @@ from dataclasses import asdict, dataclass
 import numpy as np
 
 from ..errors import MaedferError
-from .faces import Box, crop_face
+from .faces import Box, crop_face, interpolate_rows, running
 
 ALIGNS = ("eyes", "box")
 
@@ -36,6 +36,8 @@ ALIGNS = ("eyes", "box")
 # eyes above the centre by 0.12, 0.09, 0.10). The fallback positions, and the alignment's target.
 EYE_SPREAD = 0.2  # each eye this far left/right of the centre
 EYE_RAISE = 0.1  # both eyes this far above the centre
+# (left x, y, right x, y) of the eyes where the box puts them
+CANONICAL_EYES = np.array([-EYE_SPREAD, -EYE_RAISE, EYE_SPREAD, -EYE_RAISE])
 SMOOTH_WINDOW = 5  # positions: a running median, then a moving average of as many
 
 
@@ -132,7 +134,7 @@ class EyeFinder:
             np.array([(x + w / 2) / self.width - 0.5, (y + h / 2) / self.width + 0.15 - 0.5])
             for x, y, w, h in np.asarray(found).reshape(-1, 4).tolist()
         ]
-        expect_left, expect_right = np.array([-EYE_SPREAD, -EYE_RAISE]), np.array([EYE_SPREAD, -EYE_RAISE])
+        expect_left, expect_right = CANONICAL_EYES[:2], CANONICAL_EYES[2:]
         best, best_cost = None, math.inf
         for a in centres:
             for b in centres:
@@ -145,33 +147,23 @@ class EyeFinder:
         return best
 
 
-def _running(values: np.ndarray, window: int, reduce) -> np.ndarray:
-    """``reduce`` (median or mean) over a centred window along axis 0, edges held."""
-    if window <= 1 or len(values) < 2:
-        return values
-    half = window // 2
-    padded = np.pad(values, ((half, half), (0, 0)), mode="edge")
-    return np.stack([reduce(padded[i : i + window], axis=0) for i in range(len(values))])
-
-
 def smooth_eyes(found: list[np.ndarray | None], window: int = SMOOTH_WINDOW) -> tuple[np.ndarray, int]:
     """Eye positions (N, 4: left x, y, right x, y in box units) for a run of frames from
     the pairs found on some of them: pairs far from the run's median (an eyebrow, a nostril)
     dropped, gaps filled linearly, then a running median and a moving average over
     ``window``. Where none was found, the box's own eye positions. Also returns how many
     found pairs were kept."""
-    canonical = np.array([-EYE_SPREAD, -EYE_RAISE, EYE_SPREAD, -EYE_RAISE])
     rows = np.array([f if f is not None else np.full(4, np.nan) for f in found], dtype=float).reshape(-1, 4)
     have = ~np.isnan(rows[:, 0])
     if have.any():
         median = np.median(rows[have], axis=0)
         have &= np.abs(np.nan_to_num(rows) - median).max(axis=1) <= 0.08
     if not have.any():
-        return np.tile(canonical, (len(found), 1)), 0
+        return np.tile(CANONICAL_EYES, (len(found), 1)), 0
     known = np.flatnonzero(have)
     every = np.arange(len(found))
-    filled = np.stack([np.interp(every, known, rows[known, k]) for k in range(4)], axis=1)
-    return _running(_running(filled, window, np.median), window, np.mean), int(have.sum())
+    filled = interpolate_rows(every, known, rows[known])
+    return running(running(filled, window, np.median), window, np.mean), int(have.sum())
 
 
 class FaceAligner:
@@ -256,7 +248,7 @@ class FaceAligner:
             return crop_face(frame, box, self.crop_as.size)
         region = self._region(frame, box)
         pair = self._find(region)
-        previous = np.array([-EYE_SPREAD, -EYE_RAISE, EYE_SPREAD, -EYE_RAISE]) if self._recent is None else self._recent
+        previous = CANONICAL_EYES if self._recent is None else self._recent
         if pair is not None and np.abs(pair - previous).max() <= 0.12:
             self._recent = 0.6 * previous + 0.4 * pair  # smoothed over about the last 4 frames
         return self._warp(region, previous if self._recent is None else self._recent)

@@ -11,7 +11,7 @@ Detectors live in :mod:`.detectors`; :mod:`.clips` decides on which frames they 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Sequence
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -133,6 +133,22 @@ def _rejoin(tracks: list[FaceTrack], min_iou: float) -> list[FaceTrack]:
     return merged
 
 
+def interpolate_rows(at: np.ndarray, known: np.ndarray, values: np.ndarray) -> np.ndarray:
+    """``values`` (K, D), known at the positions ``known``, linearly interpolated at the
+    positions ``at`` (held beyond the ends): (len(at), D)."""
+    return np.stack([np.interp(at, known, values[:, k]) for k in range(values.shape[1])], axis=1)
+
+
+def running(values: np.ndarray, window: int, reduce: Callable[..., np.ndarray] = np.mean) -> np.ndarray:
+    """``reduce`` (mean, median) of ``values`` over a centred window along axis 0, the edges
+    held: smoothing over time that does not pull the ends towards zero."""
+    if window <= 1 or len(values) < 2:
+        return values
+    half = window // 2
+    padded = np.pad(values, ((half, half), (0, 0)), mode="edge")
+    return np.stack([reduce(padded[i : i + window], axis=0) for i in range(len(values))])
+
+
 def smooth_track(track: FaceTrack, margin: float = 0.3, window: int = 5, max_gap: int = 8) -> FaceTrack:
     """Square boxes for every position of the track's segments (runs of detections at most
     ``max_gap`` positions apart): centre and side linearly interpolated across missed
@@ -151,12 +167,7 @@ def smooth_track(track: FaceTrack, margin: float = 0.3, window: int = 5, max_gap
                 for b in (track.detections[p] for p in run)
             ]
         )
-        filled = np.stack([np.interp(positions, run, values[:, k]) for k in range(3)], axis=1)
-        if window > 1 and len(filled) > 1:
-            half = window // 2
-            padded = np.pad(filled, ((half, half), (0, 0)), mode="edge")
-            kernel = np.ones(window) / window
-            filled = np.stack([np.convolve(padded[:, k], kernel, mode="valid") for k in range(3)], axis=1)
+        filled = running(interpolate_rows(positions, run, values), window)
         for p, (cx, cy, side) in zip(positions.tolist(), filled):
             s = side * (1 + margin) / 2
             track.boxes[p] = Box(float(cx - s), float(cy - s), float(cx + s), float(cy + s))
@@ -171,10 +182,9 @@ def fill_boxes(track: FaceTrack, length: int) -> dict[int, Box]:
     known = np.array(sorted(track.boxes))
     values = np.array([[(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, b.x1 - b.x0] for b in (track.boxes[p] for p in known)])
     every = np.arange(length)
-    cx, cy, side = (np.interp(every, known, values[:, k]) for k in range(3))
     return {
         int(p): track.boxes.get(int(p)) or Box(float(x - s / 2), float(y - s / 2), float(x + s / 2), float(y + s / 2))
-        for p, x, y, s in zip(every, cx, cy, side)
+        for p, (x, y, s) in zip(every, interpolate_rows(every, known, values))
     }
 
 

@@ -10,6 +10,7 @@ summary (the argmax of the mean window probabilities, as the multi-view protocol
 from __future__ import annotations
 
 import csv
+import dataclasses
 import json
 import os
 import time
@@ -210,13 +211,8 @@ class Predictor:
         # Faces are cropped as the checkpoint's training faces were (`maedfer faces` records
         # it); other checkpoints get the box crop at the model's input size. ``margin``
         # overrides the margin.
-        recorded = FaceCrop.from_dict(spec.face_crop, "checkpoint") if spec.face_crop else None
-        self.face_crop = FaceCrop(
-            **{
-                **(recorded.to_dict() if recorded else {"size": spec.input_size}),
-                **({} if margin is None else {"margin": margin}),
-            }
-        ).checked()
+        crop = FaceCrop.from_dict(spec.face_crop, "checkpoint") if spec.face_crop else FaceCrop(size=spec.input_size)
+        self.face_crop = (crop if margin is None else dataclasses.replace(crop, margin=margin)).checked()
         model = model.to(self.device).eval()
         if precision == "auto":
             self.precision, self.precision_reason = choose_precision(model, self.device, spec.model_name)
