@@ -30,7 +30,7 @@ from ..errors import MaedferError
 from ..files import output_dir
 from ..inference.align import OPENFACE_LIKE, FaceAligner, FaceCrop
 from .annotations import Item, read_annotations, write_annotations
-from .jobs import JobResult, RunRecord, one_thread, run_jobs, source_problem
+from .jobs import JobResult, RunRecord, one_thread, partial_path, run_jobs, source_problem
 from .readers import VideoReadError, open_clip
 
 RECORD, LIST = "faces.json", "faces.csv"
@@ -82,11 +82,6 @@ def clip_folder(video: str, root: Path, out: Path) -> Path:
     return out / (relative.parent / relative.stem).as_posix().replace(" ", "_")
 
 
-def _partial(target: str | Path) -> Path:
-    target = Path(target)
-    return target.with_name(f".{target.name}.partial")
-
-
 _DETECTORS: dict = {}  # one per worker process, built on its first video
 
 
@@ -101,7 +96,7 @@ def face_clip(job: tuple[str, str, FacesSettings]) -> JobResult:
 
     one_thread()
     source, target, settings = job
-    target, partial = Path(target), _partial(target)
+    target, partial = Path(target), partial_path(target)
     if settings.detector not in _DETECTORS:
         _DETECTORS[settings.detector] = make_detector(settings.detector)
     timings: dict = {}
@@ -224,7 +219,7 @@ def make_face_clips(
             workers,
             "finding faces",
             note,
-            lambda: (_partial(target) for _, target, _ in todo),
+            lambda: (partial_path(target) for _, target, _ in todo),
             progress,
         )
     finally:

@@ -66,6 +66,13 @@ class RunRecord:
             raise self.error(f"{self.path}: cannot write ({e.strerror or e})") from None
 
 
+def partial_path(target: str | Path) -> Path:
+    """Where ``target`` (a file or a folder) is written before it is complete: a hidden name
+    beside it (``.NAME.partial.SUFFIX``), renamed into place when done."""
+    target = Path(target)
+    return target.with_name(f".{target.stem}.partial{target.suffix}")
+
+
 def run_jobs(
     work: Callable[[Any], JobResult],
     jobs: list,

@@ -24,7 +24,7 @@ from typing import Iterator
 from ..errors import MaedferError
 from ..files import output_dir
 from .annotations import Item, read_annotations, write_annotations
-from .jobs import JobResult, RunRecord, run_jobs, source_problem
+from .jobs import JobResult, RunRecord, partial_path, run_jobs, source_problem
 from .readers import VIDEO_SUFFIXES, VideoReadError, open_clip
 
 CROPS = ("voxceleb2", "none")
@@ -103,7 +103,7 @@ def pack_video(job: tuple[str, str, PackSettings]) -> JobResult:
     from .writers import VideoWriter
 
     source, target, settings = job
-    target, partial = Path(target), _partial(target)
+    target, partial = Path(target), partial_path(target)
     writer = None
     try:
         with open_clip(source, threads=1) as reader:
@@ -142,11 +142,6 @@ class PackSummary:
     skipped: dict[str, str]  # source -> problem
     annotation: Path
     bytes: int  # size of all packed videos
-
-
-def _partial(target: str | Path) -> Path:
-    target = Path(target)
-    return target.with_name(f".{target.stem}.partial.mp4")
 
 
 def _jobs(videos: list[str], root: Path, out: Path, settings: PackSettings) -> Iterator[tuple[str, str, PackSettings]]:
@@ -190,7 +185,7 @@ def pack_pool(
             workers,
             "packing videos",
             count,
-            lambda: (_partial(target) for _, target, _ in todo),
+            lambda: (partial_path(target) for _, target, _ in todo),
             progress,
             "unreadable video",
         )
