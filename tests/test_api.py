@@ -1,6 +1,6 @@
 """Typed settings and training from Python: maedfer.pretrain / finetune / evaluate on the
-tiny synthetic data, the settings' checks, --help and the README's reference generated from
-them, and the run files of the version before typed settings (tests/data/runs-0.1.0)."""
+tiny synthetic data, the settings' checks and --help generated from them (the site's settings page
+is checked in tests/test_docs.py), and the run files of the version before typed settings (tests/data/runs-0.1.0)."""
 
 import dataclasses
 import json
@@ -18,10 +18,9 @@ from maedfer.cli import build_parser, main
 from maedfer.config import resolve_config
 from maedfer.data.annotations import read_annotations
 from maedfer.settings import SETTINGS, ConfigError, FinetuneSettings, describe
-from maedfer.settings_reference import README_END, README_START, reference
 
 OLD = Path(__file__).resolve().parent / "data" / "runs-0.1.0"
-README = Path(__file__).resolve().parents[1] / "README.md"
+REPO = Path(__file__).resolve().parents[1]
 
 
 def test_pretraining_fine_tuning_and_evaluation_from_python(tiny_synth, tmp_path):
@@ -141,17 +140,8 @@ def test_the_commands_list_the_settings_and_take_yaml_words(capsys):
     }
 
 
-def test_the_readme_settings_reference_is_generated_from_the_definitions():
-    text = README.read_text()
-    start, end = text.index(README_START), text.index(README_END) + len(README_END)
-    assert text[start:end] == reference(), "stale: run python -m maedfer.settings_reference README.md"
-    assert "| `max_nonfinite_steps` | int | `25` |" in reference()
-
-
 def test_no_engine_takes_a_plain_dict_of_settings():
-    found = subprocess.run(
-        ["grep", "-rn", "config: dict", "maedfer/engine"], cwd=README.parent, capture_output=True, text=True
-    )
+    found = subprocess.run(["grep", "-rn", "config: dict", "maedfer/engine"], cwd=REPO, capture_output=True, text=True)
     assert found.returncode == 1 and found.stdout == ""
 
 

@@ -5,8 +5,8 @@ VoxCeleb2 mp4 (224x224 H.264 with one key frame) that means decoding on average 
 of 224x224 to keep 16 crops of 160x160. A packed video holds only the region the recipe
 keeps (rows 0..159, columns 32..191: the original's VoxCeleb2 crop) and every frame is a key
 frame (all-intra H.264, x264's ``fastdecode`` tuning), so the reader decodes exactly the 16
-frames a clip needs, cheaply (bench/loader.py measures the gain; the README's "Pre-training
-at scale" gives the figures).
+frames a clip needs, cheaply (bench/loader.py measures the gain; docs/results.md, "The
+pre-training data path", gives the figures).
 
 The step is parallel, resumable and keeps going past bad videos (:mod:`.jobs`).
 
