@@ -38,6 +38,7 @@ _MODELS: dict[str, ModelEntry] = {}
 _FLOAT_RANGES = {
     "drop_path_rate": (0.0, 1.0, "0 <= x < 1"),
     "mask_ratio": (0.0, 1.0, "0 < x < 1"),
+    "decoder_mask_ratio": (0.0, 1.0, "0 <= x < 1"),
     "appearance_weight": (0.0, 1.0, "0 <= x <= 1"),
     "mlp_ratio": (0.0, math.inf, "x > 0"),
     "init_scale": (0.0, math.inf, "x >= 0"),

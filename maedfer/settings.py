@@ -199,6 +199,11 @@ class PretrainSettings(TrainSettings):
     task: str = setting("pretrain", "what the run does; set by the command")
     model: str = setting("mae_dfer_base", "model name from the registry (maedfer models)")
     data: str | None = setting(None, "annotation file of the unlabelled videos ('<path> 0' lines)")
+    heldout: str | None = setting(
+        None,
+        "annotation file of held-out videos: each epoch, every loss part on them ÷ predicting zero and ÷ the "
+        "no-input floor (metrics.jsonl's heldout_* keys)",
+    )
     stride: int = setting(4, "frames between the frames of a clip", AT_LEAST_1)
     voxceleb_crop: bool = setting(
         True, "keep the top-centre input_size square of each frame first (VoxCeleb2's 224x224 videos)"

@@ -110,11 +110,24 @@ def test_pretrain_writes_checkpoints_and_reconstruction_figures(data, tmp_path):
             "workers=0",
             "--set",
             "warmup_epochs=0.5",
+            "--set",
+            f"heldout={data / 'pretrain.csv'}",
         ]
     )
     assert code == 0
     lines = [json.loads(l) for l in (out / "metrics.jsonl").read_text().splitlines()]
     assert len(lines) == 2 and {"train_loss", "train_appearance", "train_motion"} <= set(lines[0])
+    # every epoch scored on the held-out videos against zero and the no-input floor: the floor
+    # is a property of the clips and masks (fixed), the model's scores move
+    for part in ("appearance", "motion"):
+        floors = [line[f"heldout_{part}_floor"] for line in lines]
+        assert floors[0] == floors[1] and 0 < floors[0] < 1.5
+        ratio = [line[f"heldout_{part}_ratio"] for line in lines]
+        assert ratio[0] != ratio[1]
+        for line in lines:
+            assert line[f"heldout_{part}_floor_ratio"] == pytest.approx(
+                line[f"heldout_{part}_ratio"] / line[f"heldout_{part}_floor"]
+            )
     assert (out / "figures" / "reconstruction-epoch002.png").stat().st_size > 5000
     # the pre-trained encoder initialises a fine-tuning run
     ft = tmp_path / "ft"
@@ -314,12 +327,18 @@ def test_demo_quick(tmp_path, capsys):
     # the pre-training figures are the last epoch of each seed's own log
     log = [json.loads(l) for l in (tmp_path / "demo" / "seed1" / "pretrain" / "metrics.jsonl").read_text().splitlines()]
     assert summary["seeds"]["1"]["pretrain_last_epoch"]["motion_ratio"] == log[-1]["train_motion_ratio"]
+    assert (
+        summary["seeds"]["1"]["heldout_last_epoch"]["appearance_floor_ratio"]
+        == (log[-1]["heldout_appearance_floor_ratio"])
+    )
+    assert len(agg["targets"]) == 6 and all(isinstance(v, bool) for v in agg["targets"].values())
     # the appearance-only run is what it says
     config = read_checkpoint(tmp_path / "demo" / "seed0" / "pretrain-appearance" / "checkpoint-last.pth")["config"]
     assert config["model_overrides"]["appearance_weight"] == 1.0 and config["seed"] == 0
     assert (tmp_path / "demo" / "demo.png").stat().st_size > 5000
     table = (tmp_path / "demo" / "demo.md").read_text()
     assert "| MAE-DFER pre-training |" in table and "| random initialisation |" in table
+    assert "| motion ÷ zero ≤ 0.95, every seed | " in table and "÷ no-input floor (per seed)" in table
     out = capsys.readouterr().out
     assert "mean ± std over seeds 0 / 1" in out and "| scratch (control) |" in out
     # running it again resumes the finished runs and reports the same tables

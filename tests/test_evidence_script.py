@@ -37,7 +37,10 @@ def test_evidence_quick_scale_writes_the_tables(tmp_path):
             logged = [
                 json.loads(line) for line in (out / f"seed{seed}" / enc / "metrics.jsonl").read_text().splitlines()
             ]
-            assert [e["motion"] for e in r["epochs"][enc]] == [row["train_motion_ratio"] for row in logged]
+            assert [e["motion"] for e in r["epochs"][enc]] == [row["heldout_motion_ratio"] for row in logged]
+            assert [e["appearance_floor"] for e in r["epochs"][enc]] == [
+                row["heldout_appearance_floor_ratio"] for row in logged
+            ]
     # the appearance-only model was pre-trained with lambda 1, from the pool decoded once in memory,
     # and fine-tuned from
     state = read_checkpoint(out / "seed1" / "pretrain-appearance" / "checkpoint-last.pth")

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 
 from maedfer.cli import main
-from maedfer.data import synth
+from maedfer.data import synth, synth_faces
 from maedfer.data.annotations import read_annotations
 from maedfer.data.readers import open_clip
 from maedfer.errors import MaedferError
@@ -124,3 +124,55 @@ def test_synth_command(tmp_path, capsys):
     assert "--size must be even" in capsys.readouterr().err
     with pytest.raises(ValueError, match="folds must be 0"):
         synth.generate(tmp_path / "u", synth.SynthConfig(folds=1))
+
+
+def test_version_3_expressions_move_brows_eyes_and_mouth_together():
+    # the same person, head motion and light (same rng) at intensity 0 and at the apex: every
+    # expression but neutral changes the upper face (brows, eyes) and the lower face (mouth)
+    identity = synth_faces.make_identity3(np.random.default_rng(1))
+    for name in synth.CLASSES:
+        still = synth_faces.render_clip3(name, identity, np.zeros(2), 64, np.random.default_rng(2)).astype(float)
+        apex = synth_faces.render_clip3(name, identity, np.ones(2), 64, np.random.default_rng(2)).astype(float)
+        change = np.abs(apex - still).mean(axis=(0, 2, 3))  # per image row
+        upper, lower = change[12:34].mean(), change[40:62].mean()
+        if name == "neutral":
+            assert upper == lower == 0
+        else:
+            assert upper > 5 and lower > 0.5, (name, upper, lower)
+    # apex faces differ between every two classes (version 2 shared them in two pairs)
+    faces = [tuple(sorted(synth_faces.APEX3[name].items())) for name in synth.CLASSES]
+    assert len(set(faces)) == len(faces)
+
+
+def test_version_3_is_textured_deterministic_and_version_2_still_renders(tmp_path):
+    identity = synth_faces.make_identity3(np.random.default_rng(1))
+    clip = synth_faces.render_clip3("happy", identity, np.zeros(4), 80, np.random.default_rng(3))
+    assert np.array_equal(clip, synth_faces.render_clip3("happy", identity, np.zeros(4), 80, np.random.default_rng(3)))
+    # few flat 8x8 patches: the per-tubelet normalised motion target of a flat patch is noise
+    flat = []
+    for i in range(8):
+        person = synth_faces.make_identity3(np.random.default_rng(i))
+        frame = synth_faces.render_clip3(synth.CLASSES[i % 7], person, np.zeros(1), 80, np.random.default_rng(i))[0]
+        flat.append((frame.astype(float).reshape(10, 8, 10, 8, 3).std(axis=(1, 3)) < 2).mean())
+    assert np.mean(flat) < 0.1
+    # the pool, the labelled clips and the held-out videos show different people
+    cfg = synth.SynthConfig(
+        clips_per_class=2, pool_size=2, heldout_size=2, frames=8, pool_frames=8, size=32, identities=2
+    )
+    summary = synth.generate(tmp_path / "v3", cfg)
+    assert summary["version"] == 3 and summary["heldout"] == 2
+    assert len(read_annotations(tmp_path / "v3" / "heldout.csv")) == 2
+    v2 = synth.generate(tmp_path / "v2", synth.SynthConfig(**{**cfg.__dict__, "version": 2}))
+    assert v2["version"] == 2
+    with open_clip(str(tmp_path / "v2" / "frames" / "00000")) as r:
+        assert r.read([0]).shape == (1, 32, 32, 3)
+
+
+def test_a_folder_of_an_older_version_is_refused_in_one_line(tmp_path):
+    cfg = synth.SynthConfig(clips_per_class=2, pool_size=1, frames=8, pool_frames=8, size=32, identities=2)
+    synth.generate(tmp_path / "old", synth.SynthConfig(**{**cfg.__dict__, "version": 2}))
+    with pytest.raises(MaedferError, match=r"holds synthetic data of version 2, .* renders version 3") as e:
+        synth.ensure_generated(tmp_path / "old", cfg)
+    assert "\n" not in str(e.value)
+    with pytest.raises(ValueError, match="synth version must be one of 2, 3"):
+        synth.generate(tmp_path / "x", synth.SynthConfig(version=4))

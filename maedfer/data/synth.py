@@ -34,11 +34,16 @@ from ..errors import MaedferError
 from ..files import output_dir, refuse_existing
 from .annotations import write_annotations
 from .catalog import dataset_info
+from .synth_faces import make_identity3, render_clip3
 from .transforms import Normalize
 from .writers import write_frames, write_video
 
 CLASSES = dataset_info("dfew").classes
-SYNTH_VERSION = 2  # 2: 1.5x larger expressions, stronger shading, head shake/nod, less sensor noise
+# 2: 1.5x larger expressions, stronger shading, head shake/nod, less sensor noise;
+# 3 (synth_faces): one expression drives brows, eyes, cheeks and mouth, a distinct apex face per
+# class, textured skin and background, little noise, lighting drift and head motion.
+SYNTH_VERSION = 3
+VERSIONS = (2, 3)
 
 # Apex change of each facial parameter per class (intensity 1). Surprise/fear and
 # angry/disgust share their apex on purpose: only their dynamics differ.
@@ -251,6 +256,8 @@ class SynthConfig:
     test_fraction: float = 0.3
     folds: int = 0
     seed: int = 0
+    heldout_size: int = 0  # unlabelled videos of other new people, never trained on (heldout.csv)
+    version: int = SYNTH_VERSION  # the renderer: 2 (render_clip) or 3 (synth_faces.render_clip3)
 
     @property
     def used_identities(self) -> int:
@@ -263,23 +270,55 @@ def _clip_rng(seed: int, kind: int, index: int) -> np.random.Generator:
     return np.random.default_rng([seed, kind, index])  # independent of generation order
 
 
-def _identities(cfg: SynthConfig) -> list[Identity]:
-    return [make_identity(_clip_rng(cfg.seed, 0, i)) for i in range(cfg.identities)]
+def _identity(cfg: SynthConfig, rng: np.random.Generator):
+    return make_identity3(rng) if cfg.version == 3 else make_identity(rng)
+
+
+def _identities(cfg: SynthConfig) -> list:
+    return [_identity(cfg, _clip_rng(cfg.seed, 0, i)) for i in range(cfg.identities)]
+
+
+def render(cfg: SynthConfig, label: int, identity, frames: int, rng: np.random.Generator) -> np.ndarray:
+    """One clip of ``cfg``'s version: (frames, size, size, 3) uint8."""
+    if cfg.version == 3:
+        name = CLASSES[label]
+        return render_clip3(name, identity, intensity_curve(name, frames, rng), cfg.size, rng)
+    return render_clip(label, identity, frames, cfg.size, rng)
+
+
+def labelled_clip(cfg: SynthConfig, index: int) -> np.ndarray:
+    """Labelled clip ``index``: class ``index % 7`` shown by identity ``index // 7`` (modulo
+    the identities in use), ``cfg.frames`` frames."""
+    rng = _clip_rng(cfg.seed, 1, index)
+    label, identity = index % len(CLASSES), _identities(cfg)[(index // len(CLASSES)) % cfg.used_identities]
+    return render(cfg, label, identity, cfg.frames, rng)
+
+
+POOL, HELDOUT = 2, 5  # random streams of the unlabelled videos (and, + 1, of their people)
+
+
+def unlabelled_clip(cfg: SynthConfig, index: int, kind: int = POOL) -> np.ndarray:
+    """Unlabelled video ``index`` of the pool (``kind`` POOL) or of the held-out videos
+    (HELDOUT): a random class shown by a new person, ``cfg.pool_frames`` frames."""
+    rng = _clip_rng(cfg.seed, kind, index)
+    label = int(rng.integers(len(CLASSES)))
+    identity = _identity(cfg, _clip_rng(cfg.seed, kind + 1, index))
+    return render(cfg, label, identity, cfg.pool_frames, rng)
 
 
 def _labelled_job(args: tuple[SynthConfig, int, str]) -> None:
     cfg, index, folder = args
-    rng = _clip_rng(cfg.seed, 1, index)
-    label, identity = index % len(CLASSES), _identities(cfg)[(index // len(CLASSES)) % cfg.used_identities]
-    write_frames(folder, render_clip(label, identity, cfg.frames, cfg.size, rng), ext="jpg", quality=92)
+    write_frames(folder, labelled_clip(cfg, index), ext="jpg", quality=92)
 
 
 def _pool_job(args: tuple[SynthConfig, int, str]) -> None:
     cfg, index, path = args
-    rng = _clip_rng(cfg.seed, 2, index)
-    label = int(rng.integers(len(CLASSES)))
-    identity = make_identity(_clip_rng(cfg.seed, 3, index))  # pool faces are new people
-    write_video(path, render_clip(label, identity, cfg.pool_frames, cfg.size, rng))
+    write_video(path, unlabelled_clip(cfg, index, POOL))
+
+
+def _heldout_job(args: tuple[SynthConfig, int, str]) -> None:
+    cfg, index, path = args
+    write_video(path, unlabelled_clip(cfg, index, HELDOUT))
 
 
 def labelled_items(cfg: SynthConfig, root: Path) -> list[tuple[str, int, int]]:
@@ -315,9 +354,7 @@ def contact_sheet(cfg: SynthConfig, path: Path, columns: int = 8) -> Path:
     identities = _identities(cfg)
     rows = []
     for label in range(len(CLASSES)):
-        clip = render_clip(
-            label, identities[label % len(identities)], cfg.frames, cfg.size, _clip_rng(cfg.seed, 1, label)
-        )
+        clip = render(cfg, label, identities[label % len(identities)], cfg.frames, _clip_rng(cfg.seed, 1, label))
         picks = np.linspace(0, cfg.frames - 1, columns).round().astype(int)
         rows.append(np.concatenate(list(clip[picks]), axis=1))
     sheet = np.concatenate(rows, axis=0)
@@ -338,6 +375,8 @@ def generate(
     already there (its ``synth.json``) is replaced only with ``overwrite``."""
     from tqdm import tqdm
 
+    if cfg.version not in VERSIONS:
+        raise ValueError(f"synth version must be one of {', '.join(map(str, VERSIONS))}, got {cfg.version}")
     if cfg.used_identities < 2:
         raise ValueError("synth needs at least 2 identities and 2 clips per class for identity-disjoint splits")
     if cfg.folds == 1 or cfg.folds > cfg.used_identities:
@@ -349,12 +388,14 @@ def generate(
     refuse_existing(out / "synth.json", overwrite, "synthetic dataset")
     items = labelled_items(cfg, out)
     pool = [str(out / "pool" / f"{i:05d}.mp4") for i in range(cfg.pool_size)]
+    heldout = [str(out / "heldout" / f"{i:05d}.mp4") for i in range(cfg.heldout_size)]
     jobs = [(_labelled_job, (cfg, i, p)) for i, (p, _, _) in enumerate(items)]
     jobs += [(_pool_job, (cfg, i, p)) for i, p in enumerate(pool)]
+    jobs += [(_heldout_job, (cfg, i, p)) for i, p in enumerate(heldout)]
     bar = tqdm(total=len(jobs), desc="rendering clips", unit="clip", disable=None if progress else True)
     if workers > 0:
         with get_context("spawn").Pool(workers) as p:
-            for fn in (_labelled_job, _pool_job):
+            for fn in (_labelled_job, _pool_job, _heldout_job):
                 for _ in p.imap_unordered(fn, [a for f, a in jobs if f is fn], chunksize=4):
                     bar.update()
     else:
@@ -368,13 +409,16 @@ def generate(
         write_annotations(out / f"{name}.csv", split)
     if pool:
         write_annotations(out / "pretrain.csv", [(p, 0) for p in pool])
+    if heldout:
+        write_annotations(out / "heldout.csv", [(p, 0) for p in heldout])
     (out / "classes.txt").write_text("".join(f"{c}\n" for c in CLASSES))
     contact_sheet(cfg, out / "contact_sheet.png")
     summary = {
-        "version": SYNTH_VERSION,
+        "version": cfg.version,
         "config": asdict(cfg),
         "splits": {name: len(split) for name, split in splits.items()},
         "pool": len(pool),
+        "heldout": len(heldout),
     }
     (out / "synth.json").write_text(json.dumps(summary, indent=2))
     return summary
@@ -389,9 +433,15 @@ def ensure_generated(out: str | Path, cfg: SynthConfig, workers: int = 0, progre
         generate(out, cfg, workers=workers, progress=progress, overwrite=True)
         return False
     try:
-        same = json.loads(made.read_text()).get("config") == asdict(cfg)
+        there = json.loads(made.read_text())
+        version, same = there.get("version"), there.get("config") == asdict(cfg)
     except (ValueError, AttributeError):
-        same = False
+        version, same = None, False
+    if version is not None and version != cfg.version:
+        raise MaedferError(
+            f"{out}: holds synthetic data of version {version}, made by an earlier maedfer; this run renders "
+            f"version {cfg.version}: give another folder or delete it (its annotation files still train and test)"
+        )
     if not same:
         raise MaedferError(
             f"{out}: holds another synthetic dataset (other settings, or a damaged synth.json); "

@@ -17,6 +17,7 @@ from ..settings import ConfigError, PretrainSettings
 from ..visualize.reconstruction import save_reconstruction_figure
 from .checkpointing import start_run
 from .distributed import Dist
+from .floors import HELDOUT_SEED, reconstruction_floors
 from .trainer import Trainer, check_input_size
 
 
@@ -59,15 +60,26 @@ def pretrain(config: PretrainSettings, dist: Dist, resume: str | None = None, ov
 
     def step(wrapped, batch):
         x, mask = clips(batch[0]), batch[1].to(dist.device, non_blocking=True)
-        loss, parts = model.loss(wrapped(x, mask), model.targets(x, mask))
+        predict = model.decoder_subset(mask)  # all hidden tokens, or a share (decoder masking)
+        loss, parts = model.loss(wrapped(x, mask, predict if predict is not mask else None), model.targets(x, predict))
         return loss, {k: v.detach() for k, v in parts.items()}
+
+    heldout = heldout_batch(config, transform, model, clips) if config.heldout and dist.is_main else None
 
     trainer = Trainer(config, model, pool, step, dist)
     out = Path(config.output_dir)
     # The same clip and mask every time, so figures of successive epochs compare.
     figure_clip, figure_mask = None, None
 
-    def epoch_end(epoch: int) -> None:
+    def epoch_end(epoch: int) -> dict | None:
+        scores = None
+        if heldout is not None:
+            floors = reconstruction_floors(model, *heldout, batch_size=config.batch_size)
+            scores = {f"heldout_{k}": v for k, v in floors.items()}
+        figures(epoch)
+        return scores
+
+    def figures(epoch: int) -> None:
         nonlocal figure_clip, figure_mask
         if not dist.is_main or not config.figure_every or (epoch + 1) % config.figure_every:
             return None
@@ -76,8 +88,7 @@ def pretrain(config: PretrainSettings, dist: Dist, resume: str | None = None, ov
             clip, mask = pool[0]
             if pool.repeats > 1:  # K clips of the video: show the first
                 clip, mask = (clip[0] if device_part is None else [part[0] for part in clip]), mask[0]
-            one = clip[None] if device_part is None else [part[None] for part in clip]
-            figure_clip, figure_mask = clips(one)[0], mask.to(dist.device)
+            figure_clip, figure_mask = clips(batch_of_one(clip))[0], mask.to(dist.device)
         save_reconstruction_figure(
             model,
             figure_clip,
@@ -88,6 +99,24 @@ def pretrain(config: PretrainSettings, dist: Dist, resume: str | None = None, ov
         return None
 
     return trainer.fit(resume, epoch_end)
+
+
+def heldout_batch(config: PretrainSettings, transform, model, clips) -> tuple[torch.Tensor, torch.Tensor]:
+    """The held-out videos of ``config.heldout`` as one clip and mask each, made by the run's
+    own transform and masking under a fixed seed (the same every epoch and every run), on
+    the device: what :func:`~maedfer.engine.floors.reconstruction_floors` scores."""
+    items = read_annotations(config.heldout, root=config.root, strip_prefix=config.strip_prefix)
+    videos = VideoDataset(items, transform, num_frames=config.num_frames, stride=config.stride, masking=model.masking)
+    videos.set_seed(HELDOUT_SEED)
+    pairs = [videos[i] for i in range(len(videos))]
+    x = torch.cat([clips(batch_of_one(clip)) for clip, _ in pairs])
+    return x, torch.stack([mask for _, mask in pairs]).to(x.device)
+
+
+def batch_of_one(clip):
+    """A dataset item's clip as a batch of one: (1, C, T, H, W), or with the crop drawn for
+    the device, its uint8 frames and crop each with a batch dimension."""
+    return [part[None] for part in clip] if isinstance(clip, (list, tuple)) else clip[None]
 
 
 def augment_on_device(setting: str, device: torch.device) -> bool:

@@ -47,6 +47,9 @@ class MAEDFER(nn.Module):
     appearance-only ablation). ``appearance_weight`` is the paper's lambda.
     ``official_decoder_pos`` reproduces the original's permuted decoder positions of
     visible tokens (40 of the 80 get another token's position), needed only to reproduce official pre-training outputs.
+    ``decoder_mask_ratio``: share of the hidden tokens that training does *not* reconstruct
+    (VideoMAE V2's decoder masking; 0, the original, reconstructs all): the decoder then reads
+    fewer tokens, so a step costs less and more steps fit a budget (:meth:`decoder_subset`).
     ``encoder``: ``"lgi_former"`` (MAE-DFER) or ``"vit"`` (VideoMAE's joint attention, the
     paper's baseline, for the LGI-Former-vs-ViT comparison under the same objective).
     """
@@ -73,6 +76,7 @@ class MAEDFER(nn.Module):
         mask_type: str = "part_window",
         mask_ratio: float = 0.9,
         official_decoder_pos: bool = False,
+        decoder_mask_ratio: float = 0.0,
         encoder: str = "lgi_former",
         norm_mean: tuple[float, float, float] = IMAGENET_MEAN,
         norm_std: tuple[float, float, float] = IMAGENET_STD,
@@ -84,7 +88,10 @@ class MAEDFER(nn.Module):
             raise ValueError(f"the pixel_motion target pairs the 2 frames of a tubelet; tubelet_size is {tubelet_size}")
         if not 0.0 <= appearance_weight <= 1.0:
             raise ValueError(f"appearance_weight (lambda) must lie in [0, 1], got {appearance_weight}")
+        if not 0.0 <= decoder_mask_ratio < 1.0:
+            raise ValueError(f"decoder_mask_ratio must lie in [0, 1), got {decoder_mask_ratio}")
         self.target, self.appearance_weight = target, appearance_weight
+        self.decoder_mask_ratio = decoder_mask_ratio
         self.official_decoder_pos = official_decoder_pos
         if encoder not in ENCODERS:
             raise ValueError(f"unknown encoder {encoder!r}; expected one of {', '.join(ENCODERS)}")
@@ -133,8 +140,22 @@ class MAEDFER(nn.Module):
             if p is not None:
                 nn.init.trunc_normal_(p, std=0.02, a=-0.02, b=0.02)
 
-    def forward(self, x: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
-        """Predictions (B, N_masked, target_dim) for the masked tokens in raster order."""
+    def decoder_subset(self, mask: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+        """The hidden tokens the decoder reconstructs in a training step: ``mask`` itself, or
+        with ``decoder_mask_ratio`` > 0 a random subset of each clip's hidden tokens, the same
+        count per clip (uniform, so every hidden position is reconstructed equally often)."""
+        if not self.decoder_mask_ratio:
+            return mask
+        hidden = int(mask[0].sum())
+        keep = max(1, round(hidden * (1 - self.decoder_mask_ratio)))
+        scores = torch.rand(mask.shape, generator=generator, device=mask.device if generator is None else "cpu")
+        scores = scores.to(mask.device).masked_fill(~mask, 2.0)  # visible tokens rank last
+        chosen = scores.argsort(dim=1)[:, :keep]
+        return torch.zeros_like(mask).scatter_(1, chosen, True)
+
+    def forward(self, x: torch.Tensor, mask: torch.Tensor, predict: torch.Tensor | None = None) -> torch.Tensor:
+        """Predictions (B, N_predicted, target_dim) for the masked tokens in raster order, or
+        for those of ``predict`` (a subset of ``mask``: :meth:`decoder_subset`)."""
         visible, order = self.encoder(x, mask)
         visible = self.encoder_to_decoder(visible)
         num_visible = visible.shape[1]
@@ -144,7 +165,12 @@ class MAEDFER(nn.Module):
         # Correct: each encoded token gets its own position. Official: positions in raster
         # order, while the encoder output is region-major (40 of 80 slots swapped).
         visible_pos = pos[raster[:, :num_visible]] if self.official_decoder_pos else pos[order]
-        hidden = self.mask_token.to(visible.dtype) + pos[raster[:, num_visible:]]
+        if predict is None:
+            queries = raster[:, num_visible:]
+        else:
+            count = int(predict[0].sum())
+            queries = torch.argsort(predict.to(torch.uint8), dim=1, stable=True)[:, -count:]
+        hidden = self.mask_token.to(visible.dtype) + pos[queries]
         tokens = torch.cat([visible + visible_pos, hidden], dim=1)
         return self.decoder(tokens, hidden.shape[1])
 
@@ -175,25 +201,28 @@ class MAEDFER(nn.Module):
         target = normed.flatten(2)
         return target[mask].view(b, -1, target.shape[-1])
 
+    def target_parts(self) -> dict[str, slice]:
+        """Where each part of the target lies in its last dimension: appearance (the first
+        frame) and motion (the frame difference), or VideoMAE's pixels."""
+        if self.target == "pixel":
+            return {"pixel": slice(None)}
+        half = self.target_dim // 2
+        return {"appearance": slice(0, half), "motion": slice(half, None)}
+
     def loss(self, pred: torch.Tensor, target: torch.Tensor) -> tuple[torch.Tensor, dict[str, torch.Tensor]]:
         """The training loss and its parts (detached), computed in float32. Beside each part,
         ``*_zero`` is the score of predicting zero on the same batch (the mean squared
         target): a part that stays at its zero score has learned nothing."""
         pred = pred.float()
+        parts = {name: F.mse_loss(pred[..., where], target[..., where]) for name, where in self.target_parts().items()}
         if self.target == "pixel":
-            loss = F.mse_loss(pred, target)
-            return loss, {"loss": loss.detach(), "pixel": loss.detach(), "pixel_zero": target.pow(2).mean()}
-        half = target.shape[-1] // 2
-        appearance = F.mse_loss(pred[..., :half], target[..., :half])
-        motion = F.mse_loss(pred[..., half:], target[..., half:])
-        loss = self.appearance_weight * appearance + (1 - self.appearance_weight) * motion
-        return loss, {
-            "loss": loss.detach(),
-            "appearance": appearance.detach(),
-            "motion": motion.detach(),
-            "appearance_zero": target[..., :half].pow(2).mean(),
-            "motion_zero": target[..., half:].pow(2).mean(),
-        }
+            loss = parts["pixel"]
+        else:
+            loss = self.appearance_weight * parts["appearance"] + (1 - self.appearance_weight) * parts["motion"]
+        logs = {"loss": loss.detach(), **{name: part.detach() for name, part in parts.items()}}
+        for name, where in self.target_parts().items():
+            logs[f"{name}_zero"] = target[..., where].pow(2).mean()
+        return loss, logs
 
     def example_inputs(self, batch_size: int = 1) -> tuple[torch.Tensor, torch.Tensor]:
         return torch.randn(batch_size, *self.input_shape), self.masking(batch_size)
