@@ -8,9 +8,12 @@ crops, flips, masks and batches drawn by torch on the spot, no DataLoader, no fi
 costs only the model's time, and the levers compare at equal steps. The demo itself runs the
 same recipe through the real engines (``maedfer demo``); this script is for trying levers.
 
-    python bench/levers.py --out runs/levers/base.json                       # the demo's setting
-    python bench/levers.py --out runs/levers/m09.json --mask 0.9             # one lever changed
-    python bench/levers.py --out runs/levers/ft.json --pretrain-steps 0 --scratch-lrs 1e-3 3e-3 1e-2
+    python bench/levers.py --bf16 --out runs/levers/base.json                # the demo's setting, 500 steps
+    python bench/levers.py --bf16 --out runs/levers/m09.json --mask 0.9      # one lever changed
+    python bench/levers.py --bf16 --out runs/levers/ft.json --pretrain-steps 0 --scratch-lrs 1e-3 3e-3 1e-2
+
+The figures in docs/results.md ("What each lever moved") are bench/results/levers-2026-12-05/,
+made with the commands in their .log files' settings (the JSON's "settings").
 
 Writes the JSON of every number (per evaluation of the pre-training, the probes, each
 fine-tuning's first and last training loss and test UAR) to --out and prints them.
@@ -218,9 +221,9 @@ def main() -> None:
     ap.add_argument("--every", type=int, default=100, help="pre-training steps between held-out scores")
     ap.add_argument("--finetune-steps", type=int, default=300)
     ap.add_argument(
-        "--finetune-lrs", type=float, nargs="*", default=[3e-3], help="absolute peak lrs, from pre-training"
+        "--finetune-lrs", type=float, nargs="*", default=[1e-3], help="absolute peak lrs, from pre-training"
     )
-    ap.add_argument("--scratch-lrs", type=float, nargs="*", default=[3e-3], help="absolute peak lrs, from scratch")
+    ap.add_argument("--scratch-lrs", type=float, nargs="*", default=[1e-3], help="absolute peak lrs, from scratch")
     ap.add_argument("--layer-decay", type=float, default=1.0)
     ap.add_argument("--init-scale", type=float, default=1.0, help="the classifier head's initial scale")
     ap.add_argument("--drop-path", type=float, default=0.0)

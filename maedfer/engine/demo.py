@@ -53,7 +53,7 @@ FULL = DemoPlan(
         clips_per_class=40, pool_size=160, heldout_size=32, frames=32, pool_frames=80, size=88, test_fraction=0.7
     ),
     seeds=(0, 1, 2),
-    pretrain=dict(epochs=20, warmup_epochs=2.0),  # 400 steps of 8 clips
+    pretrain=dict(epochs=15, warmup_epochs=1.5),  # 300 steps of 8 clips
     finetune=dict(epochs=30, warmup_epochs=3.0),  # 300 steps of 8 clips
 )
 QUICK = DemoPlan(
