@@ -36,7 +36,7 @@ from maedfer.engine.demo import FULL
 from maedfer.engine.optim import build_optimizer, cosine_schedule, param_groups, set_lr
 from maedfer.inference.loading import load_pretraining_model
 
-CONFIG = resolve_config("pretrain", "synth-tiny-pretrain")  # the demo's pre-training settings
+CONFIG = resolve_config("pretrain", "synth-small-pretrain", overrides=FULL.pretrain)  # the demo's pre-training
 
 
 def pool_clips(annotation: str, model, count: int) -> torch.Tensor:
@@ -125,7 +125,7 @@ def learn_brightness_steps(
     # the trainer's optimiser and schedule, shaped like the demo's: a tenth of the steps
     # warming up, then half-cosine to lr / 100
     opt = build_optimizer(param_groups(model, CONFIG.weight_decay), lr, tuple(CONFIG.betas))
-    schedule = cosine_schedule(lr, lr / 100, 1, steps, FULL.pretrain["warmup_epochs"] / FULL.pretrain["epochs"])
+    schedule = cosine_schedule(lr, lr / 100, 1, steps, CONFIG.warmup_epochs / CONFIG.epochs)
     fit, held = stills[: len(stills) // 2], stills[len(stills) // 2 :]
     for step in range(steps):
         set_lr(opt, schedule[step])
@@ -201,7 +201,7 @@ def main() -> None:
             f"\n   its motion predictions: rms {s['motion_rms']:.3f} of the target's; correlation of predicted "
             f"and true brightness change per tubelet {s['change_corr']:.3f}"
         )
-    demo_lr = FULL.pretrain["lr"] * FULL.pretrain["batch_size"] / 256
+    demo_lr = CONFIG.lr * CONFIG.batch_size / 256
     print(
         f"\n3. learning a clearly predictable motion: the pool's first frames brightening or darkening by 10 % "
         f"between the 2 frames of every tubelet (sign per clip); {args.steps} steps of batch 8, lambda 0.5; "

@@ -23,6 +23,7 @@ from pathlib import Path
 
 import torch
 
+from maedfer.config import PRESETS
 from maedfer.data.annotations import read_annotations
 from maedfer.data.synth import ensure_generated
 from maedfer.engine.demo import FULL, QUICK, finetune_stage, pretrain_stage, probe_stage
@@ -93,9 +94,9 @@ def main() -> None:
     settings = stretched(plan.pretrain, args.epochs, math.gcd(*probe_at))
     pretrain_stage(out / "pretrain", data, args.seed, settings, dist, workers)
     log = {r["epoch"]: r for r in map(json.loads, (out / "pretrain" / "metrics.jsonl").read_text().splitlines())}
-    steps_per_epoch = len(read_annotations(str(data / "pretrain.csv"))) // settings["batch_size"]  # drop_last
+    batch = settings.get("batch_size", PRESETS["synth-small-pretrain"]["batch_size"])
+    steps_per_epoch = len(read_annotations(str(data / "pretrain.csv"))) // batch  # drop_last
 
-    batch = plan.finetune["batch_size"]
     checkpoints = []
     for epoch in probe_at:
         ckpt = out / "pretrain" / f"checkpoint-epoch{epoch:03d}.pth"
@@ -105,14 +106,14 @@ def main() -> None:
             "appearance_ratio": log[epoch]["train_appearance_ratio"],
             "motion_ratio": log[epoch]["train_motion_ratio"],
         }
-        row.update(probe_stage(data, args.seed, batch, ckpt, dist, workers))
+        row.update(probe_stage(data, args.seed, plan.finetune, ckpt, dist, workers))
         checkpoints.append(row)
         print(
             f"epoch {epoch} ({row['steps']} steps): appearance/zero {row['appearance_ratio']:.3f}, motion/zero "
             f"{row['motion_ratio']:.3f}, k-NN {row['knn_uar']:.1f}, linear {row['linear_uar']:.1f}",
             flush=True,
         )
-    random = probe_stage(data, args.seed, batch, None, dist, workers)
+    random = probe_stage(data, args.seed, plan.finetune, None, dist, workers)
     finetuned = {
         name: finetune_stage(out / f"finetune-{name}", data, args.seed, plan.finetune, init, dist, workers)
         for name, init in (("pretrained", out / "pretrain" / "checkpoint-last.pth"), ("scratch", None))
