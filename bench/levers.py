@@ -125,7 +125,7 @@ def pretrain(data: dict, args, seed: int) -> tuple[torch.nn.Module, list[dict]]:
         mask = model.masking(args.batch, generator=g)
         predict = model.decoder_subset(mask, g)
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=args.bf16):
-            out = model(x, mask, predict if predict is not mask else None)
+            out = model(x, mask, predict)
         loss, _ = model.loss(out, model.targets(x, predict))
         opt.zero_grad()
         loss.backward()

@@ -34,7 +34,7 @@ from ..errors import MaedferError
 from ..files import output_dir, refuse_existing
 from .annotations import write_annotations
 from .catalog import dataset_info
-from .synth_faces import make_identity3, render_clip3
+from .synth_faces import make_identity3, render_clip3, segment_distance
 from .transforms import Normalize
 from .writers import write_frames, write_video
 
@@ -129,12 +129,6 @@ def _smooth_path(rng: np.random.Generator, frames: int, amplitude: float) -> np.
     return amplitude * rng.uniform(0.2, 1.0) * out / 2
 
 
-def _segment_distance(u, v, x0, y0, x1, y1):
-    dx, dy = x1 - x0, y1 - y0
-    s = np.clip(((u - x0) * dx + (v - y0) * dy) / (dx * dx + dy * dy + 1e-9), 0, 1)
-    return np.hypot(u - (x0 + s * dx), v - (y0 + s * dy))
-
-
 def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.random.Generator) -> np.ndarray:
     """Render one clip: (frames, size, size, 3) uint8 RGB."""
     name = CLASSES[label]
@@ -207,7 +201,7 @@ def render_clip(label: int, identity: Identity, frames: int, size: int, rng: np.
         # brow: inner end (towards the nose) moves with brow_tilt
         by = ey - 0.11 - par["brow_raise"]
         inner_y, outer_y = by - par["brow_tilt"] * 0.12, by + par["brow_tilt"] * 0.03
-        brow = _segment_distance(u, v, side * (iden.eye_x - 0.1), inner_y, side * (iden.eye_x + 0.11), outer_y)
+        brow = segment_distance(u, v, side * (iden.eye_x - 0.1), inner_y, side * (iden.eye_x + 0.11), outer_y)
         img[face & (brow < iden.brow_thick)] = np.array(iden.hair) * 0.8
 
     # mouth: centre line bends up at the corners when smiling, opening is a lens shape

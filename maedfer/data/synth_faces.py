@@ -95,7 +95,9 @@ def _texture(u: np.ndarray, v: np.ndarray, seed: int, strength: float, waves: in
     return 1 + strength * out / np.sqrt(waves / 2)
 
 
-def _segment_distance(u, v, x0, y0, x1, y1):
+def segment_distance(u, v, x0, y0, x1, y1):
+    """Distance of points (u, v) from the segment (x0, y0)-(x1, y1): how brows are drawn
+    (both versions)."""
     dx, dy = x1 - x0, y1 - y0
     s = np.clip(((u - x0) * dx + (v - y0) * dy) / (dx * dx + dy * dy + 1e-9), 0, 1)
     return np.hypot(u - (x0 + s * dx), v - (y0 + s * dy))
@@ -169,7 +171,7 @@ def render_clip3(
         # brow: raised, and its inner end (towards the nose) tilted
         by = ey - 0.12 - par["brow_raise"]
         inner_y, outer_y = by - par["brow_tilt"] * 0.08, by + par["brow_tilt"] * 0.02
-        brow = _segment_distance(u, v, side * (iden.eye_x - 0.11), inner_y, side * (iden.eye_x + 0.12), outer_y)
+        brow = segment_distance(u, v, side * (iden.eye_x - 0.11), inner_y, side * (iden.eye_x + 0.12), outer_y)
         img[face & (brow < iden.brow_thick)] = np.array(iden.hair) * 0.7
 
     # mouth: centre line bends at the corners, upper lip rises, opening is a lens shape

@@ -90,8 +90,8 @@ def with_model_overrides(settings: dict, **overrides) -> dict:
 def over_preset(preset: str, settings: dict) -> dict:
     """``settings`` as overrides of ``preset``, their model_overrides added to the preset's
     (decoder masking, the head's scale) instead of replacing them."""
-    return with_model_overrides(
-        settings, **{**PRESETS[preset].get("model_overrides", {}), **settings.get("model_overrides", {})}
+    return dict(
+        settings, model_overrides={**PRESETS[preset].get("model_overrides", {}), **settings.get("model_overrides", {})}
     )
 
 

@@ -61,7 +61,7 @@ def pretrain(config: PretrainSettings, dist: Dist, resume: str | None = None, ov
     def step(wrapped, batch):
         x, mask = clips(batch[0]), batch[1].to(dist.device, non_blocking=True)
         predict = model.decoder_subset(mask)  # all hidden tokens, or a share (decoder masking)
-        loss, parts = model.loss(wrapped(x, mask, predict if predict is not mask else None), model.targets(x, predict))
+        loss, parts = model.loss(wrapped(x, mask, predict), model.targets(x, predict))
         return loss, {k: v.detach() for k, v in parts.items()}
 
     heldout = heldout_batch(config, transform, model, clips) if config.heldout and dist.is_main else None

@@ -155,7 +155,8 @@ class MAEDFER(nn.Module):
 
     def forward(self, x: torch.Tensor, mask: torch.Tensor, predict: torch.Tensor | None = None) -> torch.Tensor:
         """Predictions (B, N_predicted, target_dim) for the masked tokens in raster order, or
-        for those of ``predict`` (a subset of ``mask``: :meth:`decoder_subset`)."""
+        for those of ``predict`` (a subset of ``mask``: :meth:`decoder_subset`, which returns
+        ``mask`` itself without decoder masking)."""
         visible, order = self.encoder(x, mask)
         visible = self.encoder_to_decoder(visible)
         num_visible = visible.shape[1]
@@ -165,7 +166,7 @@ class MAEDFER(nn.Module):
         # Correct: each encoded token gets its own position. Official: positions in raster
         # order, while the encoder output is region-major (40 of 80 slots swapped).
         visible_pos = pos[raster[:, :num_visible]] if self.official_decoder_pos else pos[order]
-        if predict is None:
+        if predict is None or predict is mask:
             queries = raster[:, num_visible:]
         else:
             count = int(predict[0].sum())
