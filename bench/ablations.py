@@ -1,7 +1,10 @@
 """The paper's ablations in miniature, on the built-in synthetic data, several seeds each.
 
-Every variant is pre-trained on the unlabelled pool, then read out two ways: fine-tuned on the
-labelled train split (test UAR), and by a linear probe of its frozen encoder. Variants:
+Every variant is pre-trained on the unlabelled pool, scored on the held-out videos against its
+floors, then read out two ways: fine-tuned on the labelled train split (test UAR), and by k-NN
+and linear probes of its frozen encoder. Everything runs in memory (maedfer.engine.in_memory:
+the data rendered once, no DataLoader), with the demo's recipes (the synth-small presets).
+Variants:
 
 - lambda (appearance weight): 1.0 (appearance only), 0.5 (official), 0.0 (motion only);
 - mask ratio 0.9 (the paper's) against the demo's 0.75;
@@ -10,18 +13,19 @@ labelled train split (test UAR), and by a linear probe of its frozen encoder. Va
 - LGI-Former against a ViT encoder (joint space-time attention) under the same objective,
   with the fine-tuning model's measured forward time.
 
-Writes ``ablations.json`` (every run's numbers) and ``ablations.md`` (mean ± std, the paper's
-direction of each effect, and whether the miniature agrees) to --out, and prints the table.
-Stages resume, so an interrupted run continues where it stopped.
+Writes ``ablations.json`` (every run's numbers, after each run: a stopped run keeps what it
+finished) and ``ablations.md`` (mean ± std, the paper's direction of each effect, and whether
+the miniature agrees) to --out, and prints the table.
 
-    python bench/ablations.py --out runs/ablations                  # CPU scale: about 45 min on 2 cores
-    python bench/ablations.py --out runs/ablations-gpu --scale gpu  # more data and steps, on a GPU
+    python bench/ablations.py --out runs/ablations                  # the demo's recipe: about 55 min on 2 cores
+    python bench/ablations.py --out runs/ablations-gpu --scale gpu  # base models, more data and steps, on a GPU
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import time
 from pathlib import Path
 
@@ -29,19 +33,10 @@ import numpy as np
 import torch
 
 from maedfer.config import PRESETS
-from maedfer.data.synth import SynthConfig, ensure_generated
-from maedfer.engine.demo import (
-    FULL,
-    QUICK,
-    finetune_stage,
-    mean_std,
-    plus_minus,
-    pretrain_stage,
-    probe_stage,
-    with_model_overrides,
-)
-from maedfer.engine.distributed import Dist
-from maedfer.precision import time_forward
+from maedfer.data.synth import SynthConfig
+from maedfer.engine import in_memory
+from maedfer.engine.demo import FULL, mean_std, plus_minus, with_model_overrides
+from maedfer.precision import choose_precision, time_forward
 from maedfer.registry import create_model
 
 OFFICIAL = "λ 0.5, mask 0.75, LGI-Former (the demo's setting)"
@@ -82,20 +77,19 @@ VARIANTS: dict[str, dict] = {
 }
 
 SCALES = {
-    # the demo's --quick data and recipe: for the test of this script
+    # for the test of this script: a few steps on videos rendered at the models' 80 pixels
     "quick": dict(
-        synth=QUICK.synth, pretrain=QUICK.pretrain, finetune=QUICK.finetune, workers=0, variants=list(VARIANTS)
-    ),
-    # the demo's data, a shorter recipe: 7 variants x 3 seeds in about 45 min on 2 CPU cores
-    "cpu": dict(
-        synth=FULL.synth,
-        pretrain=dict(FULL.pretrain, epochs=8),
-        finetune=dict(FULL.finetune, epochs=8),
-        workers=2,
+        synth=SynthConfig(
+            clips_per_class=2, pool_size=8, heldout_size=4, frames=16, pool_frames=24, size=80, identities=2
+        ),
+        pretrain=dict(epochs=1, warmup_epochs=0.5, batch_size=4),
+        finetune=dict(epochs=1, warmup_epochs=0.5, batch_size=4),
         variants=list(VARIANTS),
     ),
+    # the demo's data and recipe: 300 pre-training and 300 fine-tuning steps of 8 clips
+    "cpu": dict(synth=FULL.synth, pretrain=FULL.pretrain, finetune=FULL.finetune, variants=list(VARIANTS)),
     # the official base models (16x160x160) on 5x the unlabelled videos, bf16, the lambda
-    # comparison: sized for about 10 minutes on one H100/H200
+    # comparison: sized for about 10 minutes on one H100/H200 (an estimate: not run in memory yet)
     "gpu": dict(
         synth=SynthConfig(
             clips_per_class=80,
@@ -104,7 +98,7 @@ SCALES = {
             frames=32,
             pool_frames=80,
             heldout_size=32,
-            size=160,
+            size=176,
             test_fraction=FULL.synth.test_fraction,
         ),
         pretrain=dict(
@@ -122,7 +116,6 @@ SCALES = {
         finetune=dict(
             FULL.finetune, model="lgi_former_base", input_size=160, epochs=12, batch_size=16, precision="bf16"
         ),
-        workers=12,
         variants=[OFFICIAL, "λ 1.0 (appearance only)", "λ 0.0 (motion only)"],
     ),
 }
@@ -173,16 +166,21 @@ def main() -> None:
         help="a subset of the variants (the official one is always run); default: the scale's",
     )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    ap.add_argument(
+        "--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on a GPU, else the faster, measured"
+    )
     args = ap.parse_args()
     scale = SCALES[args.scale]
     out = Path(args.out)
     device = torch.device(args.device)
-    dist = Dist(rank=0, world_size=1, local_rank=0, device=device)
+    tiny = create_model("lgi_former_tiny")
     names = [OFFICIAL] + [v for v in (args.variants or scale["variants"]) if v != OFFICIAL]
 
     started = time.perf_counter()
-    data = out / "data"
-    ensure_generated(data, scale["synth"], workers=scale["workers"], progress=True)
+    out.mkdir(parents=True, exist_ok=True)
+    precision = args.precision or ("bf16" if device.type == "cuda" else choose_precision(tiny, device, "demo")[0])
+    data = in_memory.synth_data(scale["synth"], device, workers=min(16, os.cpu_count() or 1))
+    num_classes = int(data["labels"].max()) + 1
 
     runs: dict[str, dict[int, dict]] = {name: {} for name in names}
     done_seeds = []
@@ -192,24 +190,31 @@ def main() -> None:
             break
         for name in names:
             v = VARIANTS[name]
-            folder = out / f"seed{seed}" / v["key"]
             t = time.perf_counter()
-            pre = merge(scale["pretrain"], v["pretrain"])
-            last = pretrain_stage(
-                folder / "pretrain", data, seed, pre, dist, scale["workers"], figures=name == OFFICIAL
+            common = dict(seed=seed, precision=precision)
+            pre, ft = in_memory.small_recipes(
+                {**merge(scale["pretrain"], v["pretrain"]), **common},
+                {**merge(scale["finetune"], v.get("finetune", {})), **common},
             )
-            ft = merge(scale["finetune"], v.get("finetune", {}))
-            init = folder / "pretrain" / "checkpoint-last.pth"
-            result = finetune_stage(folder / "finetune", data, seed, ft, init, dist, scale["workers"])
-            result.update(probe_stage(data, seed, ft, init, dist, scale["workers"]))
+            torch.manual_seed(seed)
+            mae = create_model(pre.model, mask_ratio=pre.mask_ratio, **pre.model_overrides).to(device)
+            last = in_memory.pretrain(mae, data["pool"], pre, data["heldout"], report=lambda line: None)[-1]
+            result = in_memory.fine_tuned(ft, mae, data)
+            result.update(
+                in_memory.probe(mae, data["labelled"], data["labels"], data["train"], ft.sampling_rate, num_classes)
+            )
             # on the held-out videos: appearance ÷ its no-input floor, motion ÷ zero
             result.update({k: last[f"heldout_{k}"] for k in ("appearance_floor_ratio", "motion_ratio")})
             result["minutes"] = (time.perf_counter() - t) / 60
+            # what the variant ran: the models and what changed in pre-training
+            result["ran"] = dict(
+                pretrain=pre.model, finetune=ft.model, mask_ratio=pre.mask_ratio, **pre.model_overrides
+            )
             runs[name][seed] = result
             print(
                 f"seed {seed} | {name}: UAR {result['uar']:.1f}, linear probe {result['linear_uar']:.1f}, "
-                f"k-NN {result['knn_uar']:.1f}, motion/zero {result['motion_ratio']:.3f} "
-                f"({result['minutes']:.1f} min)",
+                f"k-NN {result['knn_uar']:.1f}, appearance/floor {result['appearance_floor_ratio']:.3f}, "
+                f"motion/zero {result['motion_ratio']:.3f} ({result['minutes']:.1f} min)",
                 flush=True,
             )
             (out / "ablations.json").write_text(json.dumps({"runs": runs}, indent=2))  # nothing lost if stopped
@@ -251,7 +256,6 @@ def main() -> None:
         )
     minutes = (time.perf_counter() - started) / 60
     device_name = torch.cuda.get_device_name(device) if device.type == "cuda" else "CPU"
-    precision = scale["pretrain"].get("precision", "fp32")
     text = (
         f"Ablations in miniature ({args.scale} scale, seeds {', '.join(map(str, seeds))}, "
         f"{device_name}, {precision}; {minutes:.0f} min). UAR in % on the synthetic test set "

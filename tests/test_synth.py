@@ -176,3 +176,32 @@ def test_a_folder_of_an_older_version_is_refused_in_one_line(tmp_path):
     assert "\n" not in str(e.value)
     with pytest.raises(ValueError, match="synth version must be one of 2, 3"):
         synth.generate(tmp_path / "x", synth.SynthConfig(version=4))
+
+
+def test_an_ideal_render_is_the_same_clip_without_noise_light_and_rounding():
+    cfg = synth.SynthConfig(size=48)
+    identity = synth._identity(cfg, np.random.default_rng(1))
+    curve = synth.intensity_curve("happy", 12, np.random.default_rng(2))
+    real = synth_faces.render_clip3("happy", identity, curve, 48, np.random.default_rng(3))
+    ideal = synth_faces.render_clip3("happy", identity, curve, 48, np.random.default_rng(3), ideal=True)
+    assert real.dtype == np.uint8 and ideal.dtype == np.float32 and real.shape == ideal.shape
+    assert not np.allclose(ideal, ideal.round())  # unrounded
+    # the same scene: what differs is lighting (within 4 % of the drift's amplitude), noise, rounding
+    diff = real.astype(np.float32) - ideal
+    assert np.abs(diff).max() <= 0.045 * 255 + 6 * 0.002 * 255 + 1 and np.abs(diff).mean() < 4
+
+
+def test_render_arrays_holds_the_dataset_in_memory():
+    cfg = synth.SynthConfig(
+        clips_per_class=2, pool_size=3, heldout_size=2, frames=4, pool_frames=5, size=16, identities=2
+    )
+    arrays = synth.render_arrays(cfg)
+    assert arrays["pool"].shape == (3, 5, 16, 16, 3) and arrays["heldout"].shape == (2, 5, 16, 16, 3)
+    assert arrays["labelled"].shape == (14, 4, 16, 16, 3) and arrays["pool"].dtype == np.uint8
+    assert (arrays["labelled"][3] == synth.labelled_clip(cfg, 3)).all()
+    assert (arrays["heldout"][1] == synth.unlabelled_clip(cfg, 1, synth.HELDOUT)).all()
+    assert arrays["labels"].tolist() == [i % 7 for i in range(14)]
+    # the train split is the files' one: identity-disjoint from the test clips
+    items = synth.labelled_items(cfg, Path("frames"))
+    train = {p for p, _ in synth.identity_splits(cfg, items)["train"]}
+    assert arrays["train"].tolist() == [p in train for p, _, _ in items] and 0 < arrays["train"].sum() < 14

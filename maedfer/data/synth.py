@@ -22,6 +22,7 @@ identity (``train.csv``/``test.csv``, or ``splitNN/`` folds), an unlabelled mp4 
 
 from __future__ import annotations
 
+import contextlib
 import json
 from dataclasses import asdict, dataclass
 from multiprocessing import get_context
@@ -313,6 +314,36 @@ def _pool_job(args: tuple[SynthConfig, int, str]) -> None:
 def _heldout_job(args: tuple[SynthConfig, int, str]) -> None:
     cfg, index, path = args
     write_video(path, unlabelled_clip(cfg, index, HELDOUT))
+
+
+def _render_job(args: tuple[SynthConfig, str, int]) -> np.ndarray:
+    cfg, kind, index = args
+    if kind == "labelled":
+        return labelled_clip(cfg, index)
+    return unlabelled_clip(cfg, index, POOL if kind == "pool" else HELDOUT)
+
+
+def render_arrays(cfg: SynthConfig, workers: int = 0) -> dict[str, np.ndarray]:
+    """The dataset of ``cfg`` rendered straight into memory, no files (so no JPEG or video
+    coding): uint8 arrays (N, T, size, size, 3) ``pool``, ``heldout`` and ``labelled``, and
+    per labelled clip its ``labels`` and ``train`` (True: in the train split of
+    :func:`identity_splits`, with folds the first fold's). For benches that train in memory."""
+    items = labelled_items(cfg, Path("frames"))
+    train = {p for p, _ in identity_splits(cfg, items)["train" if not cfg.folds else "split01/train"]}
+    jobs = {
+        "pool": [(cfg, "pool", i) for i in range(cfg.pool_size)],
+        "heldout": [(cfg, "heldout", i) for i in range(cfg.heldout_size)],
+        "labelled": [(cfg, "labelled", i) for i in range(len(items))],
+    }
+    empty = np.zeros((0, cfg.pool_frames, cfg.size, cfg.size, 3), np.uint8)
+    out: dict[str, np.ndarray] = {}
+    with get_context("spawn").Pool(workers) if workers > 0 else contextlib.nullcontext() as pool:
+        for name, args in jobs.items():
+            clips = pool.map(_render_job, args, chunksize=4) if pool else [_render_job(a) for a in args]
+            out[name] = np.stack(clips) if clips else empty
+    out["labels"] = np.array([y for _, y, _ in items])
+    out["train"] = np.array([p in train for p, _, _ in items])
+    return out
 
 
 def labelled_items(cfg: SynthConfig, root: Path) -> list[tuple[str, int, int]]:

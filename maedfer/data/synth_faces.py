@@ -110,10 +110,12 @@ def _drift(rng: np.random.Generator, frames: int, amplitude: float) -> np.ndarra
 
 
 def render_clip3(
-    name: str, identity: Identity3, intensity: np.ndarray, size: int, rng: np.random.Generator
+    name: str, identity: Identity3, intensity: np.ndarray, size: int, rng: np.random.Generator, ideal: bool = False
 ) -> np.ndarray:
     """One clip of class ``name`` whose expression follows ``intensity`` (one value per
-    frame): (frames, size, size, 3) uint8 RGB."""
+    frame): (frames, size, size, 3) uint8 RGB. ``ideal``: the same clip (the same random
+    draws) without sensor noise, lighting drift and 8-bit rounding, float32 in 0..255, to
+    measure how much of a target those make (bench/target_ceilings.py)."""
     T = len(intensity)
     k = intensity[:, None, None]
     par = {p: APEX3[name].get(p, 0.0) * k for p in PARAMETERS}
@@ -186,5 +188,7 @@ def render_clip3(
     img[face & inside & (v > top) & (v < centre + opening / 2)] = (0.25, 0.05, 0.06)
 
     light = 1 + _drift(rng, T, 0.04)[:, None, None, None]
-    img = img * light + rng.normal(0, 0.002, img.shape)
-    return (np.clip(img, 0, 1) * 255).round().astype(np.uint8)
+    noise = rng.normal(0, 0.002, img.shape)
+    if ideal:
+        return (np.clip(img, 0, 1) * 255).astype(np.float32)
+    return (np.clip(img * light + noise, 0, 1) * 255).round().astype(np.uint8)

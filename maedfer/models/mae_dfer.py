@@ -148,7 +148,7 @@ class MAEDFER(nn.Module):
             return mask
         hidden = int(mask[0].sum())
         keep = max(1, round(hidden * (1 - self.decoder_mask_ratio)))
-        scores = torch.rand(mask.shape, generator=generator, device=mask.device if generator is None else "cpu")
+        scores = torch.rand(mask.shape, generator=generator, device=generator.device if generator else mask.device)
         scores = scores.to(mask.device).masked_fill(~mask, 2.0)  # visible tokens rank last
         chosen = scores.argsort(dim=1)[:, :keep]
         return torch.zeros_like(mask).scatter_(1, chosen, True)

@@ -48,12 +48,13 @@ class WindowMasking:
         return t * (h // wh) * (w // ww) * self.num_masked_per_window
 
     def __call__(self, batch_size: int | None = None, generator: torch.Generator | None = None) -> torch.Tensor:
-        """A fresh mask per clip: shape (N,), or (batch_size, N) when a batch size is given."""
+        """A fresh mask per clip: shape (N,), or (batch_size, N) when a batch size is given;
+        drawn on the generator's device (a GPU run then never waits for masks from the CPU)."""
         b = 1 if batch_size is None else batch_size
         t, h, w = self.grid
         wh, ww = self.window
         nh, nw = h // wh, w // ww
-        scores = torch.rand(b, nh, nw, wh * ww, generator=generator)
+        scores = torch.rand(b, nh, nw, wh * ww, generator=generator, device=generator.device if generator else None)
         rank = scores.argsort(dim=-1).argsort(dim=-1)  # a random permutation per window
         masked = rank < self.num_masked_per_window
         frame = masked.view(b, nh, nw, wh, ww).permute(0, 1, 3, 2, 4).reshape(b, h * w)
