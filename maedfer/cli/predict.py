@@ -112,6 +112,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     s.add_argument("--port", type=int, default=8000, help="port to listen on (1-65535)")
     s.add_argument("--max-mb", type=float, default=100.0, help="largest accepted upload, in MB")
+    s.add_argument(
+        "--max-queue",
+        type=int,
+        default=8,
+        help="most /predict requests in the server at once (waiting or running); past it, 503 with Retry-After",
+    )
+    s.add_argument(
+        "--grace", type=float, default=30.0, help="seconds SIGTERM waits for requests in flight before exiting"
+    )
+    _access_args(s)
     s.set_defaults(run=run_serve)
 
     a = sub.add_parser(
@@ -121,7 +131,16 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     _predictor_args(a)
     a.add_argument("--host", default="127.0.0.1", help="address to listen on (0.0.0.0: every interface)")
     a.add_argument("--port", type=int, default=7860, help="port to listen on (1-65535)")
+    _access_args(a)
     a.set_defaults(run=run_app)
+
+
+def _access_args(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--token-file",
+        help="file whose first line is the access token (or set MAEDFER_TOKEN); required off loopback",
+    )
+    p.add_argument("--no-auth", action="store_true", help="serve without a token even where the network can reach it")
 
 
 def _load(args: argparse.Namespace):
@@ -395,26 +414,42 @@ def _check_address(host: str, port: int) -> None:
 
 
 def run_serve(args: argparse.Namespace) -> int:
+    from ..inference.access import required_token
     from ..inference.server import serve
 
     if not 0 < args.port < 65536:
         raise MaedferError(f"--port must be from 1 to 65535, got {args.port}")
     if not args.max_mb > 0:
         raise MaedferError(f"--max-mb must be positive, got {args.max_mb}")
-    _check_address(args.host, args.port)  # before the model loads, not after
-    predictor = _load(args)
-    serve(predictor, host=args.host, port=args.port, max_bytes=int(args.max_mb * (1 << 20)))
+    if args.max_queue < 1:
+        raise MaedferError(f"--max-queue must be at least 1, got {args.max_queue}")
+    if not args.grace >= 0:
+        raise MaedferError(f"--grace must be 0 or more seconds, got {args.grace}")
+    _check_address(args.host, args.port)
+    token = required_token(args.host, args.token_file, args.no_auth)
+    serve(
+        lambda: _load(args),  # loaded while the server already answers /health/ready (not ready)
+        host=args.host,
+        port=args.port,
+        max_bytes=int(args.max_mb * (1 << 20)),
+        token=token,
+        max_queue=args.max_queue,
+        grace=args.grace,
+    )
     return 0
 
 
 def run_app(args: argparse.Namespace) -> int:
+    from ..inference.access import required_token
     from ..inference.app import _gradio, launch
 
     if not 0 < args.port < 65536:
         raise MaedferError(f"--port must be from 1 to 65535, got {args.port}")
     _gradio()  # installed? before the model loads
     _check_address(args.host, args.port)
+    token = required_token(args.host, args.token_file, args.no_auth)
     predictor = _load(args)
-    print(f"open http://{args.host}:{args.port} in a browser; Ctrl-C stops")
-    launch(predictor, args.host, args.port)
+    login = "; log in as maedfer with the token as password" if token else ""
+    print(f"open http://{args.host}:{args.port} in a browser{login}; Ctrl-C stops")
+    launch(predictor, args.host, args.port, token=token)
     return 0

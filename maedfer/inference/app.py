@@ -78,9 +78,20 @@ def build_app(predictor: Predictor):
     return app
 
 
-def launch(predictor: Predictor, host: str = "127.0.0.1", port: int = 7860, block: bool = True):
-    """Serve the page; with ``block=False`` return the running app (tests)."""
+def launch(
+    predictor: Predictor, host: str = "127.0.0.1", port: int = 7860, block: bool = True, token: str | None = None
+):
+    """Serve the page; with ``block=False`` return the running app (tests). With a ``token``
+    the page asks for a login: user ``maedfer``, the token as password (Gradio's own login:
+    its API takes no bearer token)."""
     app = build_app(predictor)
     app.queue(default_concurrency_limit=1)  # one video at a time through the model
-    app.launch(server_name=host, server_port=port, prevent_thread_lock=not block, quiet=not block, show_error=True)
+    app.launch(
+        server_name=host,
+        server_port=port,
+        prevent_thread_lock=not block,
+        quiet=not block,
+        show_error=True,
+        auth=[("maedfer", token)] if token else None,
+    )
     return app

@@ -1,40 +1,187 @@
-"""``maedfer serve``: the predictor behind a small HTTP API (FastAPI + uvicorn).
+"""``maedfer serve``: the predictor behind an HTTP API that can face a network (FastAPI + uvicorn).
 
-- ``GET /health``: the model, its classes and settings;
-- ``POST /predict`` (multipart form, field ``file``; query ``stride``, ``crop``, ``all_faces``):
-  the same JSON as ``maedfer predict``. Uploads larger than ``max_bytes`` get 413, files
-  that are not readable videos or images 415, videos without a face 422.
+- ``GET /health/live``: a bare liveness answer, no token needed;
+- ``GET /health/ready``: 200 once the model is loaded and the line has room, else 503 with
+  the reason (no token needed, nothing about the model in it);
+- ``GET /health``: the model, its classes and settings (token);
+- ``GET /metrics``: Prometheus text: requests by status, latency, queue depth, model calls'
+  batch sizes and time, errors (token);
+- ``POST /predict`` (multipart form, field ``file``; query ``stride``, ``crop``, ``all_faces``;
+  token): the same JSON as ``maedfer predict``. Uploads larger than ``max_bytes`` get 413,
+  files that are not readable videos or images 415, videos without a face 422.
 
-Requests are served one at a time by the model (a lock): a CPU model gains nothing from
-running two clips side by side, and the GPU memory stays bounded.
+Admission is bounded: at most ``max_queue`` /predict requests are in the server (waiting or
+running); the next gets 503 with ``Retry-After`` at once, before its upload is read. Uploads
+stream to a temporary folder that is deleted when the request ends, however it ends. With a
+token, every path but the two health answers needs ``Authorization: Bearer <token>``; a
+missing or wrong one gets 401. One access-log line per request (never the token). SIGTERM
+stops taking requests and finishes those in flight, up to ``grace`` seconds.
+
+The model serves one request at a time (a lock): a CPU model gains nothing from two clips side
+by side, and GPU memory stays bounded.
 """
 # no "from __future__ import annotations": FastAPI reads the handler annotations at run time
 
+import logging
+import math
+import signal
 import tempfile
 import threading
+import time
+from collections.abc import Callable
 from pathlib import Path
 
+import torch
+
 from ..data.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError
-from ..errors import MaedferError
+from ..errors import MaedferError, one_line
+from .access import token_matches
 from .clips import CROPS, NoFaceError
 from .predictor import Predictor
+from .server_metrics import ServerMetrics
 
 _CHUNK = 1 << 20
+OPEN_PATHS = ("/health/live", "/health/ready")  # answered without a token: they say nothing of the model
+access_log = logging.getLogger("maedfer.access")
 
 
-def create_app(predictor: Predictor, max_bytes: int = 100 << 20):
+class RecordedModel(torch.nn.Module):
+    """The predictor's model, reporting each call's batch size and time to the metrics."""
+
+    def __init__(self, model: torch.nn.Module, metrics: ServerMetrics) -> None:
+        super().__init__()
+        self.model, self.metrics = model, metrics
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        t0 = time.perf_counter()
+        out = self.model(x)
+        self.metrics.model_call(len(x), time.perf_counter() - t0)
+        return out
+
+
+class Model:
+    """The predictor, or while it loads (on a thread of its own, so the server already answers
+    /health/ready), why there is none yet: ``loading`` or the load's one-line error."""
+
+    def __init__(self, predictor: Predictor | Callable[[], Predictor], metrics: ServerMetrics) -> None:
+        self.metrics, self.predictor, self.problem = metrics, None, "the model is loading"
+        self.loaded = threading.Event()
+        if isinstance(predictor, Predictor):
+            self._set(predictor)
+        else:
+            self._load = predictor
+
+    def _set(self, predictor: Predictor) -> None:
+        predictor.model = RecordedModel(predictor.model, self.metrics)
+        self.predictor, self.problem = predictor, None
+        self.loaded.set()
+
+    def load(self, failed: Callable[[str], None]) -> None:
+        """Load on a thread; ``failed`` gets the one-line error if that fails."""
+
+        def run() -> None:
+            try:
+                self._set(self._load())
+            except Exception as e:  # noqa: BLE001  (any failure: one line, and the server stops)
+                self.problem = one_line(e)
+                self.loaded.set()
+                failed(self.problem)
+
+        threading.Thread(target=run, name="maedfer-load", daemon=True).start()
+
+
+def create_app(
+    predictor: Predictor | Callable[[], Predictor],
+    max_bytes: int = 100 << 20,
+    token: str | None = None,
+    max_queue: int = 8,
+    failed: Callable[[str], None] | None = None,
+):
+    """The server's app. ``predictor`` is a loaded predictor, or a function that loads one:
+    it then runs on a thread when the app starts, /health/ready says 503 "the model is
+    loading" meanwhile, and ``failed`` gets the one-line error if loading fails."""
     try:
         import uvicorn  # noqa: F401  (serve() needs it; say so before anything starts)
         from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
+        from fastapi.responses import JSONResponse, PlainTextResponse
     except ImportError:
         raise MaedferError("serving needs FastAPI and uvicorn: pip install 'maedfer[serve]'") from None
+    if max_queue < 1:
+        raise MaedferError(f"--max-queue must be at least 1, got {max_queue}")
 
     app = FastAPI(title="maedfer", description="Dynamic facial expression recognition on uploaded videos.")
     lock = threading.Lock()
     suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
+    metrics = ServerMetrics()
+    model = Model(predictor, metrics)
+    if not model.loaded.is_set():
+        app.router.on_startup.append(lambda: model.load(failed or (lambda problem: None)))
+    admitted = threading.Lock()  # guards metrics.queue_depth's check-and-add
+
+    def retry_after() -> str:
+        """Seconds until a place is likely free: the mean /predict time, at least 1."""
+        count = metrics.latency.count
+        return str(max(1, math.ceil(metrics.latency.sum / count))) if count else "1"
+
+    @app.middleware("http")
+    async def gate(request: Request, call_next):
+        started, path = time.perf_counter(), request.url.path
+        queued = False
+        if (
+            token is not None
+            and path not in OPEN_PATHS
+            and not token_matches(request.headers.get("authorization"), token)
+        ):
+            response = JSONResponse(
+                {"detail": "missing or wrong token: send the header 'Authorization: Bearer <token>'"},
+                status_code=401,
+                headers={"WWW-Authenticate": "Bearer"},
+            )
+        elif path == "/predict" and request.method == "POST":
+            with admitted:
+                queued = metrics.queue_depth < max_queue
+                metrics.queue_depth += queued
+            if queued:
+                try:
+                    response = await call_next(request)
+                finally:
+                    with admitted:
+                        metrics.queue_depth -= 1
+            else:
+                metrics.error("queue full")
+                response = JSONResponse(
+                    {"detail": f"the server is busy ({max_queue} requests in line): retry later"},
+                    status_code=503,
+                    headers={"Retry-After": retry_after()},
+                )
+        else:
+            response = await call_next(request)
+        seconds = time.perf_counter() - started
+        metrics.answered(path, response.status_code, seconds)
+        client = request.client.host if request.client else "-"
+        access_log.info(f"{client} {request.method} {path} {response.status_code} {seconds:.3f}s")
+        return response
+
+    @app.get("/health/live")
+    def live() -> dict:
+        return {"status": "alive"}
+
+    def loaded() -> Predictor:
+        if model.predictor is None:
+            raise HTTPException(503, model.problem, headers={"Retry-After": "5"})
+        return model.predictor
+
+    @app.get("/health/ready")
+    def ready():
+        if model.predictor is None:
+            return JSONResponse({"ready": False, "reason": model.problem}, status_code=503)
+        if metrics.queue_depth >= max_queue:
+            return JSONResponse({"ready": False, "reason": "the line is full"}, status_code=503)
+        return {"ready": True}
 
     @app.get("/health")
     def health() -> dict:
+        predictor = loaded()
         spec = predictor.spec
         return {
             "status": "ok",
@@ -47,7 +194,12 @@ def create_app(predictor: Predictor, max_bytes: int = 100 << 20):
             "device": str(predictor.device),
             "precision": predictor.precision,
             "max_bytes": max_bytes,
+            "max_queue": max_queue,
         }
+
+    @app.get("/metrics")
+    def prometheus():
+        return PlainTextResponse(metrics.text(), media_type="text/plain; version=0.0.4")
 
     # A plain (not async) handler: FastAPI runs it in a worker thread, so decoding and the
     # model do not block the event loop.
@@ -59,6 +211,7 @@ def create_app(predictor: Predictor, max_bytes: int = 100 << 20):
         crop: str = Query("face"),
         all_faces: bool = Query(False),
     ) -> dict:
+        predictor = loaded()
         if crop not in CROPS:
             raise HTTPException(422, f"crop must be one of {', '.join(CROPS)}")
         declared = request.headers.get("content-length")
@@ -81,10 +234,13 @@ def create_app(predictor: Predictor, max_bytes: int = 100 << 20):
                 with lock:
                     result = predictor.predict(path, stride=stride, crop=crop, all_faces=all_faces)
             except NoFaceError as e:
+                metrics.error("no face")
                 raise HTTPException(422, str(e).replace(str(path), name)) from None
             except VideoReadError as e:
+                metrics.error("unreadable")
                 raise HTTPException(415, str(e).replace(str(path), name)) from None
             except MaedferError as e:  # e.g. non-finite model outputs: the server's fault
+                metrics.error("model")
                 raise HTTPException(500, str(e).replace(str(path), name)) from None
         payload = result.to_dict()
         payload["source"] = name
@@ -93,7 +249,39 @@ def create_app(predictor: Predictor, max_bytes: int = 100 << 20):
     return app
 
 
-def serve(predictor: Predictor, host: str = "127.0.0.1", port: int = 8000, max_bytes: int = 100 << 20) -> None:
+def serve(
+    predictor: Predictor | Callable[[], Predictor],
+    host: str = "127.0.0.1",
+    port: int = 8000,
+    max_bytes: int = 100 << 20,
+    token: str | None = None,
+    max_queue: int = 8,
+    grace: float = 30.0,
+) -> None:
     import uvicorn
 
-    uvicorn.run(create_app(predictor, max_bytes), host=host, port=port, log_level="info")
+    """Run the server until SIGTERM or Ctrl-C; a predictor that fails to load stops it with
+    that one-line error (a MaedferError)."""
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    problems: list[str] = []
+
+    def failed(problem: str) -> None:
+        problems.append(problem)
+        server.should_exit = True
+
+    app = create_app(predictor, max_bytes, token, max_queue, failed)
+    # uvicorn's own access log is off: ours has one line per request, with the time it took
+    config = uvicorn.Config(
+        app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace
+    )
+    server = uvicorn.Server(config)
+    # uvicorn drains the requests in flight on SIGTERM, then raises the signal again; meeting
+    # this handler, that ends the process with 0, as a service manager expects of a clean stop
+    signal.signal(signal.SIGTERM, _stopped)
+    server.run()
+    if problems:
+        raise MaedferError(problems[0])
+
+
+def _stopped(signum, frame) -> None:
+    raise SystemExit(0)
