@@ -159,55 +159,71 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def test_sigterm_finishes_the_request_in_flight_and_exits_0(checkpoint, tmp_path):
-    # a long video: its request is still running when SIGTERM arrives
-    video = tmp_path / "long.mp4"
-    write_video(video, np.random.default_rng(1).integers(0, 255, (600, 80, 80, 3), dtype=np.uint8))
+def start_server(checkpoint: Path, *options: str, env: dict | None = None) -> tuple[subprocess.Popen, str]:
+    """``maedfer serve`` in a process of its own (token TOKEN), once it is ready."""
     port = free_port()
-    env = dict(os.environ, MAEDFER_TOKEN=TOKEN)
     server = subprocess.Popen(
         [sys.executable, "-m", "maedfer", "serve", "--checkpoint", str(checkpoint), "--port", str(port),
-         "--precision", "fp32", "--grace", "60"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
+         "--precision", "fp32", *options],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        env=dict(os.environ, MAEDFER_TOKEN=TOKEN, **(env or {})),
     )  # fmt: skip
     base = f"http://127.0.0.1:{port}"
+    for _ in range(240):
+        try:
+            urllib.request.urlopen(base + "/health/ready", timeout=1).close()  # 503 (an OSError) while loading
+            return server, base
+        except OSError:
+            if server.poll() is not None:
+                raise RuntimeError(server.stdout.read()) from None
+            time.sleep(0.25)
+    server.kill()
+    raise RuntimeError("maedfer serve was not ready in 60 s")
+
+
+def metrics_of(base: str) -> dict:
+    text = urllib.request.urlopen(urllib.request.Request(base + "/metrics", headers=bearer()), timeout=5).read()
+    return dict(line.rsplit(" ", 1) for line in text.decode().splitlines() if not line.startswith("#"))
+
+
+def multipart(name: str, data: bytes, boundary: str = "maedferboundary") -> tuple[bytes, dict]:
+    body = (
+        f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
+        + data
+        + f"\r\n--{boundary}--\r\n".encode()
+    )
+    return body, {"Content-Type": f"multipart/form-data; boundary={boundary}", **bearer()}
+
+
+def long_video(tmp_path: Path) -> Path:
+    """600 frames: at stride 1 its request keeps the tiny model busy for seconds."""
+    video = tmp_path / "long.mp4"
+    write_video(video, np.random.default_rng(1).integers(0, 255, (600, 80, 80, 3), dtype=np.uint8))
+    return video
+
+
+def wait_for(condition, seconds: float = 60) -> None:
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.05)
+
+
+def test_sigterm_finishes_the_request_in_flight_and_exits_0(checkpoint, tmp_path):
+    video = long_video(tmp_path)
+    server, base = start_server(checkpoint, "--grace", "60")
     try:
-        for _ in range(240):
-            try:
-                urllib.request.urlopen(base + "/health/ready", timeout=1).close()  # 503 (an OSError) while loading
-                break
-            except OSError:
-                assert server.poll() is None, server.stdout.read()
-                time.sleep(0.25)
         answer = {}
 
         def post():
-            boundary = "maedferboundary"
-            body = (
-                f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="long.mp4"\r\n\r\n'.encode()
-                + video.read_bytes()
-                + f"\r\n--{boundary}--\r\n".encode()
-            )
-            request = urllib.request.Request(
-                base + "/predict?crop=full&stride=1",
-                data=body,
-                headers={"Content-Type": f"multipart/form-data; boundary={boundary}", **bearer()},
-            )
+            body, headers = multipart("long.mp4", video.read_bytes())
+            request = urllib.request.Request(base + "/predict?crop=full&stride=1", data=body, headers=headers)
             with urllib.request.urlopen(request, timeout=120) as r:
                 answer["status"], answer["body"] = r.status, json.loads(r.read())
 
         worker = threading.Thread(target=post)
         worker.start()
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:  # wait until the request is in the server
-            text = (
-                urllib.request.urlopen(urllib.request.Request(base + "/metrics", headers=bearer()), timeout=5)
-                .read()
-                .decode()
-            )
-            if "maedfer_queue_depth 1" in text:
-                break
-            time.sleep(0.05)
+        wait_for(lambda: metrics_of(base)["maedfer_queue_depth"] == "1")  # the request is in the server
         server.send_signal(signal.SIGTERM)
         worker.join(120)
         assert server.wait(timeout=120) == 0
@@ -217,6 +233,51 @@ def test_sigterm_finishes_the_request_in_flight_and_exits_0(checkpoint, tmp_path
     finally:
         if server.poll() is None:
             server.kill()
+
+
+def test_a_client_that_leaves_frees_its_place_and_its_file(checkpoint, tmp_path):
+    tmp = tmp_path / "tmp"
+    tmp.mkdir()
+    video = long_video(tmp_path)
+    server, base = start_server(checkpoint, "--max-batch", "1", env={"TMPDIR": str(tmp)})
+    host, port = base.removeprefix("http://").split(":")
+    try:
+        # the first request keeps the model busy
+        first = threading.Thread(
+            target=lambda: urllib.request.urlopen(
+                urllib.request.Request(
+                    base + "/predict?crop=full&stride=1", *multipart("long.mp4", video.read_bytes())
+                ),
+                timeout=120,
+            ).read()
+        )
+        first.start()
+        wait_for(lambda: metrics_of(base)["maedfer_queue_depth"] == "1")
+        small = tmp_path / "small.mp4"
+        write_video(small, np.zeros((16, 80, 80, 3), np.uint8))
+        body, headers = multipart("small.mp4", small.read_bytes())
+        head = f"POST /predict?crop=full HTTP/1.1\r\nHost: {host}\r\nContent-Length: {len(body)}\r\n" + "".join(
+            f"{k}: {v}\r\n" for k, v in headers.items()
+        )
+        # one client sends its whole upload and leaves while it waits in line
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(head.encode() + b"\r\n" + body)
+            wait_for(lambda: metrics_of(base)["maedfer_queue_depth"] == "2")
+            time.sleep(1)  # its upload is read and saved: it waits for the model
+        # another leaves halfway through its upload
+        with socket.create_connection((host, int(port))) as s:
+            s.sendall(head.encode() + b"\r\n" + body[: len(body) // 2])
+            time.sleep(0.5)
+        first.join(120)
+        wait_for(lambda: metrics_of(base)["maedfer_queue_depth"] == "0")
+        m = metrics_of(base)
+        assert m['maedfer_errors_total{kind="client gone"}'] == "1"  # dropped before the model's work
+        assert m['maedfer_requests_total{path="/predict",status="200"}'] == "1"  # only the first ran the model
+        assert m['maedfer_requests_total{path="/predict",status="400"}'] == "1"  # the upload cut short
+        assert list(tmp.iterdir()) == []  # no upload left behind
+    finally:
+        server.terminate()
+        server.wait(timeout=60)
 
 
 def test_not_ready_while_the_model_loads_and_a_failed_load_is_one_line(checkpoint, clip_bytes, tmp_path):
@@ -250,3 +311,37 @@ def test_not_ready_while_the_model_loads_and_a_failed_load_is_one_line(checkpoin
     assert run.returncode == 2
     last = run.stderr.strip().splitlines()[-1]
     assert str(bad) in last and "Traceback" not in run.stderr
+
+
+def test_concurrent_requests_share_forward_passes_and_get_their_own_answers(checkpoint, tmp_path):
+    videos = []
+    for i in range(3):
+        path = tmp_path / f"v{i}.mp4"
+        write_video(path, np.random.default_rng(10 + i).integers(0, 255, (40, 80, 80, 3), dtype=np.uint8))
+        videos.append(path)
+    alone = [maedfer.load(checkpoint, precision="fp32").predict(v, stride=4, crop="full") for v in videos]
+    c = TestClient(create_app(maedfer.load(checkpoint, precision="fp32"), max_batch=16, max_delay=2.0))
+    answers = {}
+
+    def post(i):
+        r = c.post("/predict?crop=full&stride=4", files={"file": (videos[i].name, videos[i].read_bytes())})
+        answers[i] = r.json()
+
+    workers = [threading.Thread(target=post, args=(i,)) for i in range(3)]
+    for w in workers:
+        w.start()
+    for w in workers:
+        w.join(120)
+    for i, want in enumerate(alone):
+        got = answers[i]
+        assert got["source"] == videos[i].name and got["label"] == want.label
+        assert got["probabilities"] == pytest.approx(want.probabilities, abs=1e-5)
+        windows = got["faces"][0]["windows"]
+        assert len(windows) == len(want.faces[0].windows) > 1
+        for w_got, w_want in zip(windows, want.faces[0].windows):
+            assert w_got["probabilities"] == pytest.approx(w_want.probabilities, abs=1e-5)
+    lines = dict(line.rsplit(" ", 1) for line in c.get("/metrics").text.splitlines() if not line.startswith("#"))
+    total = sum(len(a.faces[0].windows) for a in alone)
+    assert float(lines["maedfer_batch_size_sum"]) == total  # every clip went through the model once
+    # fewer forward passes than requests: their clips shared them (each waited up to 2 s for company)
+    assert int(lines["maedfer_batch_size_count"]) < 3

@@ -121,6 +121,18 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
     s.add_argument(
         "--grace", type=float, default=30.0, help="seconds SIGTERM waits for requests in flight before exiting"
     )
+    s.add_argument(
+        "--max-batch",
+        type=int,
+        default=16,
+        help="clips per forward pass shared by concurrent requests (1: one request at a time through the model)",
+    )
+    s.add_argument(
+        "--max-delay-ms",
+        type=float,
+        default=10.0,
+        help="how long a request's clips wait for others' to share a forward pass",
+    )
     _access_args(s)
     s.set_defaults(run=run_serve)
 
@@ -425,6 +437,10 @@ def run_serve(args: argparse.Namespace) -> int:
         raise MaedferError(f"--max-queue must be at least 1, got {args.max_queue}")
     if not args.grace >= 0:
         raise MaedferError(f"--grace must be 0 or more seconds, got {args.grace}")
+    if args.max_batch < 1:
+        raise MaedferError(f"--max-batch must be at least 1, got {args.max_batch}")
+    if not args.max_delay_ms >= 0:
+        raise MaedferError(f"--max-delay-ms must be 0 or more, got {args.max_delay_ms}")
     _check_address(args.host, args.port)
     token = required_token(args.host, args.token_file, args.no_auth)
     serve(
@@ -435,6 +451,8 @@ def run_serve(args: argparse.Namespace) -> int:
         token=token,
         max_queue=args.max_queue,
         grace=args.grace,
+        max_batch=args.max_batch,
+        max_delay=args.max_delay_ms / 1000,
     )
     return 0
 

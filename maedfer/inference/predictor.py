@@ -224,6 +224,8 @@ class Predictor:
         self.dtype = DTYPES[self.precision]
         self.model, self.spec = model.to(self.dtype), spec
         self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        # how to make another of it (a server makes one per thread); None: a detector object
+        self.detector_name = detector if isinstance(detector, str) else ("haar" if detector is None else None)
         self.batch_size = batch_size
         self.transform = eval_transform(spec.input_size)
 

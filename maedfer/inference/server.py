@@ -17,11 +17,13 @@ token, every path but the two health answers needs ``Authorization: Bearer <toke
 missing or wrong one gets 401. One access-log line per request (never the token). SIGTERM
 stops taking requests and finishes those in flight, up to ``grace`` seconds.
 
-The model serves one request at a time (a lock): a CPU model gains nothing from two clips side
-by side, and GPU memory stays bounded.
+By default the model serves one request at a time (a lock). With ``max_batch`` > 1 requests
+run side by side: each decodes its video and finds its faces on its own thread, and the clips
+of all of them share forward passes of up to ``max_batch`` clips (:mod:`.batching`).
 """
 # no "from __future__ import annotations": FastAPI reads the handler annotations at run time
 
+import contextlib
 import logging
 import math
 import signal
@@ -36,7 +38,9 @@ import torch
 from ..data.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError
 from ..errors import MaedferError, one_line
 from .access import token_matches
+from .batching import BatchedModel, PerThreadDetector
 from .clips import CROPS, NoFaceError
+from .detectors import make_detector
 from .predictor import Predictor
 from .server_metrics import ServerMetrics
 
@@ -63,8 +67,11 @@ class Model:
     """The predictor, or while it loads (on a thread of its own, so the server already answers
     /health/ready), why there is none yet: ``loading`` or the load's one-line error."""
 
-    def __init__(self, predictor: Predictor | Callable[[], Predictor], metrics: ServerMetrics) -> None:
+    def __init__(
+        self, predictor: Predictor | Callable[[], Predictor], metrics: ServerMetrics, max_batch: int, max_delay: float
+    ) -> None:
         self.metrics, self.predictor, self.problem = metrics, None, "the model is loading"
+        self.max_batch, self.max_delay = max_batch, max_delay
         self.loaded = threading.Event()
         if isinstance(predictor, Predictor):
             self._set(predictor)
@@ -72,7 +79,14 @@ class Model:
             self._load = predictor
 
     def _set(self, predictor: Predictor) -> None:
-        predictor.model = RecordedModel(predictor.model, self.metrics)
+        if self.max_batch == 1:  # one request at a time through the model
+            predictor.model = RecordedModel(predictor.model, self.metrics)
+        else:  # requests run side by side; their windows share forward passes
+            predictor.model = BatchedModel(predictor.model, self.max_batch, self.max_delay, self.metrics.model_call)
+            name = predictor.detector_name
+            predictor.detector = PerThreadDetector(
+                (lambda: make_detector(name)) if name else None, None if name else predictor.detector
+            )
         self.predictor, self.problem = predictor, None
         self.loaded.set()
 
@@ -96,11 +110,17 @@ def create_app(
     token: str | None = None,
     max_queue: int = 8,
     failed: Callable[[str], None] | None = None,
+    max_batch: int = 16,
+    max_delay: float = 0.01,
 ):
     """The server's app. ``predictor`` is a loaded predictor, or a function that loads one:
     it then runs on a thread when the app starts, /health/ready says 503 "the model is
-    loading" meanwhile, and ``failed`` gets the one-line error if loading fails."""
+    loading" meanwhile, and ``failed`` gets the one-line error if loading fails.
+    ``max_batch`` 1: one request at a time through the model; more: requests run side by
+    side and their clips share forward passes of up to ``max_batch`` clips, each waiting at
+    most ``max_delay`` seconds for company (:mod:`maedfer.inference.batching`)."""
     try:
+        import anyio.from_thread
         import uvicorn  # noqa: F401  (serve() needs it; say so before anything starts)
         from fastapi import FastAPI, File, HTTPException, Query, Request, UploadFile
         from fastapi.responses import JSONResponse, PlainTextResponse
@@ -108,12 +128,17 @@ def create_app(
         raise MaedferError("serving needs FastAPI and uvicorn: pip install 'maedfer[serve]'") from None
     if max_queue < 1:
         raise MaedferError(f"--max-queue must be at least 1, got {max_queue}")
+    if max_batch < 1:
+        raise MaedferError(f"--max-batch must be at least 1, got {max_batch}")
+    if not max_delay >= 0:
+        raise MaedferError(f"--max-delay-ms must be 0 or more, got {max_delay * 1000:g}")
 
     app = FastAPI(title="maedfer", description="Dynamic facial expression recognition on uploaded videos.")
-    lock = threading.Lock()
+    # one request at a time through the model, unless batching lets them share it
+    lock = threading.Lock() if max_batch == 1 else contextlib.nullcontext()
     suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
     metrics = ServerMetrics()
-    model = Model(predictor, metrics)
+    model = Model(predictor, metrics, max_batch, max_delay)
     if not model.loaded.is_set():
         app.router.on_startup.append(lambda: model.load(failed or (lambda problem: None)))
     admitted = threading.Lock()  # guards metrics.queue_depth's check-and-add
@@ -123,27 +148,35 @@ def create_app(
         count = metrics.latency.count
         return str(max(1, math.ceil(metrics.latency.sum / count))) if count else "1"
 
-    @app.middleware("http")
-    async def gate(request: Request, call_next):
-        started, path = time.perf_counter(), request.url.path
-        queued = False
-        if (
-            token is not None
-            and path not in OPEN_PATHS
-            and not token_matches(request.headers.get("authorization"), token)
-        ):
+    async def gate(scope, receive, send) -> None:
+        """Before the app: the token, then admission to /predict; after: metrics and the
+        access line. Plain ASGI (not a BaseHTTPMiddleware), so a handler still sees its
+        client leave (``request.is_disconnected``)."""
+        if scope["type"] != "http":
+            return await routes(scope, receive, send)
+        started, path, method = time.perf_counter(), scope["path"], scope["method"]
+        status = [500]
+
+        async def record(message) -> None:
+            if message["type"] == "http.response.start":
+                status[0] = message["status"]
+            await send(message)
+
+        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+        if token is not None and path not in OPEN_PATHS and not token_matches(headers.get("authorization"), token):
             response = JSONResponse(
                 {"detail": "missing or wrong token: send the header 'Authorization: Bearer <token>'"},
                 status_code=401,
                 headers={"WWW-Authenticate": "Bearer"},
             )
-        elif path == "/predict" and request.method == "POST":
+            await response(scope, receive, record)
+        elif path == "/predict" and method == "POST":
             with admitted:
                 queued = metrics.queue_depth < max_queue
                 metrics.queue_depth += queued
             if queued:
                 try:
-                    response = await call_next(request)
+                    await routes(scope, receive, record)
                 finally:
                     with admitted:
                         metrics.queue_depth -= 1
@@ -154,13 +187,13 @@ def create_app(
                     status_code=503,
                     headers={"Retry-After": retry_after()},
                 )
+                await response(scope, receive, record)
         else:
-            response = await call_next(request)
+            await routes(scope, receive, record)
         seconds = time.perf_counter() - started
-        metrics.answered(path, response.status_code, seconds)
-        client = request.client.host if request.client else "-"
-        access_log.info(f"{client} {request.method} {path} {response.status_code} {seconds:.3f}s")
-        return response
+        metrics.answered(path, status[0], seconds)
+        client = scope["client"][0] if scope.get("client") else "-"
+        access_log.info(f"{client} {method} {path} {status[0]} {seconds:.3f}s")
 
     @app.get("/health/live")
     def live() -> dict:
@@ -232,6 +265,11 @@ def create_app(
                     out.write(chunk)
             try:
                 with lock:
+                    # a client that left while its request waited in line: its place is freed
+                    # now, before the model's work, and its file with the folder
+                    if anyio.from_thread.run(request.is_disconnected):
+                        metrics.error("client gone")
+                        raise HTTPException(499, "the client closed the connection")
                     result = predictor.predict(path, stride=stride, crop=crop, all_faces=all_faces)
             except NoFaceError as e:
                 metrics.error("no face")
@@ -246,7 +284,8 @@ def create_app(
         payload["source"] = name
         return payload
 
-    return app
+    routes = app
+    return gate
 
 
 def serve(
@@ -257,6 +296,8 @@ def serve(
     token: str | None = None,
     max_queue: int = 8,
     grace: float = 30.0,
+    max_batch: int = 16,
+    max_delay: float = 0.01,
 ) -> None:
     import uvicorn
 
@@ -269,7 +310,7 @@ def serve(
         problems.append(problem)
         server.should_exit = True
 
-    app = create_app(predictor, max_bytes, token, max_queue, failed)
+    app = create_app(predictor, max_bytes, token, max_queue, failed, max_batch, max_delay)
     # uvicorn's own access log is off: ours has one line per request, with the time it took
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace
