@@ -24,17 +24,19 @@ from maedfer.checkpoint import save_checkpoint
 from maedfer.data.writers import write_video
 
 
-def face_video(path: Path, seconds: float, fps: int = 25) -> Path:
-    """A real face (skimage's astronaut photo) drifting and growing over a 640x360 frame."""
+def face_video(path: Path, seconds: float, fps: int = 25, height: int = 360) -> Path:
+    """A real face (skimage's astronaut photo) drifting and growing over a 16:9 frame of
+    ``height`` rows (360: 640x360; 720: HD)."""
     import skimage.data
 
     face = np.ascontiguousarray(skimage.data.astronaut()[10:290, 80:360])
-    n = int(seconds * fps)
-    frames = np.full((n, 360, 640, 3), 40, np.uint8)
+    n, scale = int(seconds * fps), height / 360
+    width = 2 * round(320 * scale)  # even: H.264 needs it
+    frames = np.full((n, height, width, 3), 40, np.uint8)
     for i in range(n):
         phase = i / max(1, n - 1)
-        side = int(240 + 60 * np.sin(np.pi * phase))
-        x, y = int(40 + 300 * phase), (360 - side) // 2
+        side = int((240 + 60 * np.sin(np.pi * phase)) * scale)
+        x, y = int((40 + 300 * phase) * scale), (height - side) // 2
         frames[i, y : y + side, x : x + side] = cv2.resize(face, (side, side), interpolation=cv2.INTER_AREA)
     return write_video(path, frames, fps=fps)
 
