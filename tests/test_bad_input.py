@@ -301,6 +301,21 @@ ROWS = [
         "--max-mb must be positive",
     ),
     (
+        "serve-max-queue-zero",
+        lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--max-queue", "0"],
+        "--max-queue must be at least 1, got 0",
+    ),
+    (
+        "serve-timeout-zero",
+        lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--timeout", "0"],
+        "--timeout must be positive, got 0.0",
+    ),
+    (
+        "serve-token-too-short",
+        lambda w, t: ["serve", "--checkpoint", str(w.classifier), "--token-file", str(_short_token(t))],
+        "the token has 5 characters; use at least 16",
+    ),
+    (
         "embed-batch-size-zero",
         lambda w, t: [
             "visualize",
@@ -571,6 +586,12 @@ ROWS = [
 
 
 _LISTENING = []
+
+
+def _short_token(tmp: Path) -> Path:
+    path = tmp / "token.txt"
+    path.write_text("short\n")
+    return path
 
 
 def _busy_port() -> int:

@@ -345,3 +345,14 @@ def test_concurrent_requests_share_forward_passes_and_get_their_own_answers(chec
     assert float(lines["maedfer_batch_size_sum"]) == total  # every clip went through the model once
     # fewer forward passes than requests: their clips shared them (each waited up to 2 s for company)
     assert int(lines["maedfer_batch_size_count"]) < 3
+
+
+def test_a_request_past_its_time_limit_gets_504_and_stops(checkpoint, tmp_path):
+    video = long_video(tmp_path)
+    c = TestClient(create_app(maedfer.load(checkpoint, precision="fp32"), max_batch=1, timeout=0.5))
+    t0 = time.perf_counter()
+    r = c.post("/predict?crop=full&stride=1", files={"file": ("long.mp4", video.read_bytes())})
+    assert r.status_code == 504 and r.json()["detail"] == "long.mp4: took longer than the limit of 0.5 s"
+    assert time.perf_counter() - t0 < 5  # stopped at the next frame or batch, not at the end of the video
+    lines = dict(line.rsplit(" ", 1) for line in c.get("/metrics").text.splitlines() if not line.startswith("#"))
+    assert lines['maedfer_errors_total{kind="timeout"}'] == "1" and lines["maedfer_queue_depth"] == "0"

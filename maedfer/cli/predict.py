@@ -128,6 +128,12 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="clips per forward pass shared by concurrent requests (1: one request at a time through the model)",
     )
     s.add_argument(
+        "--timeout",
+        type=float,
+        default=300.0,
+        help="seconds a request may take after its upload (waiting in line included); past it, 504",
+    )
+    s.add_argument(
         "--max-delay-ms",
         type=float,
         default=10.0,
@@ -437,6 +443,8 @@ def run_serve(args: argparse.Namespace) -> int:
         raise MaedferError(f"--max-queue must be at least 1, got {args.max_queue}")
     if not args.grace >= 0:
         raise MaedferError(f"--grace must be 0 or more seconds, got {args.grace}")
+    if not args.timeout > 0:
+        raise MaedferError(f"--timeout must be positive, got {args.timeout}")
     if args.max_batch < 1:
         raise MaedferError(f"--max-batch must be at least 1, got {args.max_batch}")
     if not args.max_delay_ms >= 0:
@@ -453,6 +461,7 @@ def run_serve(args: argparse.Namespace) -> int:
         grace=args.grace,
         max_batch=args.max_batch,
         max_delay=args.max_delay_ms / 1000,
+        timeout=args.timeout,
     )
     return 0
 

@@ -40,6 +40,16 @@ class NoFaceError(VideoReadError):
     """No face was found where one is needed."""
 
 
+class TooSlowError(MaedferError):
+    """The work on a video passed its deadline (a server's time limit per request)."""
+
+
+def check_deadline(deadline: float | None, path) -> None:
+    """Raise :class:`TooSlowError` once ``time.monotonic()`` is past ``deadline`` (None: never)."""
+    if deadline is not None and time.monotonic() > deadline:
+        raise TooSlowError(f"{path}: the video took longer than the time limit")
+
+
 @dataclass
 class SampledFaces:
     path: Path
@@ -70,9 +80,11 @@ def open_source(source: Source, image_repeat: int = 16) -> FrameReader:
     return open_clip(source, image_repeat=image_repeat)
 
 
-def _timed(frames: Iterator, timings: dict) -> Iterator:
-    """Adds the time spent inside ``frames`` (decoding) to ``timings['decode']``."""
+def _timed(frames: Iterator, timings: dict, deadline: float | None = None, path=None) -> Iterator:
+    """Adds the time spent inside ``frames`` (decoding) to ``timings['decode']``; stops with
+    :class:`TooSlowError` at the first frame past ``deadline``."""
     while True:
+        check_deadline(deadline, path)
         t = time.perf_counter()
         try:
             item = next(frames)
@@ -250,12 +262,14 @@ def sample_faces(
     progress: bool = False,
     detect_every: int = 4,
     every_frame: bool = False,
+    deadline: float | None = None,
 ) -> SampledFaces:
     """Crops of the main face (or every face) at every ``sampling_rate``-th frame, made as
     ``face_crop`` says (``crop="full"``: whole frames squashed to its size). Only the frames
     where a face is in view are cropped, unless ``every_frame``: then the frames before,
     after and between a face's segments get its nearest or interpolated box (the faces step
-    keeps a clip's timing). ``timings`` collects seconds spent in 'decode', 'detect' and 'crop'."""
+    keeps a clip's timing). ``timings`` collects seconds spent in 'decode', 'detect' and 'crop'.
+    Past ``deadline`` (``time.monotonic()``), it stops with :class:`TooSlowError`."""
     face_crop = face_crop.checked()
     size = face_crop.size
     if crop not in CROPS:
@@ -274,7 +288,7 @@ def sample_faces(
                 disable=not progress,
                 leave=False,
             )
-            return _timed(iter(bar), timings)
+            return _timed(iter(bar), timings, deadline, reader.path)
 
         if crop == "full":
             import cv2

@@ -25,7 +25,7 @@ from ..data.transforms import eval_transform
 from ..errors import MaedferError
 from ..precision import DTYPES, check_precision, choose_precision, resolve_device
 from .align import FaceCrop
-from .clips import SampledFaces, Source, sample_faces
+from .clips import SampledFaces, Source, check_deadline, sample_faces
 from .detectors import FaceDetector, make_detector
 from .faces import Box, FaceTrack
 from .loading import ClassifierSpec, load_classifier
@@ -248,19 +248,30 @@ class Predictor:
         all_faces: bool = False,
         progress: bool = False,
         detect_every: int = 4,
+        deadline: float | None = None,
     ) -> VideoPrediction:
         """Predict the emotion over time of the main face (or of every face with
         ``all_faces``) in a video file, frame folder, image, or (T, H, W, 3) uint8 frames.
         ``stride`` is the step between windows in sampled frames (8: half a window);
         ``crop="full"`` skips face detection for frames that are already face crops;
-        ``detect_every``: the detector looks at every n-th sampled frame where faces stay put."""
+        ``detect_every``: the detector looks at every n-th sampled frame where faces stay put;
+        past ``deadline`` (a ``time.monotonic()`` value) it stops with ``TooSlowError``."""
         check_stride(stride)
         detector = self.face_detector() if crop == "face" else None
         timings = dict.fromkeys(("decode", "detect", "crop", "model"), 0.0)
         sampled = sample_faces(
-            source, self.spec.sampling_rate, self.face_crop, crop, detector, all_faces, timings, progress, detect_every
+            source,
+            self.spec.sampling_rate,
+            self.face_crop,
+            crop,
+            detector,
+            all_faces,
+            timings,
+            progress,
+            detect_every,
+            deadline=deadline,
         )
-        faces = [self._classify(track, sampled, stride, timings, progress) for track in sampled.tracks]
+        faces = [self._classify(track, sampled, stride, timings, progress, deadline) for track in sampled.tracks]
         timings = {k: round(v, 4) for k, v in timings.items()}
         covered = set().union(*(sampled.positions(t) for t in sampled.tracks))
         result = VideoPrediction(
@@ -299,7 +310,13 @@ class Predictor:
 
     @torch.no_grad()
     def _classify(
-        self, track: FaceTrack, sampled: SampledFaces, stride: int, timings: dict, progress: bool
+        self,
+        track: FaceTrack,
+        sampled: SampledFaces,
+        stride: int,
+        timings: dict,
+        progress: bool,
+        deadline: float | None = None,
     ) -> FacePrediction:
         t0 = time.perf_counter()
         clip = sampled.crops[track.id]
@@ -314,6 +331,7 @@ class Predictor:
         probs = []
         batches = range(0, len(windows_at), self.batch_size)
         for k in tqdm(batches, desc=f"predicting face {track.id}", unit="batch", disable=not progress, leave=False):
+            check_deadline(deadline, sampled.path)
             batch = []
             for a, b in windows_at[k : k + self.batch_size]:
                 index = [min(a + i, b) for i in range(n)]  # a short segment repeats its last frame

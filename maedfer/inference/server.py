@@ -39,7 +39,7 @@ from ..data.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError
 from ..errors import MaedferError, one_line
 from .access import token_matches
 from .batching import BatchedModel, PerThreadDetector
-from .clips import CROPS, NoFaceError
+from .clips import CROPS, NoFaceError, TooSlowError
 from .detectors import make_detector
 from .predictor import Predictor
 from .server_metrics import ServerMetrics
@@ -112,13 +112,16 @@ def create_app(
     failed: Callable[[str], None] | None = None,
     max_batch: int = 16,
     max_delay: float = 0.01,
+    timeout: float = 300.0,
 ):
     """The server's app. ``predictor`` is a loaded predictor, or a function that loads one:
     it then runs on a thread when the app starts, /health/ready says 503 "the model is
     loading" meanwhile, and ``failed`` gets the one-line error if loading fails.
     ``max_batch`` 1: one request at a time through the model; more: requests run side by
     side and their clips share forward passes of up to ``max_batch`` clips, each waiting at
-    most ``max_delay`` seconds for company (:mod:`maedfer.inference.batching`)."""
+    most ``max_delay`` seconds for company (:mod:`maedfer.inference.batching`). A request
+    whose work passes ``timeout`` seconds from the end of its upload (waiting in line included) gets
+    504, and its work stops at the next frame or batch."""
     try:
         import anyio.from_thread
         import uvicorn  # noqa: F401  (serve() needs it; say so before anything starts)
@@ -132,6 +135,8 @@ def create_app(
         raise MaedferError(f"--max-batch must be at least 1, got {max_batch}")
     if not max_delay >= 0:
         raise MaedferError(f"--max-delay-ms must be 0 or more, got {max_delay * 1000:g}")
+    if not timeout > 0:
+        raise MaedferError(f"--timeout must be positive, got {timeout:g}")
 
     app = FastAPI(title="maedfer", description="Dynamic facial expression recognition on uploaded videos.")
     # one request at a time through the model, unless batching lets them share it
@@ -244,6 +249,7 @@ def create_app(
         crop: str = Query("face"),
         all_faces: bool = Query(False),
     ) -> dict:
+        deadline = time.monotonic() + timeout
         predictor = loaded()
         if crop not in CROPS:
             raise HTTPException(422, f"crop must be one of {', '.join(CROPS)}")
@@ -270,7 +276,10 @@ def create_app(
                     if anyio.from_thread.run(request.is_disconnected):
                         metrics.error("client gone")
                         raise HTTPException(499, "the client closed the connection")
-                    result = predictor.predict(path, stride=stride, crop=crop, all_faces=all_faces)
+                    result = predictor.predict(path, stride=stride, crop=crop, all_faces=all_faces, deadline=deadline)
+            except TooSlowError:
+                metrics.error("timeout")
+                raise HTTPException(504, f"{name}: took longer than the limit of {timeout:g} s") from None
             except NoFaceError as e:
                 metrics.error("no face")
                 raise HTTPException(422, str(e).replace(str(path), name)) from None
@@ -298,6 +307,7 @@ def serve(
     grace: float = 30.0,
     max_batch: int = 16,
     max_delay: float = 0.01,
+    timeout: float = 300.0,
 ) -> None:
     import uvicorn
 
@@ -310,7 +320,7 @@ def serve(
         problems.append(problem)
         server.should_exit = True
 
-    app = create_app(predictor, max_bytes, token, max_queue, failed, max_batch, max_delay)
+    app = create_app(predictor, max_bytes, token, max_queue, failed, max_batch, max_delay, timeout)
     # uvicorn's own access log is off: ours has one line per request, with the time it took
     config = uvicorn.Config(
         app, host=host, port=port, log_level="info", access_log=False, timeout_graceful_shutdown=grace
