@@ -51,7 +51,8 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def post(base: str, name: str, data: bytes, timeout: float = 300) -> tuple[int, float]:
+def post(base: str, name: str, data: bytes, crop: str, timeout: float = 300, answer: dict | None = None) -> tuple:
+    """(status, seconds) of one /predict request; ``answer`` gets the JSON of a 200."""
     boundary = "maedferloadboundary"
     body = (
         f'--{boundary}\r\nContent-Disposition: form-data; name="file"; filename="{name}"\r\n\r\n'.encode()
@@ -62,10 +63,12 @@ def post(base: str, name: str, data: bytes, timeout: float = 300) -> tuple[int, 
     t0 = time.perf_counter()
     try:
         with urllib.request.urlopen(
-            urllib.request.Request(base + "/predict?stride=8", data=body, headers=headers), timeout=timeout
+            urllib.request.Request(base + f"/predict?stride=8&crop={crop}", data=body, headers=headers), timeout=timeout
         ) as r:
-            r.read()
+            body = r.read()
             status = r.status
+        if answer is not None:
+            answer.update(json.loads(body))
     except urllib.error.HTTPError as e:
         status = e.code
     except OSError:
@@ -107,6 +110,13 @@ def run_mode(name: str, checkpoint: Path, videos: dict, args, tmp: Path) -> dict
                 if server.poll() is not None:
                     raise SystemExit(f"the {name} server exited") from None
                 time.sleep(0.2)
+        # one request alone first: where its time goes (decode, detect, crop, model)
+        alone = []
+        for _ in range(5):
+            answer: dict = {}
+            post(base, "small.mp4", videos["small"], args.crop, answer=answer)
+            alone.append(answer["timings"])
+        stages = {k: float(np.median([t[k] for t in alone[1:]])) for k in ("decode", "detect", "crop", "model")}
         rss, answers, stop = [], [], threading.Event()
 
         def sample() -> None:
@@ -119,7 +129,7 @@ def run_mode(name: str, checkpoint: Path, videos: dict, args, tmp: Path) -> dict
             k, end = 0, time.perf_counter() + args.seconds
             while time.perf_counter() < end:
                 kind = "hd" if args.hd_every and (k + i) % args.hd_every == args.hd_every - 1 else "small"
-                answers.append((kind, *post(base, f"{kind}.mp4", videos[kind])))
+                answers.append((kind, *post(base, f"{kind}.mp4", videos[kind], args.crop)))
                 k += 1
 
         threading.Thread(target=sample, daemon=True).start()
@@ -134,7 +144,7 @@ def run_mode(name: str, checkpoint: Path, videos: dict, args, tmp: Path) -> dict
         # overload: more clients at once than the line holds; small videos
         over: list[tuple[int, float]] = []
         burst = [
-            threading.Thread(target=lambda: over.append(post(base, "small.mp4", videos["small"])))
+            threading.Thread(target=lambda: over.append(post(base, "small.mp4", videos["small"], args.crop)))
             for _ in range(args.overload)
         ]
         for b in burst:
@@ -148,6 +158,7 @@ def run_mode(name: str, checkpoint: Path, videos: dict, args, tmp: Path) -> dict
     latencies = np.array([t for _, status, t in answers if status == 200])
     rejected = [t for status, t in over if status == 503]
     return {
+        "alone_seconds_by_stage": stages,
         "requests": len(answers),
         "seconds": seconds,
         "requests_per_s": len(answers) / seconds,
@@ -171,6 +182,13 @@ def main() -> None:
     ap.add_argument("--hd-every", type=int, default=0, help="every n-th request of a client is the HD video (0: none)")
     ap.add_argument("--max-queue", type=int, default=32, help="the servers' line (above --clients: no 503 below it)")
     ap.add_argument("--overload", type=int, default=48, help="clients at once in the overload phase")
+    ap.add_argument(
+        "--crop",
+        choices=("face", "full"),
+        default="face",
+        help="face: the server finds and follows the face (most of a request's work on a CPU); full: the "
+        "frames are taken as face crops, so the model's share of the work is larger",
+    )
     args = ap.parse_args()
     result = {"settings": vars(args), "cpu": cpu_name(), "cores": os.cpu_count(), "modes": {}}
     with tempfile.TemporaryDirectory() as folder:
@@ -196,7 +214,7 @@ def main() -> None:
         f"serve load, {args.clients} clients for {args.seconds:g} s per mode "
         f"({result['cpu']}, {result['cores']} cores); small: 2 s 426x240"
         + (f", HD: 3 s 1280x720 (one request in {args.hd_every})" if args.hd_every else "")
-        + "; lgi_former_tiny fp32",
+        + f"; crop={args.crop}; lgi_former_tiny fp32",
         "",
         "| mode | requests/s | p50 / p95 / p99 s | answers | overload answers (slowest 503) | mean clips per pass "
         "| RSS MB (first → last, max) | uploads left |",
@@ -211,6 +229,13 @@ def main() -> None:
             f"{lat.get('p99', 0):.2f} | {r['statuses']} | {r['overload_statuses']} "
             f"({'–' if slow is None else f'{slow:.2f} s'}) | {r['mean_clips']:.1f} | {rss[0]:.0f} → {rss[-1]:.0f}, "
             f"{max(rss):.0f} | {len(r['uploads_left'])} |"
+        )
+    for name, r in result["modes"].items():
+        st = r["alone_seconds_by_stage"]
+        lines.append(
+            f"\n{name}, one small request alone (median of 4): "
+            + ", ".join(f"{k} {v:.3f} s" for k, v in st.items())
+            + f"; the model is {100 * st['model'] / sum(st.values()):.0f} % of it"
         )
     if len(result["modes"]) == 2:
         one, batched = (result["modes"][m]["requests_per_s"] for m in MODES)
