@@ -45,6 +45,7 @@ REASONS = (
     "needs the network",
     "needs several machines",
     "needs a camera",
+    "needs a container engine",
     "runs until stopped",
     "long",
     "run by .ci/run",
