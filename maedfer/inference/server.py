@@ -114,7 +114,8 @@ def create_app(
     max_delay: float = 0.01,
     timeout: float = 300.0,
 ):
-    """The server's app. ``predictor`` is a loaded predictor, or a function that loads one:
+    """The server as an ASGI app: a gate (token, admission, metrics, the access line) in front
+    of the FastAPI routes. ``predictor`` is a loaded predictor, or a function that loads one:
     it then runs on a thread when the app starts, /health/ready says 503 "the model is
     loading" meanwhile, and ``failed`` gets the one-line error if loading fails.
     ``max_batch`` 1: one request at a time through the model; more: requests run side by
