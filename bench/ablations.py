@@ -36,7 +36,7 @@ from maedfer.config import PRESETS
 from maedfer.data.synth import SynthConfig
 from maedfer.engine import in_memory
 from maedfer.engine.demo import FULL, mean_std, plus_minus, with_model_overrides
-from maedfer.precision import choose_precision, time_forward
+from maedfer.precision import time_forward
 from maedfer.registry import create_model
 
 OFFICIAL = "λ 0.5, mask 0.75, LGI-Former (the demo's setting)"
@@ -111,11 +111,8 @@ SCALES = {
             min_lr=1.2e-4,
             warmup_epochs=2.0,
             repeated_aug=4,
-            precision="bf16",
         ),
-        finetune=dict(
-            FULL.finetune, model="lgi_former_base", input_size=160, epochs=12, batch_size=16, precision="bf16"
-        ),
+        finetune=dict(FULL.finetune, model="lgi_former_base", input_size=160, epochs=12, batch_size=16),
         variants=[OFFICIAL, "λ 1.0 (appearance only)", "λ 0.0 (motion only)"],
     ),
 }
@@ -173,12 +170,11 @@ def main() -> None:
     scale = SCALES[args.scale]
     out = Path(args.out)
     device = torch.device(args.device)
-    tiny = create_model("lgi_former_tiny")
     names = [OFFICIAL] + [v for v in (args.variants or scale["variants"]) if v != OFFICIAL]
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    precision = args.precision or ("bf16" if device.type == "cuda" else choose_precision(tiny, device, "demo")[0])
+    precision = args.precision or in_memory.training_precision(device)
     data = in_memory.synth_data(scale["synth"], device, workers=min(16, os.cpu_count() or 1))
     num_classes = int(data["labels"].max()) + 1
 

@@ -36,7 +36,6 @@ import torch
 from maedfer.data.synth import SynthConfig
 from maedfer.engine import in_memory
 from maedfer.engine.demo import FULL, mean_std, plus_minus
-from maedfer.precision import choose_precision
 from maedfer.registry import create_model
 
 SCALES = {
@@ -197,8 +196,7 @@ def main() -> None:
     args = ap.parse_args()
     scale = SCALES[args.scale]
     device = torch.device(args.device)
-    tiny = create_model("lgi_former_tiny")
-    precision = args.precision or ("bf16" if device.type == "cuda" else choose_precision(tiny, device, "demo")[0])
+    precision = args.precision or in_memory.training_precision(device)
     seeds = args.seeds or list(scale["seeds"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

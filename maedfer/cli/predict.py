@@ -433,22 +433,14 @@ def _check_address(host: str, port: int) -> None:
 
 def run_serve(args: argparse.Namespace) -> int:
     from ..inference.access import required_token
-    from ..inference.server import serve
+    from ..inference.server import check_limits, serve
 
     if not 0 < args.port < 65536:
         raise MaedferError(f"--port must be from 1 to 65535, got {args.port}")
     if not args.max_mb > 0:
         raise MaedferError(f"--max-mb must be positive, got {args.max_mb}")
-    if args.max_queue < 1:
-        raise MaedferError(f"--max-queue must be at least 1, got {args.max_queue}")
-    if not args.grace >= 0:
-        raise MaedferError(f"--grace must be 0 or more seconds, got {args.grace}")
-    if not args.timeout > 0:
-        raise MaedferError(f"--timeout must be positive, got {args.timeout}")
-    if args.max_batch < 1:
-        raise MaedferError(f"--max-batch must be at least 1, got {args.max_batch}")
-    if not args.max_delay_ms >= 0:
-        raise MaedferError(f"--max-delay-ms must be 0 or more, got {args.max_delay_ms}")
+    max_delay = args.max_delay_ms / 1000
+    check_limits(args.max_queue, args.max_batch, max_delay, args.timeout, args.grace)  # before the address is tried
     _check_address(args.host, args.port)
     token = required_token(args.host, args.token_file, args.no_auth)
     serve(
@@ -460,7 +452,7 @@ def run_serve(args: argparse.Namespace) -> int:
         max_queue=args.max_queue,
         grace=args.grace,
         max_batch=args.max_batch,
-        max_delay=args.max_delay_ms / 1000,
+        max_delay=max_delay,
         timeout=args.timeout,
     )
     return 0

@@ -32,7 +32,7 @@ from ..checkpoint import load_checkpoint
 from ..config import resolve_config
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..data.synth import SynthConfig, render_arrays
-from ..precision import autocast
+from ..precision import autocast, choose_precision
 from ..registry import create_model
 from ..settings import ConfigError, FinetuneSettings, PretrainSettings, TrainSettings
 from .demo import over_preset
@@ -114,13 +114,26 @@ def _refuse_unsupported(config: TrainSettings) -> None:
             raise ConfigError(f"in-memory fine-tuning has no {', '.join(on)}: set them off (0, or '' for randaugment)")
 
 
+def training_precision(device: torch.device) -> str:
+    """bf16 on a GPU; on a CPU the faster of fp32 and bf16 for the tiny model on this machine
+    (measured once and cached, as the demo chooses)."""
+    if device.type == "cuda":
+        return "bf16"
+    return choose_precision(create_model("lgi_former_tiny"), device, "demo")[0]
+
+
+def absolute_lr(config: TrainSettings) -> float:
+    """The peak lr a run of ``config`` uses: its setting scaled by batch / 256, as the engines do."""
+    return config.lr * config.batch_size / 256
+
+
 def _schedule(config: TrainSettings, steps_per_epoch: int) -> tuple[np.ndarray, float]:
-    """Per-step lr values and the peak lr, scaled by batch / 256 as the engines do."""
-    scale = config.batch_size / 256
+    """Per-step lr values and the peak lr."""
+    scale = config.batch_size / 256  # as absolute_lr
     lrs = cosine_schedule(
         config.lr * scale, config.min_lr * scale, config.epochs, steps_per_epoch, config.warmup_epochs
     )
-    return lrs, config.lr * scale
+    return lrs, absolute_lr(config)
 
 
 def _step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: torch.Tensor, clip_grad: float | None) -> None:
@@ -231,8 +244,8 @@ def finetune(
             _step(model, optimizer, loss, config.clip_grad)
             total += loss.detach()
             step += 1
-        records.append({"epoch": epoch + 1, "step": step, "loss": float(total) / per_epoch})
-        records[-1]["seconds"] = time.perf_counter() - started
+        seconds = time.perf_counter() - started
+        records.append({"epoch": epoch + 1, "step": step, "loss": float(total) / per_epoch, "seconds": seconds})
     return records
 
 
@@ -337,7 +350,7 @@ def fine_tuned(config: FinetuneSettings, init: nn.Module | None, data: dict) -> 
     epochs = finetune(model, data["labelled"], data["labels"], data["train"], config)
     return {
         **uar_war(model, data["labelled"], data["labels"], ~data["train"], config),
-        "lr": config.lr * config.batch_size / 256,
+        "lr": absolute_lr(config),
         "loss_first": epochs[0]["loss"],
         "loss_last": epochs[-1]["loss"],
         "seconds": epochs[-1]["seconds"],

@@ -72,7 +72,6 @@ class Model:
     ) -> None:
         self.metrics, self.predictor, self.problem = metrics, None, "the model is loading"
         self.max_batch, self.max_delay = max_batch, max_delay
-        self.loaded = threading.Event()
         if isinstance(predictor, Predictor):
             self._set(predictor)
         else:
@@ -88,7 +87,6 @@ class Model:
                 (lambda: make_detector(name)) if name else None, None if name else predictor.detector
             )
         self.predictor, self.problem = predictor, None
-        self.loaded.set()
 
     def load(self, failed: Callable[[str], None]) -> None:
         """Load on a thread; ``failed`` gets the one-line error if that fails."""
@@ -98,10 +96,23 @@ class Model:
                 self._set(self._load())
             except Exception as e:  # noqa: BLE001  (any failure: one line, and the server stops)
                 self.problem = one_line(e)
-                self.loaded.set()
                 failed(self.problem)
 
         threading.Thread(target=run, name="maedfer-load", daemon=True).start()
+
+
+def check_limits(max_queue: int, max_batch: int, max_delay: float, timeout: float, grace: float = 0.0) -> None:
+    """The server's limits, each refused in one line that names its option."""
+    if max_queue < 1:
+        raise MaedferError(f"--max-queue must be at least 1, got {max_queue}")
+    if max_batch < 1:
+        raise MaedferError(f"--max-batch must be at least 1, got {max_batch}")
+    if not max_delay >= 0:
+        raise MaedferError(f"--max-delay-ms must be 0 or more, got {max_delay * 1000:g}")
+    if not timeout > 0:
+        raise MaedferError(f"--timeout must be positive, got {timeout}")
+    if not grace >= 0:
+        raise MaedferError(f"--grace must be 0 or more seconds, got {grace}")
 
 
 def create_app(
@@ -130,14 +141,7 @@ def create_app(
         from fastapi.responses import JSONResponse, PlainTextResponse
     except ImportError:
         raise MaedferError("serving needs FastAPI and uvicorn: pip install 'maedfer[serve]'") from None
-    if max_queue < 1:
-        raise MaedferError(f"--max-queue must be at least 1, got {max_queue}")
-    if max_batch < 1:
-        raise MaedferError(f"--max-batch must be at least 1, got {max_batch}")
-    if not max_delay >= 0:
-        raise MaedferError(f"--max-delay-ms must be 0 or more, got {max_delay * 1000:g}")
-    if not timeout > 0:
-        raise MaedferError(f"--timeout must be positive, got {timeout:g}")
+    check_limits(max_queue, max_batch, max_delay, timeout)
 
     app = FastAPI(title="maedfer", description="Dynamic facial expression recognition on uploaded videos.")
     # one request at a time through the model, unless batching lets them share it
@@ -145,7 +149,7 @@ def create_app(
     suffixes = VIDEO_SUFFIXES + IMAGE_SUFFIXES
     metrics = ServerMetrics()
     model = Model(predictor, metrics, max_batch, max_delay)
-    if not model.loaded.is_set():
+    if model.predictor is None:
         app.router.on_startup.append(lambda: model.load(failed or (lambda problem: None)))
     admitted = threading.Lock()  # guards metrics.queue_depth's check-and-add
 
@@ -310,10 +314,11 @@ def serve(
     max_delay: float = 0.01,
     timeout: float = 300.0,
 ) -> None:
-    import uvicorn
-
     """Run the server until SIGTERM or Ctrl-C; a predictor that fails to load stops it with
     that one-line error (a MaedferError)."""
+    import uvicorn
+
+    check_limits(max_queue, max_batch, max_delay, timeout, grace)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     problems: list[str] = []
 
