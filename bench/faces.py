@@ -116,7 +116,7 @@ def timed(detect, image: np.ndarray, repeats: int) -> tuple[list, float]:
 
 
 def main() -> None:
-    from maedfer.inference import find_faces, make_detector, track_faces
+    from maedfer.faces import find_faces, make_detector, track_faces
 
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--detectors", nargs="+", default=["haar", "yunet"])

@@ -23,6 +23,10 @@ class MaedferError(ValueError):
     """Bad input, described in one line naming the file or option and the problem."""
 
 
+class VideoReadError(MaedferError):
+    """A clip that cannot be read: missing, corrupt, empty or too short."""
+
+
 def one_line(error: BaseException) -> str:
     """The message of ``error`` as one line: an OSError names its file and the reason; an
     error re-raised from a DataLoader worker gives back its own message, not the worker's

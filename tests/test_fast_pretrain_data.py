@@ -126,7 +126,7 @@ def test_pack_command_line(pool, tmp_path, capsys):
 
     shutil.rmtree(inside)
     assert main(["pack", str(tmp_path / "nowhere"), "--out", str(tmp_path / "q")]) == 2
-    assert "no such folder or annotation file" in capsys.readouterr().err
+    assert "no such folder, video or annotation file" in capsys.readouterr().err
     # whole frames of any folder of videos, from an annotation file
     write_annotations(tmp_path / "list.csv", [Item(str(pool / "src" / "id1" / "00001.mp4"), 0)])
     assert main(["pack", str(tmp_path / "list.csv"), "--out", str(tmp_path / "whole"), "--crop", "none"]) == 0

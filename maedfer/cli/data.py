@@ -15,9 +15,9 @@ from ..data.pack import CROPS, PackSettings, pack_pool
 from ..data.prepare import DATASET_NAMES, FaceStep, prepare
 from ..data.synth import SynthConfig, generate
 from ..errors import MaedferError
+from ..faces.align import ALIGNS, FaceCrop
+from ..faces.detectors import DETECTORS
 from ..files import refuse_existing
-from ..inference.align import ALIGNS, FaceCrop
-from ..inference.detectors import DETECTORS
 
 
 def _face_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
@@ -27,8 +27,9 @@ def _face_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
         "--align",
         choices=ALIGNS,
         default=d.crop.align,
-        help="eyes: turned and scaled so the eyes are level at fixed places, as OpenFace's similarity "
-        "alignment (default); box: the tracked, smoothed square box",
+        help="landmarks: turned, scaled and moved so the face's rigid landmarks sit where OpenFace's "
+        "-simalign puts them (default); eyes: the eye-cascade alignment of maedfer 0.x (needs a box "
+        "detector; haar by default); box: the tracked, smoothed square box",
     )
     p.add_argument(
         "--size",
@@ -43,12 +44,19 @@ def _face_options(p: argparse.ArgumentParser | argparse._ArgumentGroup) -> None:
         help=f"the crop's side is the face's x (1 + margin) (default {d.crop.margin}: the face fills 70 %% "
         "of it, as OpenFace's -simscale 0.7)",
     )
-    p.add_argument("--detector", choices=DETECTORS, default=d.detector, help="face detector (as predict's)")
+    p.add_argument(
+        "--detector",
+        choices=DETECTORS,
+        default=None,
+        help="landmarks: BlazeFace starts a track and the face's landmarks follow it (default; haar "
+        "for --align eyes); haar, yunet: a box detector every few frames",
+    )
     p.add_argument(
         "--detect-every",
         type=int,
         default=d.detect_every,
-        help="the detector looks at every n-th frame where the face stays put (1-8)",
+        help="a box detector looks at every n-th frame where the face stays put (1-8; the landmark "
+        "tracker follows every frame)",
     )
     p.add_argument(
         "--min-coverage",
@@ -82,7 +90,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="face clips from raw videos: the main face found, tracked, aligned and cropped, "
         "one JPEG per frame; resumable",
     )
-    f.add_argument("source", help="a folder of videos (searched recursively) or an annotation file")
+    f.add_argument("source", help="a folder of videos (searched recursively), one video, or an annotation file")
     f.add_argument("--out", required=True, help="folder for the face clips, faces.csv and faces.json")
     _face_options(f)
     f.set_defaults(run=run_faces)
@@ -107,7 +115,7 @@ def add_parser(sub: argparse._SubParsersAction) -> None:
         help="rewrite a pool of videos into what pre-training reads fastest "
         "(the recipe's crop, every frame a key frame); resumable",
     )
-    k.add_argument("source", help="a folder of videos (searched recursively) or an annotation file")
+    k.add_argument("source", help="a folder of videos (searched recursively), one video, or an annotation file")
     k.add_argument("--out", required=True, help="folder for the packed videos and their pretrain.csv")
     k.add_argument(
         "--crop",

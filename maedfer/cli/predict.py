@@ -51,10 +51,12 @@ def _predictor_args(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument(
         "--detector",
-        default="haar",
-        metavar="haar|yunet|MODULE:CALLABLE",
-        help="face detector: haar (default, no download), yunet (OpenCV's CNN, 227 KB downloaded once; "
-        "pip install 'maedfer[hub]'), or your own callable frame -> list of Box",
+        default=None,
+        metavar="landmarks|haar|yunet|MODULE:CALLABLE",
+        help="face detector: landmarks (default: BlazeFace starts a track and the face's landmarks follow "
+        "it, every frame; haar for a checkpoint whose faces were aligned on eyes), haar (OpenCV's cascade), "
+        "yunet (OpenCV's CNN, 227 KB downloaded once; pip install 'maedfer[hub]'), or your own callable "
+        "frame -> list of Box",
     )
 
 
@@ -217,7 +219,7 @@ def _outputs(args: argparse.Namespace, out: Path) -> list[dict[str, Path]]:
 
 
 def run_predict(args: argparse.Namespace) -> int:
-    from ..inference.clips import check_detect_every
+    from ..faces.find import check_detect_every
     from ..inference.outputs import annotate_video, plot_timeline
     from ..inference.predictor import check_stride
 
@@ -270,7 +272,7 @@ def run_predict(args: argparse.Namespace) -> int:
 
 def run_live_cli(args: argparse.Namespace) -> int:
     """``predict --live``: a line per label; a window with --show; a recording with --annotate."""
-    from ..inference.clips import check_detect_every
+    from ..faces.find import check_detect_every
     from ..inference.live import open_capture
     from ..inference.predictor import check_stride
 

@@ -61,7 +61,7 @@ def run_reconstruct(args: argparse.Namespace) -> int:
     import torch
 
     from ..data.transforms import eval_transform
-    from ..inference.align import FaceCrop
+    from ..faces.align import FaceCrop
     from ..inference.clips import sample_faces
     from ..inference.loading import load_pretraining_model
     from ..visualize.reconstruction import save_reconstruction_figure

@@ -2,7 +2,7 @@
 RAVDESS and eNTERFACE'05 as published, anyone's own videos) become training data.
 
 Each video's main face (the one seen most often, then the largest) is found and followed
-with the predictor's tracker and cropped as a :class:`~maedfer.inference.align.FaceCrop`
+with the predictor's tracker and cropped as a :class:`~maedfer.faces.align.FaceCrop`
 says, the same definition ``predict`` uses. The default mirrors the authors' preprocessing
 of the lab datasets (OpenFace 2.2 ``-simalign -simsize 112``): eyes level and at fixed
 places, 112 pixels, one JPEG per frame.
@@ -23,12 +23,24 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from ..errors import MaedferError
+from ..faces.align import OPENFACE_LIKE, FaceCrop, make_aligner
+from ..faces.boxes import FaceTrack, fill_boxes, smooth_track
+from ..faces.detectors import DETECTORS, make_detector, yunet_model
+from ..faces.find import (
+    FrameStash,
+    NoFaceError,
+    check_detect_every,
+    crop_tracks,
+    detector_for,
+    find_faces,
+    followed_faces,
+)
+from ..faces.model_files import check_model_files
 from ..files import output_dir
-from ..inference.align import OPENFACE_LIKE, FaceAligner, FaceCrop
 from .annotations import Item, read_annotations, write_annotations
 from .jobs import JobResult, RunRecord, one_thread, partial_path, run_jobs, source_problem
 from .readers import VideoReadError, open_clip
@@ -43,26 +55,25 @@ class FacesError(MaedferError):
 
 @dataclass(frozen=True)
 class FacesSettings:
-    """``crop``: how a face becomes an image; ``detector``: ``haar`` or ``yunet`` (as
-    ``predict``); ``detect_every``: the detector's spacing in frames where the face stays
-    put; ``min_coverage``: the share of frames the face must be in view in."""
+    """``crop``: how a face becomes an image; ``detector``: ``landmarks``, ``haar`` or
+    ``yunet`` (None: the crop's own, :func:`~maedfer.faces.find.detector_for`);
+    ``detect_every``: a box detector's spacing in frames where the face stays put;
+    ``min_coverage``: the share of frames the face must be in view in."""
 
     crop: FaceCrop = OPENFACE_LIKE
-    detector: str = "haar"
+    detector: str | None = None
     detect_every: int = 4
     min_coverage: float = 0.5
 
     def check(self) -> "FacesSettings":
-        from ..inference.clips import check_detect_every
-        from ..inference.detectors import DETECTORS
-
+        """The settings checked, the detector named (a record always names it)."""
         self.crop.checked()
         check_detect_every(self.detect_every)
-        if self.detector not in DETECTORS:
+        if self.detector is not None and self.detector not in DETECTORS:
             raise FacesError(f"--detector must be one of {', '.join(DETECTORS)}, got {self.detector!r}")
         if not 0 <= self.min_coverage <= 1:
             raise FacesError(f"--min-coverage must be a share from 0 to 1, got {self.min_coverage}")
-        return self
+        return replace(self, detector=detector_for(self.crop, self.detector))
 
     def to_dict(self) -> dict:
         return {
@@ -85,14 +96,17 @@ def clip_folder(video: str, root: Path, out: Path) -> Path:
 _DETECTORS: dict = {}  # one per worker process, built on its first video
 
 
+def landmark_record(track: FaceTrack, frames: int, lost: int) -> dict:
+    """What the landmark tracker saw of the main face: its face score per frame (None where it
+    was not followed), the frames where it was not, and how often a face was lost."""
+    scores = [round(track.detections[p].score, 3) if p in track.detections else None for p in range(frames)]
+    return {"face_scores": scores, "lost_frames": [p for p, s in enumerate(scores) if s is None], "faces_lost": lost}
+
+
 def face_clip(job: tuple[str, str, FacesSettings]) -> JobResult:
     """One video's face clip: a video that cannot be read, or whose face is not found often
     enough, is left out (a problem); a write that fails stops the run."""
     import simplejpeg
-
-    from ..inference.clips import NoFaceError, crop_tracks, find_faces, followed_faces
-    from ..inference.detectors import make_detector
-    from ..inference.faces import fill_boxes, smooth_track
 
     one_thread()
     source, target, settings = job
@@ -102,8 +116,10 @@ def face_clip(job: tuple[str, str, FacesSettings]) -> JobResult:
     timings: dict = {}
     try:
         with open_clip(source, threads=1) as reader:
-            ids, detections, _ = find_faces(
-                reader.iter_frames(1), _DETECTORS[settings.detector], settings.detect_every, timings=timings
+            detector = _DETECTORS[settings.detector]
+            stash = FrameStash(settings.crop)  # the landmark tracker's frames, so the video is decoded once
+            ids, detections, looks = find_faces(
+                reader.iter_frames(1), detector, settings.detect_every, timings=timings, keep=stash
             )
             track = smooth_track(followed_faces(detections, reader.path)[0], settings.crop.margin)
             coverage = len(track.boxes) / len(ids)
@@ -113,7 +129,10 @@ def face_clip(job: tuple[str, str, FacesSettings]) -> JobResult:
                 "coverage": round(coverage, 4),
                 "frames_without_face": len(ids) - len(track.boxes),
                 "confidence": round(track.confidence, 3),
+                "detector_runs": looks,
             }
+            if settings.detector == "landmarks":  # the mesh's score on every frame; None: not followed
+                info.update(landmark_record(track, len(ids), detector.lost), runtime=detector.mesh.net.runtime)
             if coverage < settings.min_coverage:
                 return JobResult(
                     source,
@@ -122,16 +141,17 @@ def face_clip(job: tuple[str, str, FacesSettings]) -> JobResult:
                     info={**info, "status": "too few face frames"},
                 )
             boxes = {track.id: fill_boxes(track, len(ids))}
-            aligner = FaceAligner(settings.crop)
+            aligner = make_aligner(settings.crop, track)
             target.parent.mkdir(parents=True, exist_ok=True)
             partial.mkdir(exist_ok=True)
-            frames = lambda desc: reader.iter_frames(1)  # noqa: E731
-            for _, pos, image in crop_tracks(frames, [track], boxes, {track.id: aligner}, timings, reader.path):
+            frames, scale_at = stash.replay(ids, lambda desc: reader.iter_frames(1))
+            aligners = {track.id: aligner}
+            for _, pos, image in crop_tracks(frames, [track], boxes, aligners, timings, reader.path, scale_at):
                 (partial / f"{pos + 1:05d}.jpg").write_bytes(
                     simplejpeg.encode_jpeg(image, JPEG_QUALITY, colorspace="RGB")
                 )
         os.replace(partial, target)
-        if aligner.needs_look:
+        if settings.crop.align != "box":
             info["eyes_found"] = round(aligner.eyes_used / len(ids), 4)
         return JobResult(source, info={**info, "status": "ok"})
     except NoFaceError as e:
@@ -159,23 +179,24 @@ def make_face_clips(
     progress: bool = True,
     root: str | os.PathLike | None = None,
 ) -> FacesSummary:
-    """Face clips of the videos of ``source`` (a folder, searched recursively; an annotation
-    file; or items) in ``out``, the tree under ``root`` (default: the folder, or the videos'
+    """Face clips of the videos of ``source`` (a folder, searched recursively; one video; an
+    annotation file; or items) in ``out``, the tree under ``root`` (default: the folder, or the videos'
     common folder) mirrored. Runs again in the same ``out`` continue an earlier run, which
     must have used the same settings; videos left out earlier for their faces are not tried
     again (unreadable ones are)."""
     from .pack import find_videos
 
-    settings.check()
+    settings = settings.check()
     if settings.detector == "yunet":  # its model file fetched once here, not by every worker at once
-        from ..inference.detectors import yunet_model
-
         yunet_model()
+    if settings.detector == "landmarks":  # a broken install stops here, not in every worker
+        check_model_files()
     if isinstance(source, list):
         items, base = source, Path(os.path.commonpath([os.path.abspath(os.path.dirname(i.path)) for i in source]))
     else:
         videos, base = find_videos(source, exclude=out)
-        labels = {} if Path(source).is_dir() else {i.path: i.label for i in read_annotations(source)}
+        listed = Path(source).is_file() and videos != [str(source)]  # an annotation file, not one video
+        labels = {i.path: i.label for i in read_annotations(source)} if listed else {}
         items = [Item(v, labels.get(v, 0)) for v in videos]
     base = Path(root) if root is not None else base
     out = output_dir(out, "faces folder")

@@ -59,11 +59,19 @@ class PackSettings:
             raise PackError(f"crf must be in 0..51 (x264's scale), got {self.crf}")
 
 
+SOURCES = (
+    f"a folder of videos (searched recursively), one video ({', '.join(VIDEO_SUFFIXES)}) "
+    "or an annotation file ('<path> <label>' lines)"
+)
+
+
 def find_videos(source: str | os.PathLike, exclude: str | os.PathLike | None = None) -> tuple[list[str], Path]:
-    """The videos of ``source`` (a folder, searched recursively, or an annotation file) and
-    the folder that output paths are made relative to; a folder's search skips ``exclude``
-    (an output folder inside the source must not be packed again on the next run)."""
+    """The videos of ``source`` (a folder, searched recursively; one video; or an annotation
+    file) and the folder that output paths are made relative to; a folder's search skips
+    ``exclude`` (an output folder inside the source must not be packed again on the next run)."""
     source = Path(source)
+    if source.is_file() and source.suffix.lower() in VIDEO_SUFFIXES:
+        return [str(source)], source.parent
     if source.is_dir():
         skip = os.path.abspath(exclude) if exclude is not None else None
         videos = sorted(
@@ -77,7 +85,12 @@ def find_videos(source: str | os.PathLike, exclude: str | os.PathLike | None = N
             raise PackError(f"{source}: holds no {'/'.join(VIDEO_SUFFIXES)} files")
         return videos, source
     if not source.exists():
-        raise PackError(f"{source}: no such folder or annotation file")
+        raise PackError(f"{source}: no such folder, video or annotation file")
+    if not source.is_file():
+        raise PackError(f"{source}: not a folder or a file; SRC is {SOURCES}")
+    with open(source, "rb") as f:
+        if b"\0" in f.read(65536):  # a binary file: not an annotation file, and not a video of ours
+            raise PackError(f"{source}: neither a video this reads nor a text annotation file; SRC is {SOURCES}")
     videos = [item.path for item in read_annotations(source)]
     return videos, Path(os.path.commonpath([os.path.abspath(os.path.dirname(v)) for v in videos]))
 

@@ -17,15 +17,11 @@ from typing import Iterator, Sequence
 import numpy as np
 import torch
 
-from ..errors import MaedferError
+from ..errors import VideoReadError
 from ..files import special_file_problem
 
 VIDEO_SUFFIXES = (".mp4", ".avi", ".mkv", ".webm", ".mov", ".flv")  # .flv: CREMA-D
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
-
-
-class VideoReadError(MaedferError):
-    """A clip that cannot be read: missing, corrupt, empty or too short."""
 
 
 def _decode_image(path: Path) -> np.ndarray:

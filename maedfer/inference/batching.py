@@ -22,8 +22,8 @@ import numpy as np
 import torch
 from torch import nn
 
-from .detectors import FaceDetector
-from .faces import Box
+from ..faces.boxes import Box
+from ..faces.detectors import FaceDetector
 
 
 class _Pending:
@@ -114,6 +114,11 @@ class PerThreadDetector:
         if detector is None:
             detector = self._local.detector = self.make()
         return detector
+
+    def for_this_thread(self) -> FaceDetector:
+        """This thread's own detector (a landmark tracker keeps a video's state between
+        frames, so a request's frames must all go to one); a shared one as it is."""
+        return self if self.make is None else self._mine()
 
     def __call__(self, frame: np.ndarray) -> list[Box]:
         if self.make is None:

@@ -3,15 +3,7 @@ at the model's frame spacing: the frames 0, r, 2r, ... (r = the sampling rate, a
 protocol samples) are decoded twice, once to find faces and once to crop them, so memory
 holds only the crops whatever the video's length and resolution.
 
-Finding faces does not run the detector on every sampled frame (it took 60 ms a frame, 73 %
-of ``predict``'s time on a talking-head video): it looks at every ``detect_every``-th one
-and, where the faces there are where they were at the last look, takes the boxes in
-between as interpolated. Where they moved, appeared or vanished, it looks at the frames in
-between too, and keeps looking at every frame until the picture is stable again. A face
-that the detector loses is searched for around its last box at once (also tilted by 20
-degrees either way, which the frontal cascade needs for a head tilted to the shoulder),
-instead of waiting for it to come back. A still image is looked at once, upright and tilted
-(a group photo has heads tilted every way).
+How faces are found, followed and cropped: :mod:`maedfer.faces`.
 """
 
 from __future__ import annotations
@@ -20,24 +12,29 @@ import os
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Iterator, Union
+from typing import Iterator, Union
 
 import numpy as np
 import torch
 from tqdm import tqdm
 
-from ..data.readers import ArrayReader, FrameReader, ImageReader, VideoReadError, open_clip
+from ..data.readers import ArrayReader, FrameReader, ImageReader, open_clip
 from ..errors import MaedferError
-from .align import FaceAligner, FaceCrop
-from .detectors import FaceDetector, make_detector
-from .faces import Box, FaceTrack, fill_boxes, smooth_track, track_faces
+from ..faces.align import FaceCrop, make_aligner
+from ..faces.boxes import FaceTrack, fill_boxes, smooth_track
+from ..faces.detectors import FaceDetector, make_detector
+from ..faces.find import (
+    FrameStash,
+    NoFaceError,
+    check_detect_every,
+    crop_tracks,
+    detector_for,
+    find_faces,
+    followed_faces,
+)
 
 Source = Union[str, os.PathLike, np.ndarray, torch.Tensor]
 CROPS = ("face", "full")  # detect and follow the face, or take whole frames (already face crops)
-
-
-class NoFaceError(VideoReadError):
-    """No face was found where one is needed."""
 
 
 class TooSlowError(MaedferError):
@@ -95,162 +92,6 @@ def _timed(frames: Iterator, timings: dict, deadline: float | None = None, path=
         yield item
 
 
-def _same_faces(before: list[Box], now: list[Box], min_iou: float = 0.5) -> bool:
-    """Whether the faces at two looks are the same ones in about the same places."""
-    return len(before) == len(now) and all(max((b.iou(n) for n in now), default=0.0) >= min_iou for b in before)
-
-
-def _unmatched(before: list[Box], now: list[Box]) -> list[Box]:
-    """The boxes of ``before`` that no box of ``now`` continues: none has its centre within
-    one box side of theirs (a face may move far between two looks; a lost one is gone)."""
-
-    def near(a: Box, b: Box) -> bool:
-        side = max(a.x1 - a.x0, a.y1 - a.y0)
-        return abs((a.x0 + a.x1 - b.x0 - b.x1) / 2) < side and abs((a.y0 + a.y1 - b.y0 - b.y1) / 2) < side
-
-    return [b for b in before if not any(near(b, n) for n in now)]
-
-
-def _turned(detector: FaceDetector, image: np.ndarray, angle: float) -> list[Box]:
-    """Faces in ``image`` turned by ``angle`` degrees (about its centre), as upright boxes
-    of the same size around their centres turned back, in ``image``'s pixels."""
-    import cv2
-
-    if angle == 0:
-        return list(detector(image))
-    h, w = image.shape[:2]
-    turn = cv2.getRotationMatrix2D((w / 2, h / 2), angle, 1.0)
-    found = detector(cv2.warpAffine(image, turn, (w, h), borderMode=cv2.BORDER_REPLICATE))
-    back = cv2.invertAffineTransform(turn)
-    out = []
-    for b in found:
-        cx, cy = back @ np.array([(b.x0 + b.x1) / 2, (b.y0 + b.y1) / 2, 1.0])
-        half_w, half_h = (b.x1 - b.x0) / 2, (b.y1 - b.y0) / 2
-        out.append(Box(cx - half_w, cy - half_h, cx + half_w, cy + half_h, b.score))
-    return out
-
-
-def _merge(boxes: list[Box], more: list[Box]) -> list[Box]:
-    """``boxes`` plus those of ``more`` that overlap none of them (IoU < 0.3)."""
-    out = list(boxes)
-    for b in more:
-        if max((o.iou(b) for o in out), default=0.0) < 0.3:
-            out.append(b)
-    return out
-
-
-TILTS = (-20.0, 20.0)  # degrees: a head tilted to the shoulder, which the frontal cascade misses
-
-
-def _search_near(detector: FaceDetector, frame: np.ndarray, box: Box) -> list[Box]:
-    """Faces in the region around ``box`` (twice its side), upright or tilted: the first
-    angle that finds one wins. Boxes in frame pixels."""
-    cx, cy, side = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, 2 * max(box.x1 - box.x0, box.y1 - box.y0)
-    x0, y0 = int(max(0, cx - side / 2)), int(max(0, cy - side / 2))
-    region = np.ascontiguousarray(frame[y0 : int(cy + side / 2), x0 : int(cx + side / 2)])
-    if min(region.shape[:2]) < 24:
-        return []
-    for angle in (0.0, *TILTS):
-        found = _turned(detector, region, angle)
-        if found:
-            return [Box(b.x0 + x0, b.y0 + y0, b.x1 + x0, b.y1 + y0, b.score) for b in found]
-    return []
-
-
-def check_detect_every(detect_every: int) -> int:
-    """The detector's spacing, checked where it enters (CLI, API, live alike)."""
-    if isinstance(detect_every, bool) or not isinstance(detect_every, int) or not 1 <= detect_every <= 8:
-        raise MaedferError(
-            f"--detect-every must be from 1 to 8 (a whole number; the tracker bridges at most 8 "
-            f"frames), got {detect_every!r}"
-        )
-    return detect_every
-
-
-def _upright_and_tilted(detector: FaceDetector, frame: np.ndarray) -> list[Box]:
-    """Faces in a whole picture, upright and turned by each of ``TILTS``; a turned picture
-    adds only the finds the detector is sure of (its ``low_confidence``)."""
-    boxes = list(detector(frame))
-    sure = getattr(detector, "low_confidence", float("-inf"))
-    for angle in TILTS:
-        boxes = _merge(boxes, [b for b in _turned(detector, frame, angle) if b.score >= sure])
-    return boxes
-
-
-def _following(detector: FaceDetector, frame: np.ndarray, before: list[Box]) -> list[Box]:
-    """Faces in a video frame; a face of ``before`` that the detector lost is searched for
-    around its last box."""
-    boxes = list(detector(frame))
-    for lost in _unmatched(before, boxes):
-        boxes = _merge(boxes, _search_near(detector, frame, lost))
-    return boxes
-
-
-def find_faces(
-    frames: Iterator[tuple[int, np.ndarray]],
-    detector: FaceDetector,
-    detect_every: int = 4,
-    still: bool = False,
-    timings: dict | None = None,
-) -> tuple[list[int], list[list[Box] | None], int]:
-    """Detections on sampled frames, looking at as few as the picture allows (see the
-    module's docstring): (frame ids, detections per position or None where the detector
-    did not look, number of looks)."""
-    timings = {} if timings is None else timings
-    ids: list[int] = []
-    detections: list[list[Box] | None] = []
-    pending: list[tuple[int, np.ndarray]] = []  # frames not looked at since the last look
-    last: list[Box] = []
-    unsettled = False
-    looks = 0
-
-    def look(pos: int, find, *args) -> list[Box]:
-        nonlocal looks
-        t = time.perf_counter()
-        detections[pos] = find(detector, *args)
-        timings["detect"] = timings.get("detect", 0.0) + time.perf_counter() - t
-        looks += 1
-        return detections[pos]
-
-    def look_between(before: list[Box]) -> None:
-        for p, f in pending:
-            before = look(p, _following, f, before)
-
-    for pos, (idx, frame) in enumerate(frames):
-        ids.append(idx)
-        detections.append(None)
-        if still:  # one picture, repeated: looked at once
-            detections[pos] = detections[0] if pos else look(0, _upright_and_tilted, frame)
-            continue
-        if not (pos % detect_every == 0 or unsettled):
-            pending.append((pos, frame))
-            continue
-        boxes = look(pos, _following, frame, last)
-        unsettled = pos > 0 and not _same_faces(last, boxes)
-        if unsettled:  # something changed since the last look: look at the frames in between
-            look_between(last)
-        pending, last = [], boxes
-    if pending:  # the last frames: look at the final one, and between if it changed
-        p, f = pending.pop()
-        if not _same_faces(last, look(p, _following, f, last)):
-            look_between(last)
-    return ids, detections, looks
-
-
-def followed_faces(detections: list[list[Box] | None], path: Path) -> list[FaceTrack]:
-    """The faces :func:`track_faces` follows in ``detections``, the main one first; none is
-    a NoFaceError naming ``path`` and what the detector saw."""
-    tracks = track_faces(detections)
-    if not tracks:
-        seen = [d for d in detections if d is not None]
-        found = sum(bool(d) for d in seen)
-        raise NoFaceError(
-            f"{path}: no face found ({found} of {len(detections)} sampled frames had a detection, "
-            f"{len(seen)} looked at; too few to follow)"
-        )
-    return tracks
-
-
 def sample_faces(
     source: Source,
     sampling_rate: int,
@@ -303,9 +144,11 @@ def sample_faces(
                 reader.path, reader.fps, len(reader), ids, [FaceTrack(0)], {0: torch.from_numpy(np.stack(images))}
             )
 
-        detector = detector or make_detector("haar")
+        detector = detector or make_detector(detector_for(face_crop, None))
+        still = isinstance(reader, ImageReader)
+        stash = None if still else FrameStash(face_crop)
         ids, detections, looks = find_faces(
-            frames("finding faces"), detector, detect_every, still=isinstance(reader, ImageReader), timings=timings
+            frames("finding faces"), detector, detect_every, still=still, timings=timings, keep=stash
         )
         try:
             tracks = followed_faces(detections, reader.path)
@@ -318,9 +161,10 @@ def sample_faces(
             else smooth_track(t, face_crop.margin).boxes
             for t in tracks
         }
-        aligners = {t.id: FaceAligner(face_crop) for t in tracks}
+        aligners = {t.id: make_aligner(face_crop, t) for t in tracks}
         crops: dict[int, list[np.ndarray]] = {t.id: [] for t in tracks}
-        for track_id, _, image in crop_tracks(frames, tracks, boxes, aligners, timings, reader.path):
+        again, scale_at = stash.replay(ids, frames) if stash is not None else (frames, None)
+        for track_id, _, image in crop_tracks(again, tracks, boxes, aligners, timings, reader.path, scale_at):
             crops[track_id].append(image)
         return SampledFaces(
             reader.path,
@@ -333,48 +177,3 @@ def sample_faces(
             {t.id: aligners[t.id].eyes_used for t in tracks},
             list(range(len(ids))) if every_frame else None,
         )
-
-
-def crop_tracks(
-    frames: Callable[[str], Iterator[tuple[int, np.ndarray]]],
-    tracks: list[FaceTrack],
-    boxes: dict[int, dict[int, Box]],
-    aligners: dict[int, FaceAligner],
-    timings: dict,
-    path: Path,
-) -> Iterator[tuple[int, int, np.ndarray]]:
-    """(track id, position, crop) for every position where a track has a box, in order;
-    ``frames(description)`` decodes the sampled frames once more for each pass (a pass
-    to find the eyes first, where the crop is aligned on them)."""
-
-    def timed(step: Callable[[], np.ndarray | None]) -> np.ndarray | None:
-        t = time.perf_counter()
-        result = step()
-        timings["crop"] = timings.get("crop", 0.0) + time.perf_counter() - t
-        return result
-
-    def passes(desc: str) -> Iterator[tuple[FaceTrack, int, np.ndarray, int]]:
-        rows = dict.fromkeys(boxes, 0)
-        for pos, (_, frame) in enumerate(frames(desc)):
-            for track in tracks:
-                if pos in boxes[track.id]:
-                    yield track, pos, frame, rows[track.id]
-                    rows[track.id] += 1
-        for track in tracks:
-            if rows[track.id] != len(boxes[track.id]):
-                raise VideoReadError(
-                    f"{path}: a second decoding pass gave different frames "
-                    f"({rows[track.id]} vs {len(boxes[track.id])}); corrupt video?"
-                )
-
-    if any(a.needs_look for a in aligners.values()):
-        for track, pos, frame, _ in passes("finding eyes"):
-            timed(lambda: aligners[track.id].look(frame, boxes[track.id][pos]))
-        for track in tracks:  # eyes smoothed per segment: between, the face was out of view
-            order = {pos: row for row, pos in enumerate(sorted(boxes[track.id]))}
-            runs = [(order[a], order[b]) for a, b in track.segments]
-            if len(order) > len(track.boxes):  # boxes filled across the gaps too: one run
-                runs = [(0, len(order) - 1)]
-            timed(lambda: aligners[track.id].plan(runs))
-    for track, pos, frame, row in passes("cropping faces"):
-        yield track.id, pos, timed(lambda: aligners[track.id].crop(frame, boxes[track.id][pos], row))

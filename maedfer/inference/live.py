@@ -5,8 +5,9 @@ A reader thread takes frames as they arrive and stamps their arrival; it hands e
 ``sampling_rate``-th one (the model's frame spacing) to the analysis through a queue of
 ``queue_size`` frames. When the analysis falls behind, the oldest waiting frame is
 dropped, never the newest: the label stays current instead of lagging further and further,
-and memory stays bounded. The analysis finds the face (the detector on every
-``detect_every``-th frame while the box stays put, on every frame when the face was lost),
+and memory stays bounded. The analysis finds the face (the landmark tracker on every frame;
+a box detector on every ``detect_every``-th frame while the box stays put, on every frame
+when the face was lost),
 crops it like the training data into a rolling window of ``num_frames`` crops, and every
 ``stride`` new crops runs the classifier on the window. Each label carries its latency:
 the time from the arrival of the newest frame in its window to the label.
@@ -26,9 +27,10 @@ import numpy as np
 import torch
 
 from ..errors import MaedferError
-from .align import FaceAligner
-from .clips import check_detect_every
-from .faces import Box
+from ..faces.align import make_aligner
+from ..faces.boxes import Box
+from ..faces.find import check_detect_every
+from ..faces.landmarks import LandmarkTracker
 from .predictor import Predictor
 
 
@@ -158,6 +160,9 @@ class _Follower:
     ``every``-th frame, on every frame while lost; the box smoothed between looks."""
 
     def __init__(self, detector, every: int, max_lost: int = 8) -> None:
+        if isinstance(detector, LandmarkTracker):  # it follows the face itself, every frame, cheaply
+            detector.reset()
+            every = 1
         self.detector, self.every, self.max_lost = detector, every, max_lost
         self.box: Box | None = None
         self.since_look, self.lost = every, 0
@@ -180,7 +185,7 @@ class _Follower:
             ox, oy = (self.box.x0 + self.box.x1) / 2, (self.box.y0 + self.box.y1) / 2
             cx, cy, side = (cx + ox) / 2, (cy + oy) / 2, (side + self.box.x1 - self.box.x0) / 2
         self.lost = 0
-        self.box = Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, found.score)
+        self.box = Box(cx - side / 2, cy - side / 2, cx + side / 2, cy + side / 2, found.score, found.points)
         return self.box
 
 
@@ -213,7 +218,7 @@ def run_live(
     window: deque = deque(maxlen=spec.num_frames)  # (frame index, arrival, crop)
     fresh, current = 0, None
     margin = 1 + predictor.face_crop.margin
-    aligner = FaceAligner(predictor.face_crop)  # the checkpoint's crop, its eyes smoothed causally
+    aligner = make_aligner(predictor.face_crop)  # the checkpoint's crop, smoothed causally
     start = time.monotonic()
     reader.start()
     try:
@@ -237,7 +242,7 @@ def run_live(
                     on_frame(frame, None, None)
                 continue
             cx, cy, half = (box.x0 + box.x1) / 2, (box.y0 + box.y1) / 2, (box.x1 - box.x0) * margin / 2
-            crop = aligner.live(frame, Box(cx - half, cy - half, cx + half, cy + half))
+            crop = aligner.live(frame, Box(cx - half, cy - half, cx + half, cy + half, box.score, box.points))
             window.append((index, arrival, crop))
             fresh += 1
             if len(window) == spec.num_frames and fresh >= stride:

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import json
 import os
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 from typing import Any
 
@@ -25,8 +25,8 @@ from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, requ
 from ..config import PRESETS
 from ..data.catalog import LABELLED, dataset_info
 from ..errors import MaedferError
+from ..faces.align import FaceCrop
 from ..registry import create_model
-from .align import FaceCrop
 
 
 @dataclass(frozen=True)
@@ -40,10 +40,10 @@ class ClassifierSpec:
     sampling_rate: int
     input_size: int
     dataset: str | None = None
-    # How its training faces were cropped (FaceCrop.to_dict), when they came from `maedfer
-    # faces`; prediction crops the same way. None: the box crop (DFEW, FERV39k and MAFW ship
-    # face crops of their own).
-    face_crop: dict | None = None
+    # How its training faces were cropped, when they came from `maedfer faces`; prediction
+    # crops the same way. None: the box crop (DFEW, FERV39k and MAFW ship face crops of their
+    # own). On disk (checkpoint, safetensors metadata) it is FaceCrop.to_dict's record.
+    face_crop: FaceCrop | None = None
 
     def to_json(self) -> str:
         return json.dumps(asdict(self))
@@ -87,16 +87,23 @@ class ClassifierSpec:
                 )
         if d.get("dataset") is not None and not isinstance(d["dataset"], str):
             raise CheckpointError(f"{source}: maedfer metadata field dataset must be a string or null")
-        return checked_spec(cls(**{**d, "classes": tuple(d["classes"])}), source)
+        crop = recorded_face_crop(d.get("face_crop"), source)
+        return checked_spec(cls(**{**d, "classes": tuple(d["classes"]), "face_crop": crop}), source)
+
+
+def recorded_face_crop(record: object, source: str) -> FaceCrop | None:
+    """The FaceCrop of a checkpoint's ``face_crop`` record (None: none recorded); a bad record
+    is a CheckpointError naming ``source``."""
+    if record is None:
+        return None
+    try:
+        return FaceCrop.from_dict(record, source)
+    except MaedferError as e:
+        raise CheckpointError(str(e)) from None
 
 
 def checked_spec(spec: ClassifierSpec, source: str) -> ClassifierSpec:
     """``spec`` if its values can drive a predictor; else a CheckpointError naming ``source``."""
-    if spec.face_crop is not None:
-        try:
-            FaceCrop.from_dict(spec.face_crop, source)
-        except MaedferError as e:
-            raise CheckpointError(str(e)) from None
     if not spec.classes or not all(isinstance(c, str) and c for c in spec.classes):
         raise CheckpointError(f"{source}: class names must be non-empty strings, got {list(spec.classes)}")
     for key in ("num_frames", "sampling_rate", "input_size"):
@@ -137,9 +144,7 @@ def _from_safetensors(path: Path, checkpoint: dict, dataset: str | None) -> tupl
         raise CheckpointError(f"{path}: safetensors file without maedfer metadata (write it with maedfer export)")
     spec = ClassifierSpec.from_json(meta["maedfer"], str(path))
     if dataset is not None:
-        spec = ClassifierSpec(
-            **{**asdict(spec), "classes": _classes(dataset, str(path), len(spec.classes)), "dataset": dataset}
-        )
+        spec = replace(spec, classes=_classes(dataset, str(path), len(spec.classes)), dataset=dataset)
     state = state_dict_of(checkpoint, str(path))
     require_classifier(state, str(path))
     if state["head.weight"].shape[0] != len(spec.classes):
@@ -179,7 +184,7 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
             raise CheckpointError(f"{source}: model_config must be a mapping of settings, got {model_config!r}")
         model_config = {**model_config, "drop_path_rate": 0.0}  # inference
         sampling_rate = run.get("sampling_rate", 4)
-        face_crop = checkpoint.get("face_crop")
+        face_crop = recorded_face_crop(checkpoint.get("face_crop"), source)
     else:  # the official files (args: argparse.Namespace) or a bare state dict
         args = checkpoint.get("args")
         official = str(getattr(args, "data_set", "") or "").lower() or None

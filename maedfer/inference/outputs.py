@@ -10,8 +10,8 @@ from tqdm import tqdm
 
 from ..data.readers import open_clip
 from ..data.writers import VideoWriter
+from ..faces.boxes import Box
 from ..visualize.figures import pyplot, save_figure
-from .faces import Box
 from .predictor import FacePrediction, VideoPrediction
 
 _COLOURS = [

@@ -23,11 +23,12 @@ from tqdm import tqdm
 
 from ..data.transforms import eval_transform
 from ..errors import MaedferError
+from ..faces.align import FaceCrop
+from ..faces.boxes import Box, FaceTrack
+from ..faces.detectors import FaceDetector, make_detector
+from ..faces.find import detector_for
 from ..precision import DTYPES, check_precision, choose_precision, resolve_device
-from .align import FaceCrop
 from .clips import SampledFaces, Source, check_deadline, sample_faces
-from .detectors import FaceDetector, make_detector
-from .faces import Box, FaceTrack
 from .loading import ClassifierSpec, load_classifier
 
 
@@ -60,6 +61,10 @@ class FacePrediction:
     coverage: float = 1.0  # share of the sampled frames where this face is tracked
     segments: list[tuple[float, float]] = field(default_factory=list)  # seconds in view: (start, end)
     confidence: float | None = None  # the detector's median score on this face (None: no detector)
+    # the landmark tracker's face score by video frame, and the frames of the face's segments
+    # where it was not followed (boxes bridged over them); None / empty for a box detector
+    face_scores: dict[int, float] | None = None
+    lost_frames: list[int] = field(default_factory=list)
 
 
 # Below this share of the video with a tracked face, predict warns: the label describes
@@ -79,7 +84,7 @@ class VideoPrediction:
     sampled: int = 0  # frames the model's sampling takes from the video
     looked: int = 0  # of those, frames the face detector looked at
     warnings: list[str] = field(default_factory=list)
-    face_crop: dict | None = None  # how the faces were cropped (FaceCrop.to_dict; None: whole frames)
+    face_crop: FaceCrop | None = None  # how the faces were cropped (None: whole frames)
 
     @property
     def label(self) -> str:
@@ -103,7 +108,7 @@ class VideoPrediction:
             "sampled_frames": self.sampled,
             "detector_frames": self.looked,
             "warnings": self.warnings,
-            "face_crop": self.face_crop,
+            "face_crop": self.face_crop.to_dict() if self.face_crop else None,
             "timings": self.timings,
             "faces": [
                 {
@@ -116,6 +121,11 @@ class VideoPrediction:
                     "segments": [list(seg) for seg in f.segments],
                     "gaps": [[a[1], b[0]] for a, b in zip(f.segments, f.segments[1:])],
                     "windows": [vars(w) for w in f.windows],
+                    **(
+                        {"face_scores": {str(k): s for k, s in f.face_scores.items()}, "lost_frames": f.lost_frames}
+                        if f.face_scores is not None
+                        else {}
+                    ),
                     "boxes": {
                         str(k): [round(b.x0, 1), round(b.y0, 1), round(b.x1, 1), round(b.y1, 1)]
                         for k, b in f.boxes.items()
@@ -211,7 +221,7 @@ class Predictor:
         # Faces are cropped as the checkpoint's training faces were (`maedfer faces` records
         # it); other checkpoints get the box crop at the model's input size. ``margin``
         # overrides the margin.
-        crop = FaceCrop.from_dict(spec.face_crop, "checkpoint") if spec.face_crop else FaceCrop(size=spec.input_size)
+        crop = spec.face_crop or FaceCrop(size=spec.input_size)
         self.face_crop = (crop if margin is None else dataclasses.replace(crop, margin=margin)).checked()
         model = model.to(self.device).eval()
         if precision == "auto":
@@ -223,9 +233,13 @@ class Predictor:
         # in bf16 on a 2-core AVX512-BF16 CPU).
         self.dtype = DTYPES[self.precision]
         self.model, self.spec = model.to(self.dtype), spec
-        self.detector = make_detector(detector) if isinstance(detector, str) else detector
+        if detector is None or isinstance(detector, str):  # named, or the crop's own
+            detector = detector_for(self.face_crop, detector)
         # how to make another of it (a server makes one per thread); None: a detector object
-        self.detector_name = detector if isinstance(detector, str) else ("haar" if detector is None else None)
+        self.detector_name = detector if isinstance(detector, str) else None
+        # a named detector other than the default is built at once (a bad name or a missing
+        # download fails here); the default on first need
+        self.detector = None if detector == "landmarks" else make_detector(detector) if self.detector_name else detector
         self.batch_size = batch_size
         self.transform = eval_transform(spec.input_size)
 
@@ -234,10 +248,9 @@ class Predictor:
         return self.spec.classes
 
     def face_detector(self) -> FaceDetector:
-        """The face detector: the one given, or the default (Haar) built on first need, once
-        per predictor rather than per video."""
+        """The face detector, built once per predictor rather than per video."""
         if self.detector is None:
-            self.detector = make_detector("haar")
+            self.detector = make_detector(self.detector_name)
         return self.detector
 
     def predict(
@@ -284,7 +297,7 @@ class Predictor:
             coverage=len(covered) / max(1, len(sampled.frame_ids)),
             sampled=len(sampled.frame_ids),
             looked=sampled.looked,
-            face_crop=self.face_crop.to_dict() if crop == "face" else None,
+            face_crop=self.face_crop if crop == "face" else None,
         )
         result.warnings = self._warnings(result, crop)
         return result
@@ -369,6 +382,9 @@ class Predictor:
             for a, b in runs
         ]
         confidence = round(track.confidence, 3) if track.detections else None
+        followed = any(b.points is not None and len(b.points) == 68 for b in track.detections.values())
+        scores = {sampled.frame_ids[p]: round(b.score, 3) for p, b in sorted(track.detections.items())}
+        lost = sorted(sampled.frame_ids[p] for p in track.boxes if p not in track.detections)
         return FacePrediction(
             track.id,
             self.classes[int(mean.argmax())],
@@ -379,6 +395,8 @@ class Predictor:
             sampled.coverage(track),
             segments,
             confidence,
+            scores if followed else None,
+            lost if followed else [],
         )
 
 
@@ -394,7 +412,8 @@ def load(
     """A :class:`Predictor` for a fine-tuned checkpoint (maedfer's, an official MAE-DFER one,
     an exported ``.safetensors``), a released model's name (``"dfew"``) or a Hub repository
     (``"hf://OWNER/NAME"``). ``dataset`` names the labels of files that lack them;
-    ``detector``: ``"haar"`` (default), ``"yunet"``, ``"module:callable"`` or a callable.
+    ``detector``: ``"landmarks"`` (the default, or ``"haar"`` where the checkpoint's faces were
+    aligned on ``eyes``), ``"haar"``, ``"yunet"``, ``"module:callable"`` or a callable.
     Faces are cropped as the checkpoint's training faces were (:class:`FaceCrop`);
     ``margin`` overrides the crop's margin (default: the checkpoint's, else 0.3)."""
     model, spec = load_classifier(checkpoint, dataset)

@@ -37,10 +37,11 @@ import torch
 
 from ..data.readers import IMAGE_SUFFIXES, VIDEO_SUFFIXES, VideoReadError
 from ..errors import MaedferError, one_line
+from ..faces.detectors import make_detector
+from ..faces.find import NoFaceError
 from .access import token_matches
 from .batching import BatchedModel, PerThreadDetector
-from .clips import CROPS, NoFaceError, TooSlowError
-from .detectors import make_detector
+from .clips import CROPS, TooSlowError
 from .predictor import Predictor
 from .server_metrics import ServerMetrics
 

@@ -1,6 +1,8 @@
 """Face detectors: any callable ``frame (H, W, 3) uint8 RGB -> list[Box]``.
 
-- ``haar`` (default): OpenCV's frontal-face Haar cascade; its weights ship inside the
+- ``landmarks`` (default): the landmark tracker (:mod:`.landmarks`): MediaPipe's BlazeFace
+  starts a track, its Face Mesh follows the face frame to frame; boxes carry 68 points.
+- ``haar``: OpenCV's frontal-face Haar cascade; its weights ship inside the
   ``opencv-python-headless`` wheel, so it needs no download. A frame where it finds nothing
   is searched again with a black border around it: the cascade cannot place a face whose
   box would touch the frame's edge, so a face that fills the picture (a posed portrait, a
@@ -25,10 +27,10 @@ from typing import Callable
 import numpy as np
 
 from ..errors import MaedferError
-from .faces import Box
+from .boxes import Box
 
 FaceDetector = Callable[[np.ndarray], list[Box]]
-DETECTORS = ("haar", "yunet")
+DETECTORS = ("landmarks", "haar", "yunet")
 
 
 def _cv2():
@@ -37,6 +39,23 @@ def _cv2():
     except ImportError:  # a dependency; only a broken install gets here
         raise MaedferError("face detection needs OpenCV: pip install 'opencv-python-headless>=4.9,<5'") from None
     return cv2
+
+
+def haar_cascade(name: str):
+    """OpenCV's Haar cascade ``name`` from the files its wheel ships. OpenCV 5's wheels ship
+    none (and its dnn engine changed): one line says so and what to use instead."""
+    cv2 = _cv2()
+    folder = getattr(getattr(cv2, "data", None), "haarcascades", None)
+    if not hasattr(cv2, "CascadeClassifier") or folder is None or not (Path(folder) / name).is_file():
+        raise MaedferError(
+            f"OpenCV {cv2.__version__} ships no Haar cascade {name} (OpenCV 5's wheels have none): use "
+            "--detector landmarks (the default), or install 'opencv-python-headless>=4.9,<5' for haar "
+            "and --align eyes"
+        )
+    cascade = cv2.CascadeClassifier(str(Path(folder) / name))
+    if cascade.empty():
+        raise MaedferError(f"{Path(folder) / name}: OpenCV could not load this Haar cascade")
+    return cascade
 
 
 class HaarFaceDetector:
@@ -58,15 +77,8 @@ class HaarFaceDetector:
         max_side: int = 640,
         border: float = 0.25,
     ) -> None:
-        cv2 = self._cv2 = _cv2()
-        if not hasattr(cv2, "CascadeClassifier"):  # OpenCV 5 dropped the Haar cascades
-            raise MaedferError(
-                f"OpenCV {cv2.__version__} has no Haar face cascades (5.x dropped them); install "
-                "'opencv-python-headless>=4.9,<5' or pass a detector of your own"
-            )
-        self.classifier = cv2.CascadeClassifier(cv2.data.haarcascades + cascade)
-        if self.classifier.empty():
-            raise MaedferError(f"OpenCV could not load the face cascade {cascade!r}")
+        self._cv2 = _cv2()
+        self.classifier = haar_cascade(cascade)
         self.scale_factor, self.min_neighbors = scale_factor, min_neighbors
         self.min_size, self.max_side, self.border = min_size, max_side, border
 
@@ -161,7 +173,7 @@ class YuNetFaceDetector:
 def _load_callable(spec: str) -> Callable:
     target, _, name = spec.rpartition(":")
     if not target or not name:
-        raise MaedferError(f"--detector {spec!r}: expected haar, yunet, module:function or file.py:function")
+        raise MaedferError(f"--detector {spec!r}: expected landmarks, haar, yunet, module:function or file.py:function")
     try:
         if target.endswith(".py"):
             path = Path(target)
@@ -183,11 +195,15 @@ def _load_callable(spec: str) -> Callable:
 
 
 def make_detector(spec: str | FaceDetector) -> FaceDetector:
-    """A detector from a name (``haar``, ``yunet``), a ``module:callable`` path, or a
+    """A detector from a name (``landmarks``, ``haar``, ``yunet``), a ``module:callable`` path, or a
     callable. A class or a factory named by path is called once with no arguments; a
     plain function is the detector itself."""
     if callable(spec):
         return spec
+    if spec == "landmarks":
+        from .landmarks import LandmarkTracker
+
+        return LandmarkTracker()
     if spec == "haar":
         return HaarFaceDetector()
     if spec == "yunet":

@@ -18,13 +18,16 @@ import numpy as np
 
 @dataclass(frozen=True)
 class Box:
-    """A face box in pixels, (x0, y0) top-left and (x1, y1) bottom-right, with a score."""
+    """A face box in pixels, (x0, y0) top-left and (x1, y1) bottom-right, with a score and,
+    where the detector gives them, the face's points ((K, 2) float32 in the same pixels:
+    BlazeFace's six keypoints, or the landmark tracker's 68 points)."""
 
     x0: float
     y0: float
     x1: float
     y1: float
     score: float = 1.0
+    points: np.ndarray | None = field(default=None, compare=False, repr=False)
 
     @property
     def area(self) -> float:
@@ -38,7 +41,8 @@ class Box:
         return inter / union if union > 0 else 0.0
 
     def scaled(self, factor: float) -> "Box":
-        return Box(self.x0 * factor, self.y0 * factor, self.x1 * factor, self.y1 * factor, self.score)
+        points = None if self.points is None else self.points * np.float32(factor)
+        return Box(self.x0 * factor, self.y0 * factor, self.x1 * factor, self.y1 * factor, self.score, points)
 
 
 @dataclass
@@ -188,14 +192,20 @@ def fill_boxes(track: FaceTrack, length: int) -> dict[int, Box]:
     }
 
 
-def crop_face(frame: np.ndarray, box: Box, size: int) -> np.ndarray:
+def crop_face(frame: np.ndarray, box: Box, size: int, subpixel: bool = False) -> np.ndarray:
     """The square ``box`` of ``frame`` resized to ``size`` x ``size``; parts outside the frame
-    are black (as in aligned-face datasets)."""
+    are black (as in aligned-face datasets). The box's corner is rounded to whole pixels, or,
+    with ``subpixel`` (a frame kept shrunk, whose pixels are not the video's), sampled between
+    them where the box lies inside the frame."""
     import cv2
 
     x0, y0 = int(round(box.x0)), int(round(box.y0))
     side = max(1, int(round(box.x1 - box.x0)))
     h, w = frame.shape[:2]
+    if subpixel and box.x0 >= 0 and box.y0 >= 0 and box.x0 + side <= w - 1 and box.y0 + side <= h - 1:
+        centre = (box.x0 + side / 2 - 0.5, box.y0 + side / 2 - 0.5)
+        region = cv2.getRectSubPix(frame, (side, side), centre)
+        return cv2.resize(region, (size, size), interpolation=cv2.INTER_AREA if side > size else cv2.INTER_LINEAR)
     crop = np.zeros((side, side, 3), np.uint8)
     sx0, sy0, sx1, sy1 = max(0, x0), max(0, y0), min(w, x0 + side), min(h, y0 + side)
     if sx1 > sx0 and sy1 > sy0:

