@@ -460,3 +460,16 @@ def test_on_a_real_video_the_eyes_come_out_level_where_the_head_tilts(tmp_path):
     )
     assert len(aligned) >= 110 and np.percentile(np.abs(aligned), 90) < 3
     assert np.percentile(np.abs(box), 90) > 2 * np.percentile(np.abs(aligned), 90)
+
+
+def test_a_record_of_the_eye_alignment_keeps_its_haar_boxes_and_landmarks_need_the_tracker():
+    """Faces folders and checkpoints of earlier versions record ``eyes``: they are cropped with
+    the Haar boxes they were made with, exactly as before; everything else gets the tracker."""
+    from maedfer.faces.find import detector_for
+
+    assert detector_for(EYES_CROP, None) == "haar" and FacesSettings(EYES_CROP).check().detector == "haar"
+    assert detector_for(OPENFACE_LIKE, None) == detector_for(FaceCrop(), None) == "landmarks"
+    assert FacesSettings().check().detector == "landmarks"
+    assert detector_for(EYES_CROP, "landmarks") == "landmarks"  # asked for: the eye cascade in its boxes
+    with pytest.raises(maedfer.errors.MaedferError, match="--align landmarks needs the face's 68 points"):
+        detector_for(OPENFACE_LIKE, "haar")

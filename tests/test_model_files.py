@@ -67,14 +67,23 @@ def test_a_wheel_installed_offline_into_a_fresh_venv_finds_faces_on_a_real_video
     with tarfile.open(_build("sdist", dist)) as tar:
         names = {n.split("/", 1)[1] for n in tar.getnames() if "/" in n}
         assert {f"maedfer/faces/models/{name}" for name in SHIPPED} <= names
-    # A venv of its own: maedfer only from the wheel; its dependencies (torch, OpenCV, PyAV) from
-    # the system's packages, since no registry is reached.
+    # A venv of its own: maedfer only from the wheel, installed by the venv's own pip; then its
+    # dependencies (torch, OpenCV, PyAV) from this environment's packages, listed after the
+    # venv's own (no registry is reached).
     venv = tmp_path / "venv"
-    subprocess.run([sys.executable, "-m", "venv", "--system-site-packages", str(venv)], check=True)
+    subprocess.run([sys.executable, "-m", "venv", str(venv)], check=True)
     python = venv / "bin" / "python"
     subprocess.run(
         [python, "-m", "pip", "install", "-q", "--no-index", "--no-deps", str(wheel)], check=True, cwd=tmp_path
     )
+    own = subprocess.run(
+        [python, "-c", "import sysconfig; print(sysconfig.get_paths()['purelib'])"],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout.strip()
+    packages = [entry for entry in sys.path if entry.endswith(("site-packages", "dist-packages"))]
+    Path(own, "_dependencies.pth").write_text("\n".join(packages) + "\n")
     where = subprocess.run(
         [python, "-c", "import maedfer.faces.model_files as m; print(m.MODELS)"],
         cwd=tmp_path,

@@ -31,7 +31,6 @@ from ..faces.align import OPENFACE_LIKE, FaceCrop, make_aligner
 from ..faces.boxes import FaceTrack, fill_boxes, smooth_track
 from ..faces.detectors import DETECTORS, make_detector, yunet_model
 from ..faces.find import (
-    FrameStash,
     NoFaceError,
     check_detect_every,
     crop_tracks,
@@ -40,6 +39,7 @@ from ..faces.find import (
     followed_faces,
 )
 from ..faces.model_files import check_model_files
+from ..faces.stash import FrameStash
 from ..files import output_dir
 from .annotations import Item, read_annotations, write_annotations
 from .jobs import JobResult, RunRecord, one_thread, partial_path, run_jobs, source_problem

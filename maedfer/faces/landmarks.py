@@ -66,8 +66,6 @@ class BlazeFaceDetector:
     ``short`` range is made for faces that fill much of the frame (a webcam, a talking head),
     ``full`` for smaller ones; ``auto`` tries short first and full where short finds none."""
 
-    low_confidence = 0.75  # scores are probabilities; faces it is sure of score > 0.9
-
     def __init__(self, kind: str = "auto") -> None:
         kinds = ("short", "full") if kind == "auto" else (kind,)
         self.nets = []
@@ -212,8 +210,8 @@ class LandmarkTracker:
 
     low_confidence = 0.8  # median mesh score under which a track is reported as perhaps not a face
 
-    def __init__(self, detector=None) -> None:
-        self.detector = detector if detector is not None else BlazeFaceDetector()
+    def __init__(self) -> None:
+        self.detector = BlazeFaceDetector()
         self.mesh = FaceMesh()
         self.reset()
 
@@ -253,12 +251,8 @@ class LandmarkTracker:
 
 
 def _start_region(found: Box) -> _Region:
-    """The mesh's first region from a detection: the box 1.5 times, turned by its eyes'
-    keypoints where the detector gives them (BlazeFace), else upright (Haar, YuNet)."""
+    """The mesh's first region from a BlazeFace detection: the box 1.5 times, turned by its
+    eyes' keypoints."""
     side = 1.5 * max(found.x1 - found.x0, found.y1 - found.y0)
-    cx, cy = (found.x0 + found.x1) / 2, (found.y0 + found.y1) / 2
-    angle = 0.0
-    if found.points is not None and len(found.points) >= 2:
-        (rx, ry), (lx, ly) = found.points[0], found.points[1]
-        angle = math.atan2(ly - ry, lx - rx)
-    return _Region(cx, cy, side, angle)
+    (rx, ry), (lx, ly) = found.points[0], found.points[1]
+    return _Region((found.x0 + found.x1) / 2, (found.y0 + found.y1) / 2, side, math.atan2(ly - ry, lx - rx))

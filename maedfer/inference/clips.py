@@ -24,7 +24,6 @@ from ..faces.align import FaceCrop, make_aligner
 from ..faces.boxes import FaceTrack, fill_boxes, smooth_track
 from ..faces.detectors import FaceDetector, make_detector
 from ..faces.find import (
-    FrameStash,
     NoFaceError,
     check_detect_every,
     crop_tracks,
@@ -32,6 +31,7 @@ from ..faces.find import (
     find_faces,
     followed_faces,
 )
+from ..faces.stash import FrameStash
 
 Source = Union[str, os.PathLike, np.ndarray, torch.Tensor]
 CROPS = ("face", "full")  # detect and follow the face, or take whole frames (already face crops)
