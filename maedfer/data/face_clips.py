@@ -28,7 +28,7 @@ from pathlib import Path
 
 from ..errors import MaedferError
 from ..faces.align import OPENFACE_LIKE, FaceCrop, make_aligner
-from ..faces.boxes import FaceTrack, fill_boxes, smooth_track
+from ..faces.boxes import fill_boxes, smooth_track
 from ..faces.detectors import DETECTORS, make_detector, yunet_model
 from ..faces.find import (
     NoFaceError,
@@ -96,11 +96,15 @@ def clip_folder(video: str, root: Path, out: Path) -> Path:
 _DETECTORS: dict = {}  # one per worker process, built on its first video
 
 
-def landmark_record(track: FaceTrack, frames: int, lost: int) -> dict:
-    """What the landmark tracker saw of the main face: its face score per frame (None where it
-    was not followed), the frames where it was not, and how often a face was lost."""
-    scores = [round(track.detections[p].score, 3) if p in track.detections else None for p in range(frames)]
-    return {"face_scores": scores, "lost_frames": [p for p, s in enumerate(scores) if s is None], "faces_lost": lost}
+def landmark_record(scores: dict[int, float], frames: int, lost: int) -> dict:
+    """What the landmark tracker saw of the main face (``scores``: FaceTrack.landmark_scores):
+    its face score per frame (None where it was not followed), the frames where it was not,
+    and how often a face was lost."""
+    return {
+        "face_scores": [scores.get(p) for p in range(frames)],
+        "lost_frames": [p for p in range(frames) if p not in scores],
+        "faces_lost": lost,
+    }
 
 
 def face_clip(job: tuple[str, str, FacesSettings]) -> JobResult:
@@ -131,8 +135,9 @@ def face_clip(job: tuple[str, str, FacesSettings]) -> JobResult:
                 "confidence": round(track.confidence, 3),
                 "detector_runs": looks,
             }
-            if settings.detector == "landmarks":  # the mesh's score on every frame; None: not followed
-                info.update(landmark_record(track, len(ids), detector.lost), runtime=detector.mesh.net.runtime)
+            scores = track.landmark_scores
+            if scores is not None:  # the landmark tracker: the mesh's score on every frame
+                info.update(landmark_record(scores, len(ids), detector.lost), runtime=detector.mesh.net.runtime)
             if coverage < settings.min_coverage:
                 return JobResult(
                     source,

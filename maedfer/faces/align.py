@@ -214,8 +214,6 @@ class FaceAligner:
 
     def _warp(self, region: np.ndarray, eyes: np.ndarray) -> np.ndarray:
         """The similarity transform putting ``eyes`` (box units) at their places in the crop."""
-        import cv2
-
         size, face = self.crop_as.size, self.crop_as.size / (1 + self.crop_as.margin)
         r = self._region_size / 2
         src = [complex(r + eyes[0] * face, r + eyes[1] * face), complex(r + eyes[2] * face, r + eyes[3] * face)]
@@ -225,10 +223,7 @@ class FaceAligner:
         ]
         a = (dst[1] - dst[0]) / (src[1] - src[0]) if src[1] != src[0] else 1
         b = dst[0] - a * src[0]
-        matrix = np.array([[a.real, -a.imag, b.real], [a.imag, a.real, b.imag]])
-        return cv2.warpAffine(
-            region, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT, borderValue=(0, 0, 0)
-        )
+        return warp_similarity(region, np.array([a.real, a.imag, b.real, b.imag]), size)
 
     def look(self, frame: np.ndarray, box: Box) -> None:
         self._found.append(self._find(self._region(frame, box)))
@@ -285,9 +280,14 @@ def fit_similarity(points: np.ndarray, target: np.ndarray) -> np.ndarray:
     return np.array([a, b, tx - (a * cx - b * cy), ty - (b * cx + a * cy)])
 
 
-def _matrix(params: np.ndarray) -> np.ndarray:
+def warp_similarity(image: np.ndarray, params: np.ndarray, size: int) -> np.ndarray:
+    """The (size, size) crop that the similarity (a, b, tx, ty) of :func:`fit_similarity`'s form
+    makes of ``image``; outside it, black (as in aligned-face datasets)."""
+    import cv2
+
     a, b, tx, ty = params
-    return np.array([[a, -b, tx], [b, a, ty]])
+    matrix = np.array([[a, -b, tx], [b, a, ty]])
+    return cv2.warpAffine(image, matrix, (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT)
 
 
 class LandmarkAligner:
@@ -329,26 +329,18 @@ class LandmarkAligner:
             self._planned[first : last + 1] = interpolate_rows(rows, known, values)
             self.eyes_used += len(known)
 
-    def _warp(self, frame: np.ndarray, params: np.ndarray) -> np.ndarray:
-        import cv2
-
-        size = self.crop_as.size
-        return cv2.warpAffine(
-            frame, _matrix(params), (size, size), flags=cv2.INTER_LINEAR, borderMode=cv2.BORDER_CONSTANT
-        )
-
     def crop(self, frame: np.ndarray, box: Box, scale: float, row: int) -> np.ndarray:
         """As :meth:`FaceAligner.crop`; the transform, fitted in the frame's own pixels, is
         composed with the shrinking of a kept copy."""
         a, b, tx, ty = self._planned[row]
-        return self._warp(frame, np.array([a / scale, b / scale, tx, ty]))
+        return warp_similarity(frame, np.array([a / scale, b / scale, tx, ty]), self.crop_as.size)
 
     def live(self, frame: np.ndarray, box: Box) -> np.ndarray:
         if box.points is not None and len(box.points) == 68:
             self._recent = fit_similarity(box.points, self.target)
         if self._recent is None:  # no points yet: the box crop
             return crop_face(frame, box, self.crop_as.size)
-        return self._warp(frame, self._recent)
+        return warp_similarity(frame, self._recent, self.crop_as.size)
 
 
 Aligner = Union[FaceAligner, LandmarkAligner]

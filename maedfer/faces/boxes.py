@@ -64,6 +64,14 @@ class FaceTrack:
         return float(np.median([b.score for b in self.detections.values()])) if self.detections else float("nan")
 
     @property
+    def landmark_scores(self) -> dict[int, float] | None:
+        """The landmark tracker's face score (3 decimals) at each position where it followed
+        this face; None for a box detector's track (its detections carry no 68 points)."""
+        if not any(b.points is not None and len(b.points) == 68 for b in self.detections.values()):
+            return None
+        return {p: round(b.score, 3) for p, b in sorted(self.detections.items())}
+
+    @property
     def first(self) -> int:
         return min(self.detections)
 

@@ -233,13 +233,14 @@ class Predictor:
         # in bf16 on a 2-core AVX512-BF16 CPU).
         self.dtype = DTYPES[self.precision]
         self.model, self.spec = model.to(self.dtype), spec
-        if detector is None or isinstance(detector, str):  # named, or the crop's own
-            detector = detector_for(self.face_crop, detector)
-        # how to make another of it (a server makes one per thread); None: a detector object
-        self.detector_name = detector if isinstance(detector, str) else None
-        # a named detector other than the default is built at once (a bad name or a missing
-        # download fails here); the default on first need
-        self.detector = None if detector == "landmarks" else make_detector(detector) if self.detector_name else detector
+        # how to make another of it (a server makes one per thread): the name given, or the
+        # crop's own; None for a detector object
+        self.detector_name = (
+            detector_for(self.face_crop, detector) if detector is None or isinstance(detector, str) else None
+        )
+        # a named detector is built at once (a bad name or a missing download fails here); the
+        # crop's own on first need
+        self.detector = make_detector(detector) if isinstance(detector, str) else detector
         self.batch_size = batch_size
         self.transform = eval_transform(spec.input_size)
 
@@ -382,9 +383,7 @@ class Predictor:
             for a, b in runs
         ]
         confidence = round(track.confidence, 3) if track.detections else None
-        followed = any(b.points is not None and len(b.points) == 68 for b in track.detections.values())
-        scores = {sampled.frame_ids[p]: round(b.score, 3) for p, b in sorted(track.detections.items())}
-        lost = sorted(sampled.frame_ids[p] for p in track.boxes if p not in track.detections)
+        scores = track.landmark_scores
         return FacePrediction(
             track.id,
             self.classes[int(mean.argmax())],
@@ -395,8 +394,8 @@ class Predictor:
             sampled.coverage(track),
             segments,
             confidence,
-            scores if followed else None,
-            lost if followed else [],
+            None if scores is None else {sampled.frame_ids[p]: s for p, s in scores.items()},
+            [] if scores is None else [sampled.frame_ids[p] for p in sorted(track.boxes) if p not in scores],
         )
 
 
