@@ -12,8 +12,8 @@
 - ``module:function`` (or ``path/to/file.py:function``): a detector of your own, or a
   factory returning one.
 
-Each detector's ``score`` is its own confidence (Haar: the cascade's level weight; YuNet:
-a probability); ``low_confidence`` is the median score under which a track is reported as
+Each detector's ``score`` is its own confidence (landmarks: the mesh's face score; Haar: the
+cascade's level weight; YuNet: a probability); ``low_confidence`` is the median score under which a track is reported as
 perhaps not a human face (a cartoon, an animal, a pattern).
 """
 
@@ -28,6 +28,7 @@ import numpy as np
 
 from ..errors import MaedferError
 from .boxes import Box
+from .landmarks import LandmarkTracker
 
 FaceDetector = Callable[[np.ndarray], list[Box]]
 DETECTORS = ("landmarks", "haar", "yunet")
@@ -201,8 +202,6 @@ def make_detector(spec: str | FaceDetector) -> FaceDetector:
     if callable(spec):
         return spec
     if spec == "landmarks":
-        from .landmarks import LandmarkTracker
-
         return LandmarkTracker()
     if spec == "haar":
         return HaarFaceDetector()

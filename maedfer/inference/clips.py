@@ -1,7 +1,9 @@
 """From a raw source (video file, frame folder, image or frames in memory) to face crops
 at the model's frame spacing: the frames 0, r, 2r, ... (r = the sampling rate, as the test
-protocol samples) are decoded twice, once to find faces and once to crop them, so memory
-holds only the crops whatever the video's length and resolution.
+protocol samples). The landmark tracker's frames are kept, shrunk, while it finds the faces,
+and the crops are cut from them (:mod:`maedfer.faces.stash`); a box detector's, and a long
+video's, are decoded a second time to crop them. Either way memory goes with the crops, not
+with the video's length and resolution.
 
 How faces are found, followed and cropped: :mod:`maedfer.faces`.
 """
