@@ -36,7 +36,7 @@ from maedfer.config import PRESETS
 from maedfer.data.synth import SynthConfig
 from maedfer.engine import in_memory
 from maedfer.engine.demo import FULL, mean_std, plus_minus, with_model_overrides
-from maedfer.precision import time_forward
+from maedfer.precision import time_forward, training_precision
 from maedfer.registry import create_model
 
 OFFICIAL = "λ 0.5, mask 0.75, LGI-Former (the demo's setting)"
@@ -164,7 +164,10 @@ def main() -> None:
     )
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument(
-        "--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on a GPU, else the faster, measured"
+        "--precision",
+        choices=("fp32", "bf16"),
+        default=None,
+        help="default: bf16 where the device runs it natively, else fp32",
     )
     args = ap.parse_args()
     scale = SCALES[args.scale]
@@ -174,7 +177,7 @@ def main() -> None:
 
     started = time.perf_counter()
     out.mkdir(parents=True, exist_ok=True)
-    precision = args.precision or in_memory.training_precision(device)
+    precision = args.precision or training_precision(device)[0]
     data = in_memory.synth_data(scale["synth"], device, workers=min(16, os.cpu_count() or 1))
     num_classes = int(data["labels"].max()) + 1
 

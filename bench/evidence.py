@@ -36,6 +36,7 @@ import torch
 from maedfer.data.synth import SynthConfig
 from maedfer.engine import in_memory
 from maedfer.engine.demo import FULL, mean_std, plus_minus
+from maedfer.precision import training_precision
 from maedfer.registry import create_model
 
 SCALES = {
@@ -191,12 +192,15 @@ def main() -> None:
     ap.add_argument("--seeds", type=int, nargs="+", default=None, help="default: the scale's")
     ap.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     ap.add_argument(
-        "--precision", choices=("fp32", "bf16"), default=None, help="default: bf16 on a GPU, else the faster, measured"
+        "--precision",
+        choices=("fp32", "bf16"),
+        default=None,
+        help="default: bf16 where the device runs it natively, else fp32",
     )
     args = ap.parse_args()
     scale = SCALES[args.scale]
     device = torch.device(args.device)
-    precision = args.precision or in_memory.training_precision(device)
+    precision = args.precision or training_precision(device)[0]
     seeds = args.seeds or list(scale["seeds"])
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)

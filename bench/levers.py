@@ -31,6 +31,7 @@ import torch
 from maedfer.cli.overrides import parse_overrides
 from maedfer.engine import in_memory
 from maedfer.engine.demo import FULL
+from maedfer.precision import training_precision
 from maedfer.registry import create_model
 
 
@@ -57,7 +58,7 @@ def main() -> None:
     args = ap.parse_args()
     started = time.perf_counter()
     device = torch.device("cpu")
-    precision = in_memory.training_precision(device) if args.precision == "auto" else args.precision
+    precision = training_precision(device)[0] if args.precision == "auto" else args.precision
     common = dict(seed=args.seed, precision=precision)
     pre_cfg, ft_cfg = in_memory.small_recipes(
         dict(FULL.pretrain, **common, **parse_overrides(args.pretrain)),

@@ -57,6 +57,37 @@ def cpu_name() -> str:
     return platform.processor() or platform.machine()
 
 
+def cpu_flags() -> set[str]:
+    """The CPU's feature flags as /proc/cpuinfo lists them (empty where there is none)."""
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("flags"):
+                return set(line.split(":", 1)[1].split())
+    except OSError:
+        pass
+    return set()
+
+
+# CPU features that run bf16 matrix products natively (oneDNN uses them); without one, bf16 is
+# emulated and several times slower than fp32.
+NATIVE_BF16 = ("amx_bf16", "avx512_bf16")
+
+
+def training_precision(device: torch.device) -> tuple[str, str]:
+    """The precision to train in on ``device`` by default, and why: bf16 on a GPU that has it
+    and on a CPU with native bf16 instructions, else fp32. Decided from the hardware alone,
+    never by timing: a choice timed at start-up flipped on a busy machine, and a run of the
+    same seed then gave other numbers (the demo moved by 5-6 UAR points, 2026-12-07)."""
+    if device.type == "cuda":
+        if torch.cuda.is_bf16_supported():
+            return "bf16", f"{torch.cuda.get_device_name(device)} runs bf16"
+        return "fp32", f"{torch.cuda.get_device_name(device)} has no bf16"
+    native = [flag for flag in NATIVE_BF16 if flag in cpu_flags()]
+    if native:
+        return "bf16", f"this CPU runs bf16 natively ({', '.join(native)})"
+    return "fp32", "this CPU has no native bf16 (no amx_bf16 or avx512_bf16): bf16 would be emulated"
+
+
 def _machine(device: torch.device) -> str:
     if device.type == "cuda":
         return f"cuda:{torch.cuda.get_device_name(device)}"

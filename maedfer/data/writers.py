@@ -48,7 +48,12 @@ class VideoWriter:
         self._stream = self._container.add_stream(codec, rate=Fraction(fps).limit_denominator(1001))
         self._stream.height, self._stream.width = height, width
         self._stream.pix_fmt = "yuv420p"
-        options = {"crf": str(crf), "preset": "veryfast"} if codec == "libx264" else {}
+        # mbtree=0: with x264's macroblock-tree rate control the same frames gave different
+        # files from run to run (4 bitstreams in 10 encodes of one 20-frame clip while other
+        # processes ran, even single-threaded; every encode alike without it, 2026-12-07, AMD
+        # EPYC with AVX-512), so the synthetic data, and every figure trained on it, changed
+        # with the machine's load. It costs about a quarter more bytes at the same crf.
+        options = {"crf": str(crf), "preset": "veryfast", "x264-params": "mbtree=0"} if codec == "libx264" else {}
         if keyframe_interval:
             options.update(g=str(keyframe_interval), keyint_min=str(keyframe_interval))
         if threads is not None:

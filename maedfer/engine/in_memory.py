@@ -32,7 +32,7 @@ from ..checkpoint import load_checkpoint
 from ..config import resolve_config
 from ..constants import IMAGENET_MEAN, IMAGENET_STD
 from ..data.synth import SynthConfig, render_arrays
-from ..precision import autocast, choose_precision
+from ..precision import autocast
 from ..registry import create_model
 from ..settings import ConfigError, FinetuneSettings, PretrainSettings, TrainSettings
 from .demo import over_preset
@@ -112,14 +112,6 @@ def _refuse_unsupported(config: TrainSettings) -> None:
         )
         if on:
             raise ConfigError(f"in-memory fine-tuning has no {', '.join(on)}: set them off (0, or '' for randaugment)")
-
-
-def training_precision(device: torch.device) -> str:
-    """bf16 on a GPU; on a CPU the faster of fp32 and bf16 for the tiny model on this machine
-    (measured once and cached, as the demo chooses)."""
-    if device.type == "cuda":
-        return "bf16"
-    return choose_precision(create_model("lgi_former_tiny"), device, "demo")[0]
 
 
 def absolute_lr(config: TrainSettings) -> float:

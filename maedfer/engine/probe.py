@@ -131,13 +131,18 @@ def probe(
     model: str = "mae_dfer_tiny",
     workers: int = 0,
     device: torch.device | str = "cpu",
-) -> dict[str, float]:
+) -> dict:
     """k-NN and linear-probe UAR/WAR on ``test`` of frozen encoder features fitted on
-    ``train`` (see :func:`encoder_features`)."""
+    ``train`` (see :func:`encoder_features`), with the test clips' ``labels`` and each probe's
+    ``{name}_predictions`` (lists, in the annotation file's order: what a bootstrap over the
+    test clips needs)."""
     num_classes = dataset_info(config.dataset).num_classes
     (xa, ya), (xb, yb) = encoder_features(config, checkpoint, [train, test], model, workers, device)
-    out = {}
+    out: dict = {}
     for name, predict in (("knn", knn_predict), ("linear", linear_probe_predict)):
-        m = classification_metrics(yb, predict(xa, ya, xb, num_classes), num_classes)
+        predicted = predict(xa, ya, xb, num_classes)
+        m = classification_metrics(yb, predicted, num_classes)
         out[f"{name}_uar"], out[f"{name}_war"] = m["uar"], m["war"]
+        out[f"{name}_predictions"] = predicted.tolist()
+    out["labels"] = yb.tolist()
     return out
