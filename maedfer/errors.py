@@ -27,6 +27,11 @@ class VideoReadError(MaedferError):
     """A clip that cannot be read: missing, corrupt, empty or too short."""
 
 
+class AudioReadError(MaedferError):
+    """Audio that cannot be used: no audio stream, corrupt or truncated, shorter than the
+    window asked for, or silent."""
+
+
 def one_line(error: BaseException) -> str:
     """The message of ``error`` as one line: an OSError names its file and the reason; an
     error re-raised from a DataLoader worker gives back its own message, not the worker's

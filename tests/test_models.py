@@ -19,6 +19,12 @@ EXPECTED_OUTPUTS = {
     "mae_dfer_base": (2, 720, 1536),
     "mae_dfer_tiny": (2, 720, 384),
     "mae_dfer_vit_tiny": (2, 720, 384),
+    "hicmae_base": (2, 720, 1536),
+    "hicmae_small": (2, 720, 1536),
+    "hicmae_tiny": (2, 720, 384),
+    "hicmae_classifier_base": (2, 6),
+    "hicmae_classifier_small": (2, 6),
+    "hicmae_classifier_tiny": (2, 6),
 }
 
 
@@ -32,6 +38,7 @@ def test_output_shapes(name):
     model = maedfer.create_model(name).eval()
     with torch.no_grad():
         out = model(*model.example_inputs(2))
+    out = out[0] if isinstance(out, tuple) else out  # HiCMAE pre-training: the video reconstruction first
     assert tuple(out.shape) == EXPECTED_OUTPUTS[name]
     assert torch.isfinite(out).all()
 

@@ -1,4 +1,4 @@
-"""The models of MAE-DFER and their registered configurations.
+"""The models of MAE-DFER and HiCMAE and their registered configurations.
 
 Tiny variants keep the official 8x10x10 token grid (16 frames of 80x80 pixels in
 2x8x8 tubelets), so regions, masks and region tokens have the official structure while a
@@ -6,6 +6,8 @@ forward pass costs ~100x less: they are for CPU work and tests.
 """
 
 from ..registry import register_model
+from .hicmae import HiCMAE
+from .hicmae_classifier import HiCMAEClassifier
 from .lgi_former import LGIBackbone, LGIBlock, LGIEncoder, LGIFormer
 from .mae_dfer import MAEDFER
 from .masking import PartWindowMasking, TubeMasking, WindowMasking, make_masking
@@ -97,7 +99,97 @@ register_model(
     decoder_num_heads=3,
 )
 
+# HiCMAE: official B (released weights) and S sizes, and a tiny one whose token grids are the
+# official ones (8x10x10 video, 16x8 audio: 80x80 frames in 8x8 patches, a 128x64 spectrogram
+# in 8x8 patches).
+_HICMAE_AUDIO_BASE = dict(audio_size=(256, 128), audio_patch_size=16)
+_HICMAE_AUDIO_TINY = dict(audio_size=(128, 64), audio_patch_size=8)
+
+
+def _hicmae(dim: int, heads: int, decoder_dim: int, decoder_heads: int, depth: int, layers: tuple) -> dict:
+    return dict(
+        encoder_embed_dim=dim,
+        encoder_depth=depth,
+        encoder_num_heads=heads,
+        audio_encoder_embed_dim=dim,
+        audio_encoder_depth=depth,
+        audio_encoder_num_heads=heads,
+        decoder_embed_dim=decoder_dim,
+        decoder_num_heads=decoder_heads,
+        audio_decoder_embed_dim=decoder_dim,
+        audio_decoder_num_heads=decoder_heads,
+        decoder_depth=len(layers) + 1,
+        fusion_num_heads=heads,
+        intermediate_layers=layers,
+    )
+
+
+def _hicmae_classifier(dim: int, heads: int, depth: int) -> dict:
+    return dict(
+        embed_dim=dim,
+        depth=depth,
+        num_heads=heads,
+        audio_embed_dim=dim,
+        audio_depth=depth,
+        audio_num_heads=heads,
+        fusion_num_heads=heads,
+        num_classes=6,
+        drop_path_rate=0.1,
+    )
+
+
+register_model(
+    "hicmae_base",
+    HiCMAE,
+    "official HiCMAE-B pre-training model: 16x160x160 video + 256x128 log-mel ViTs 512x10, fusion 2, decoders 384x4",
+    **_BASE_INPUT,
+    **_HICMAE_AUDIO_BASE,
+    **_hicmae(512, 8, 384, 6, 10, (3, 6, 9)),
+)
+register_model(
+    "hicmae_small",
+    HiCMAE,
+    "official HiCMAE-S pre-training model (no released weights): encoders 384x10, decoders 192x4",
+    **_BASE_INPUT,
+    **_HICMAE_AUDIO_BASE,
+    **_hicmae(384, 6, 192, 3, 10, (3, 6, 9)),
+)
+register_model(
+    "hicmae_tiny",
+    HiCMAE,
+    "HiCMAE for CPU work and tests: 16x80x80 video, 128x64 audio, encoders 128x4, decoders 96x4, same token grids",
+    **_TINY_INPUT,
+    **_HICMAE_AUDIO_TINY,
+    **_hicmae(128, 4, 96, 3, 4, (1, 2, 3)),
+)
+register_model(
+    "hicmae_classifier_base",
+    HiCMAEClassifier,
+    "official HiCMAE-B fine-tuning model (audio-visual classifier of hicmae_base's encoders and fusion)",
+    **_BASE_INPUT,
+    **_HICMAE_AUDIO_BASE,
+    **_hicmae_classifier(512, 8, 10),
+)
+register_model(
+    "hicmae_classifier_small",
+    HiCMAEClassifier,
+    "official HiCMAE-S fine-tuning model: encoders 384x10, fusion 2",
+    **_BASE_INPUT,
+    **_HICMAE_AUDIO_BASE,
+    **_hicmae_classifier(384, 6, 10),
+)
+register_model(
+    "hicmae_classifier_tiny",
+    HiCMAEClassifier,
+    "HiCMAE classifier for CPU work and tests: fine-tunes hicmae_tiny (16x80x80 video, 128x64 audio, 128x4)",
+    **_TINY_INPUT,
+    **_HICMAE_AUDIO_TINY,
+    **_hicmae_classifier(128, 4, 4),
+)
+
 __all__ = [
+    "HiCMAE",
+    "HiCMAEClassifier",
     "LGIBackbone",
     "LGIBlock",
     "LGIEncoder",

@@ -1,4 +1,4 @@
-"""Layers shared by LGI-Former, the ViT baseline and the MAE decoder.
+"""Layers shared by LGI-Former, the ViT baseline, the MAE decoder and HiCMAE.
 
 Parameter names follow the official MAE-DFER / VideoMAE code so that state dicts map
 one-to-one onto the released checkpoints (see ``tests/data/official_state_dict_keys.json``).
@@ -115,13 +115,14 @@ class Attention(nn.Module):
 class GeneralAttention(nn.Module):
     """The LGI block's attention: queries from ``x``, keys/values from ``context``
     (``x`` itself for self-attention). ``q`` and ``kv`` are separate Linears (kv rows K|V),
-    with learnable q and v bias and k bias fixed at zero."""
+    with learnable q and v bias and k bias fixed at zero. ``context_dim``: the width of the
+    context when it differs from ``dim`` (HiCMAE's cross-modal attention)."""
 
-    def __init__(self, dim: int, num_heads: int) -> None:
+    def __init__(self, dim: int, num_heads: int, context_dim: int | None = None) -> None:
         super().__init__()
         self.num_heads = num_heads
         self.q = nn.Linear(dim, dim, bias=False)
-        self.kv = nn.Linear(dim, dim * 2, bias=False)
+        self.kv = nn.Linear(context_dim or dim, dim * 2, bias=False)
         self.q_bias = nn.Parameter(torch.zeros(dim))
         self.v_bias = nn.Parameter(torch.zeros(dim))
         self.proj = nn.Linear(dim, dim)
@@ -171,6 +172,26 @@ class Block(nn.Module):
         return x + self.drop_path(self.mlp(self.norm2(x)))
 
 
+class CSBlock(Block):
+    """HiCMAE's cross + self block: cross-attention from ``x`` to ``context`` first, then a
+    plain :class:`Block` (self-attention, MLP), all pre-norm with the same drop path."""
+
+    def __init__(
+        self, dim: int, num_heads: int, context_dim: int | None = None, mlp_ratio: float = 4.0, drop_path: float = 0.0
+    ) -> None:
+        super().__init__(dim, num_heads, mlp_ratio, drop_path)
+        self.cross_attn = GeneralAttention(dim, num_heads, context_dim)
+        self.cross_norm1 = LayerNorm(dim)
+        self.cross_norm2 = LayerNorm(context_dim or dim)
+        # The official key order: the cross-attention's parameters before the block's own.
+        first = ("cross_attn", "cross_norm1", "cross_norm2")
+        self._modules = {**{k: self._modules[k] for k in first}, **self._modules}
+
+    def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
+        x = x + self.drop_path(self.cross_attn(self.cross_norm1(x), self.cross_norm2(context)))
+        return super().forward(x)
+
+
 class PatchEmbed3d(nn.Module):
     """Tubelet embedding: one Conv3d with kernel = stride = (tubelet, patch, patch);
     tokens come out flattened over (t, h, w), i.e. in raster order."""
@@ -179,6 +200,18 @@ class PatchEmbed3d(nn.Module):
         super().__init__()
         size = (tubelet_size, patch_size, patch_size)
         self.proj = nn.Conv3d(in_chans, embed_dim, kernel_size=size, stride=size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.proj(x).flatten(2).transpose(1, 2)
+
+
+class PatchEmbed2d(nn.Module):
+    """Spectrogram patch embedding (AudioMAE's): one Conv2d with kernel = stride = patch size
+    on (B, C, time, frequency); tokens come out time-major (index = t * F' + f)."""
+
+    def __init__(self, in_chans: int, embed_dim: int, patch_size: int) -> None:
+        super().__init__()
+        self.proj = nn.Conv2d(in_chans, embed_dim, kernel_size=patch_size, stride=patch_size)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.proj(x).flatten(2).transpose(1, 2)
