@@ -84,6 +84,13 @@ def _safetensors(w, tmp: Path, change) -> Path:
     return tmp / "changed.safetensors"
 
 
+def _earlier_demo(t: Path, precision: str) -> Path:
+    """A demo folder whose earlier runs trained in ``precision``."""
+    (t / "demo" / "seed0" / "pretrain").mkdir(parents=True)
+    (t / "demo" / "seed0" / "pretrain" / "config.yaml").write_text(f"task: pretrain\nprecision: {precision}\n")
+    return t / "demo"
+
+
 def _fifo(tmp: Path, name: str) -> Path:
     os.mkfifo(tmp / name)
     return tmp / name
@@ -358,6 +365,11 @@ ROWS = [
         "demo-negative-workers",
         lambda w, t: ["demo", "--quick", "--out", str(t / "d"), "--workers", "-1"],
         "--workers must not be negative",
+    ),
+    (
+        "demo-other-precision",
+        lambda w, t: ["demo", "--quick", "--out", str(_earlier_demo(t, "fp32")), "--precision", "bf16"],
+        "its runs trained in fp32 (",
     ),
     ("set-without-value", lambda w, t: ["info", "lgi_former_tiny", "--set", "depth"], "--set expects KEY=VALUE"),
     # odd inputs

@@ -52,6 +52,24 @@ def test_video_reads_seek_and_match_a_full_decode(long_mp4):
         assert torch.equal(open_clip(long_mp4).read(idx), full[idx])
 
 
+def test_the_same_frames_make_the_same_file_under_load(tmp_path):
+    # x264's macroblock tree made 3 different files of this clip in 16 encodes on 4 threads
+    # (2026-12-07, AMD EPYC): the synthetic data, and every demo figure, moved with the load.
+    import hashlib
+    from concurrent.futures import ThreadPoolExecutor
+
+    from maedfer.data.synth import POOL, unlabelled_clip
+    from maedfer.engine.demo import QUICK
+
+    clip = unlabelled_clip(QUICK.synth, 5, POOL)
+
+    def encode(i: int) -> str:
+        return hashlib.sha256(write_video(tmp_path / f"{i}.mp4", clip).read_bytes()).hexdigest()
+
+    with ThreadPoolExecutor(4) as pool:
+        assert len(set(pool.map(encode, range(16)))) == 1
+
+
 def test_frame_folders_jpg_and_png(tmp_path):
     write_frames(tmp_path / "a", _numbered(12), ext="jpg")
     write_frames(tmp_path / "b", _numbered(12), ext="png")

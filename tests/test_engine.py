@@ -12,6 +12,8 @@ import torch
 from maedfer.checkpoint import read_checkpoint
 from maedfer.cli import main
 from maedfer.config import ConfigError, resolve_config
+from maedfer.engine.intervals import VERDICTS
+from maedfer.precision import training_precision
 
 
 @pytest.fixture(scope="module")
@@ -303,10 +305,20 @@ def test_bad_configs_are_one_line_errors(tmp_path, capsys):
         assert message in err and err.count("\n") == 1, err
 
 
+def _figures(summary: dict) -> dict:
+    """demo.json without its wall-clock minutes: what two runs of one seed must share."""
+    if isinstance(summary, dict):
+        return {k: _figures(v) for k, v in summary.items() if k != "minutes"}
+    return summary
+
+
 def test_demo_quick(tmp_path, capsys):
     assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "0"]) == 0
     summary = json.loads((tmp_path / "demo" / "demo.json").read_text())
     assert summary["quick"] is True and sorted(summary["seeds"]) == ["0", "1"]
+    # the precision is the hardware's default, recorded with the machine
+    assert summary["machine"]["precision"] == training_precision(torch.device("cpu"))[0]
+    assert summary["machine"]["threads"] == torch.get_num_threads() and summary["machine"]["torch"] == torch.__version__
     agg = summary["summary"]
     for name in ("pretrained", "scratch"):
         per_seed = [summary["seeds"][s]["finetune"][name]["uar"] for s in ("0", "1")]
@@ -318,8 +330,14 @@ def test_demo_quick(tmp_path, capsys):
         for s in ("0", "1")
     ]
     assert agg["uar_gap"]["per_seed"] == pytest.approx(gaps)
-    assert agg["pretrained_wins_every_seed"] == all(g > 0 for g in gaps)
     assert set(agg["probe"]) == {"MAE-DFER (appearance + motion)", "random initialisation"}
+    # each claim: the paired differences recomputed from the saved predictions, an interval, a verdict
+    claim = agg["claims"]["fine-tuned UAR: pre-trained − scratch"]
+    assert claim["per_seed"] == pytest.approx(gaps) and claim["test_clips"] == len(summary["seeds"]["0"]["test_labels"])
+    for c in agg["claims"].values():
+        assert c["interval"][0] <= c["seeds_interval"][0] <= c["mean"] <= c["seeds_interval"][1] <= c["interval"][1]
+        assert c["verdict"] in VERDICTS and len(c["evaluation_per_seed"]) == 2
+    assert len(agg["targets"]) == 6 and all(t["verdict"] in VERDICTS for t in agg["targets"].values())
     # the pre-training figures are the last epoch of each seed's own log
     log = [json.loads(l) for l in (tmp_path / "demo" / "seed1" / "pretrain" / "metrics.jsonl").read_text().splitlines()]
     assert summary["seeds"]["1"]["pretrain_last_epoch"]["motion_ratio"] == log[-1]["train_motion_ratio"]
@@ -327,17 +345,25 @@ def test_demo_quick(tmp_path, capsys):
         summary["seeds"]["1"]["heldout_last_epoch"]["appearance_floor_ratio"]
         == (log[-1]["heldout_appearance_floor_ratio"])
     )
-    assert len(agg["targets"]) == 6 and all(isinstance(v, bool) for v in agg["targets"].values())
+    assert agg["targets"]["held-out motion ÷ zero ≤ 0.95"]["per_seed"] == [
+        summary["seeds"][s]["heldout_last_epoch"]["motion_ratio"] for s in ("0", "1")
+    ]
     # the pre-training is the small setting's, scored on the held-out videos
     config = read_checkpoint(tmp_path / "demo" / "seed0" / "pretrain" / "checkpoint-last.pth")["config"]
     assert config["mask_ratio"] == 0.75 and config["model_overrides"] == {"decoder_mask_ratio": 0.5}
     assert config["heldout"] == str(tmp_path / "demo" / "data" / "heldout.csv") and config["seed"] == 0
+    assert config["precision"] == summary["machine"]["precision"]
     assert (tmp_path / "demo" / "demo.png").stat().st_size > 5000
     table = (tmp_path / "demo" / "demo.md").read_text()
     assert "| MAE-DFER pre-training |" in table and "| random initialisation |" in table
-    assert "| motion ÷ zero ≤ 0.95, every seed | " in table and "÷ no-input floor (per seed)" in table
+    assert "| held-out motion ÷ zero ≤ 0.95 | " in table and "÷ no-input floor (per seed)" in table
+    assert "| fine-tuned UAR: pre-trained − scratch | " in table and "| verdict |" in table
     out = capsys.readouterr().out
     assert "mean ± std over seeds 0 / 1" in out and "| scratch (control) |" in out
+    assert f"training precision {summary['machine']['precision']} (the default: " in out
+    # a second run from nothing gives the same figures: same seed, same machine, same numbers
+    assert main(["demo", "--quick", "--out", str(tmp_path / "again"), "--workers", "0"]) == 0
+    assert _figures(json.loads((tmp_path / "again" / "demo.json").read_text())) == _figures(summary)
     # running it again resumes the finished runs and reports the same tables
     assert main(["demo", "--quick", "--out", str(tmp_path / "demo"), "--workers", "0"]) == 0
     assert json.loads((tmp_path / "demo" / "demo.json").read_text())["summary"] == summary["summary"]

@@ -32,10 +32,12 @@ from pathlib import Path
 
 import numpy as np
 import torch
+import yaml
 
 from ..config import PRESETS, resolve_config
 from ..data.catalog import dataset_info
 from ..data.synth import CLASSES, SynthConfig, ensure_generated
+from ..errors import MaedferError
 from ..files import atomic_write, output_dir
 from ..precision import check_precision, cpu_name, training_precision
 from ..visualize.figures import pyplot, save_figure
@@ -86,6 +88,18 @@ def with_precision(plan: DemoPlan, precision: str) -> DemoPlan:
     return replace(
         plan, pretrain=dict(plan.pretrain, precision=precision), finetune=dict(plan.finetune, precision=precision)
     )
+
+
+def check_same_precision(out: Path, precision: str) -> None:
+    """A demo folder continues its earlier runs (every stage resumes), so they must have
+    trained in ``precision`` too: else one line saying which they used."""
+    for config in sorted(out.glob("seed*/*/config.yaml")):
+        then = (yaml.safe_load(config.read_text()) or {}).get("precision")
+        if then is not None and then != precision:
+            raise MaedferError(
+                f"{out}: its runs trained in {then} ({config}), and this demo asks for {precision}; "
+                f"continue them with --precision {then}, or give another --out"
+            )
 
 
 def with_model_overrides(settings: dict, **overrides) -> dict:
@@ -434,8 +448,13 @@ def tables(summary: dict, seeds: list[int]) -> str:
             + " / ".join(f"{v:.3f}" for v in floor_ratio["per_seed"])
             + f" | {floor['mean']:.3f} |"
         )
-    lines += ["", *claims_table(summary, seeds), "", *targets_table(summary)]
-    return "\n".join(lines) + "\n"
+    return "\n".join(lines) + "\n\n" + quoted_tables(summary, seeds)
+
+
+def quoted_tables(summary: dict, seeds: list[int]) -> str:
+    """What the README and the Results page quote of a demo run: its claims and targets as
+    demo.md has them (tests/test_demo_quotes.py holds the quotes to the run's demo.json)."""
+    return "\n".join([*claims_table(summary, seeds), "", *targets_table(summary)]) + "\n"
 
 
 def _interval(pair: list[float], digits: int = 1, sign: str = "+") -> str:
@@ -491,6 +510,7 @@ def run_demo(out: str | Path, dist: Dist, quick: bool = False, workers: int = 2,
         why = "as asked"
     check_precision(precision, dist.device)
     out = output_dir(out, "demo folder")
+    check_same_precision(out, precision)
     start = time.perf_counter()
     data = out / "data"
     # A second run in the same folder continues the first (every stage resumes), so it must
