@@ -127,6 +127,11 @@ class Settings:
         )
         if needs not in settings:
             raise ConfigError(f"config: model {self.model!r} is not {kind}, which {self.task} needs")
+        if "audio_size" in settings:  # HiCMAE: the engines make video clips only
+            raise ConfigError(
+                f"config: model {self.model!r} is audio-visual (video and a spectrogram per clip); "
+                f"{self.task} of audio-visual models is not available in this version"
+            )
 
 
 @dataclass

@@ -482,6 +482,16 @@ ROWS = [
         "model 'lgi_former_tiny' is not a pre-training model",
     ),
     (
+        "config-finetune-audio-visual-model",
+        lambda w, t: _finetune(w, *_set("model", "hicmae_classifier_tiny")),
+        "model 'hicmae_classifier_tiny' is audio-visual (video and a spectrogram per clip); finetune of",
+    ),
+    (
+        "config-pretrain-audio-visual-model",
+        lambda w, t: ["pretrain", *_set("model", "hicmae_tiny")],
+        "model 'hicmae_tiny' is audio-visual",
+    ),
+    (
         "yaml-is-a-list",
         lambda w, t: _finetune(w, "--config", str(_annotation(t, "- a\n- b\n", "c.yaml"))),
         "c.yaml: a config file must be a mapping",

@@ -3,6 +3,7 @@ full-size models, and the outputs of a small configuration with the same random 
 inputs and masks (``tests/data/hicmae_golden.pt``, written by ``bench/hicmae_reference.py``
 from the official modules and training step)."""
 
+import functools
 import json
 from pathlib import Path
 
@@ -10,8 +11,9 @@ import pytest
 import torch
 
 import maedfer
-from maedfer.models import HiCMAE, HiCMAEClassifier
+from maedfer.models import HiCMAE, HiCMAEClassifier, LGIEncoder
 from maedfer.models.cost import count_parameters
+from maedfer.models.regions import RegionPartition
 from maedfer.registry import ModelConfigError
 
 DATA = Path(__file__).resolve().parent / "data"
@@ -168,8 +170,135 @@ def test_loss_parts_and_weight():
         (dict(decoder_depth=3), r"decoder_depth 3 needs 2 intermediate layers .* got \(1, 2, 3\)"),
         (dict(intermediate_layers=(1, 2, 4)), r"intermediate layers \(1, 2, 4\) must be blocks of both encoders"),
         (dict(audio_encoder_embed_dim=64), "encoder_embed_dim 128 and audio_encoder_embed_dim 64 must be equal"),
+        (dict(video_encoder="swin"), "unknown video_encoder 'swin'; expected one of lgi_former, vit"),
     ],
 )
 def test_impossible_settings_are_clear_errors(overrides, message):
     with pytest.raises(ModelConfigError, match=message):
         maedfer.create_model("hicmae_tiny", **overrides)
+
+
+# HiCMAE with an LGI-Former video encoder (ours: hicmae_lgi_*). One LGIBlock less one Block at width
+# 512 with MLP ratio 4: two more GeneralAttentions (each 4 C^2 + 3 C) and three more LayerNorms.
+LGI_EXTRA_PER_BLOCK = 2 * (4 * 512**2 + 3 * 512) + 3 * 2 * 512
+
+
+def _regions_visible(model, mask):
+    """Visible tokens per LGI region, (B, R) (the partition rebuilt: a meta model's is not on the CPU)."""
+    regions = RegionPartition(model.encoder.regions.grid, model.encoder.regions.region_size)
+    counts = torch.zeros(mask.shape[0], regions.num_regions, dtype=torch.long)
+    return counts.scatter_add_(1, regions.region_of.expand(mask.shape[0], -1), (~mask).long())
+
+
+@pytest.mark.parametrize("name", ["hicmae_lgi_base", "hicmae_lgi_tiny"])
+def test_lgi_form_masks_keep_ten_tokens_in_every_region(name):
+    model = _meta(name) if name.endswith("base") else maedfer.create_model(name)
+    mask = model.masking(4)
+    assert type(model.masking).__name__ == "PartWindowMasking" and model.masking.window == (5, 10)
+    assert mask.shape == (4, 800) and (mask.sum(1) == 720).all()
+    assert (_regions_visible(model, mask) == 10).all() and model.encoder.regions.num_regions == 8
+    assert not torch.equal(mask[0], mask[1])
+    assert (model.audio_masking(4).sum(1) == 102).all()  # audio as the ViT form
+
+
+def test_lgi_form_sizes_and_what_its_classifier_takes_from_pretraining():
+    vit, lgi = _meta("hicmae_base"), _meta("hicmae_lgi_base")
+    extra = 10 * LGI_EXTRA_PER_BLOCK + 8 * 512  # ten blocks and eight region tokens
+    assert count_parameters(lgi) == count_parameters(vit) + extra == 120_646_400
+    fine = _meta("hicmae_lgi_classifier_base")
+    assert count_parameters(fine) == 80_792_602 + extra == 101_829_658
+    pre_shapes, fine_shapes = _shapes(lgi), _shapes(fine)
+    used = [k for k in fine_shapes if pre_shapes.get(k) == fine_shapes[k]]
+    # 364 shared tensors of the ViT form, less the ViT's 134 video-encoder ones, plus LGI-Former's
+    # 325 (32 per block, the region tokens, the patch embedding and the final LayerNorm).
+    assert len(used) == 364 - 134 + 325 == 555 and all(k.startswith(SHARED) for k in used)
+    assert "encoder.lg_region_tokens" in used
+    assert len(set(fine_shapes) - set(used)) == 6
+    pre, clf = maedfer.create_model("hicmae_lgi_tiny"), maedfer.create_model("hicmae_lgi_classifier_tiny")
+    result = clf.load_state_dict(pre.state_dict(), strict=False)
+    assert len(result.missing_keys) == 6 and not any(k.startswith(SHARED) for k in result.unexpected_keys)
+    assert torch.equal(clf.encoder.lg_region_tokens, pre.encoder.lg_region_tokens)
+
+
+def test_lgi_form_outputs_losses_and_classifier():
+    torch.manual_seed(0)
+    model = maedfer.create_model("hicmae_lgi_tiny")
+    inputs = model.example_inputs(3)
+    out = model(*inputs)
+    assert out.video.shape == (3, 720, 384) and out.audio.shape == (3, 102, 64)
+    assert len(out.logits) == 3 and all(s.shape == (3, 3) for s in out.logits)
+    loss, parts = model.loss(out, model.targets(*inputs))
+    assert all(torch.isfinite(v) for v in parts.values()) and parts["contrastive"] > 0
+    loss.backward()
+    assert model.encoder.lg_region_tokens.grad.abs().min() > 0  # every region token, every channel
+    untrained = [n for n, p in model.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0]
+    assert untrained == []
+    clf = maedfer.create_model("hicmae_lgi_classifier_tiny", drop_path_rate=0.0)
+    video, _, audio, _ = inputs
+    assert clf.forward_features(video, audio).shape == (3, 4 * 128)
+    clf(video, audio).logsumexp(-1).sum().backward()
+    assert [n for n, p in clf.named_parameters() if p.grad is None or not p.grad.abs().sum() > 0] == []
+
+
+def test_lgi_form_video_target_is_the_vit_forms():
+    vit, lgi = maedfer.create_model("hicmae_tiny"), maedfer.create_model("hicmae_lgi_tiny")
+    video, mask, _, _ = lgi.example_inputs(2)
+    target = lgi.video_targets(video, mask)
+    assert target.shape == (2, 720, 384) and torch.equal(target, vit.video_targets(video, mask))
+
+
+def _raster_first(model, bug=False):
+    """Make the LGI encoder return its tokens sorted into raster order (same positions), or,
+    with ``bug``, keep them region-major but claim raster order (MAE-DFER's original decoder
+    positions)."""
+    forward_layers = functools.partial(LGIEncoder.forward_layers, model.encoder)  # not an earlier patch
+
+    def patched(x, mask, layers):
+        out, inter, order = forward_layers(x, mask, layers)
+        if bug:
+            return out, inter, None
+        idx = order.argsort(dim=1)
+        take = lambda t: torch.gather(t, 1, idx.unsqueeze(-1).expand_as(t))  # noqa: E731
+        return take(out), [take(t) for t in inter], torch.gather(order, 1, idx)
+
+    model.encoder.forward_layers = patched
+
+
+def test_lgi_form_decoder_positions_follow_the_encoder_token_order():
+    torch.manual_seed(1)
+    model = maedfer.create_model("hicmae_lgi_tiny").eval()
+    inputs = model.example_inputs(2)
+    with torch.no_grad():
+        _, _, order = model.encoder.forward_layers(inputs[0], inputs[1], ())
+        region_of = model.encoder.regions.region_of[order].view(2, 8, 10)
+        assert torch.equal(region_of, torch.arange(8).view(1, 8, 1).expand(2, 8, 10))  # region-major
+        assert not torch.equal(order, order.sort(dim=1).values)
+        out = model(*inputs)
+        _raster_first(model)
+        raster = model(*inputs)
+        _raster_first(model, bug=True)
+        permuted = model(*inputs)
+    # The decoder, fusion and contrast do not care in which order the tokens come, as long as
+    # each keeps its own position; the original's raster positions change the reconstruction.
+    torch.testing.assert_close(out.video, raster.video, atol=1e-5, rtol=1e-4)
+    torch.testing.assert_close(torch.stack(out.logits), torch.stack(raster.logits), atol=1e-5, rtol=1e-4)
+    assert (out.video - permuted.video).abs().max() > 1e-2
+
+
+def test_lgi_form_never_sees_hidden_tubelets():
+    torch.manual_seed(2)
+    model = maedfer.create_model("hicmae_lgi_tiny").eval()
+    video, mask, audio, audio_mask = model.example_inputs(2)
+    # Replace the pixels of every hidden tubelet of region 5 in clip 0 (tubelets of 2x8x8 pixels).
+    hidden = mask[0] & (model.encoder.regions.region_of == 5)
+    changed = video.clone()
+    tubes = changed[0].view(3, 8, 2, 10, 8, 10, 8).permute(1, 3, 5, 0, 2, 4, 6).reshape(800, -1)
+    tubes[hidden] = torch.randn(int(hidden.sum()), tubes.shape[1])
+    changed[0] = tubes.view(8, 10, 10, 3, 2, 8, 8).permute(3, 0, 4, 1, 5, 2, 6).reshape(3, 16, 80, 80)
+    with torch.no_grad():
+        before, after = model(video, mask, audio, audio_mask), model(changed, mask, audio, audio_mask)
+    torch.testing.assert_close(after.video, before.video, atol=1e-6, rtol=0)
+    torch.testing.assert_close(torch.stack(after.logits), torch.stack(before.logits), atol=1e-6, rtol=0)
+    # ... while the targets of exactly those tubelets change (hidden tokens in raster order).
+    rows = (model.video_targets(changed, mask) != model.video_targets(video, mask)).any(dim=-1)
+    assert torch.equal(rows[0], hidden[mask[0]]) and not rows[1].any() and int(hidden.sum()) == 90

@@ -25,6 +25,10 @@ EXPECTED_OUTPUTS = {
     "hicmae_classifier_base": (2, 6),
     "hicmae_classifier_small": (2, 6),
     "hicmae_classifier_tiny": (2, 6),
+    "hicmae_lgi_base": (2, 720, 1536),
+    "hicmae_lgi_tiny": (2, 720, 384),
+    "hicmae_lgi_classifier_base": (2, 6),
+    "hicmae_lgi_classifier_tiny": (2, 6),
 }
 
 

@@ -54,6 +54,26 @@ DATASETS: dict[str, DatasetInfo] = {
 # the datasets with emotion labels (VoxCeleb2 is unlabelled pre-training data)
 LABELLED = tuple(name for name, info in DATASETS.items() if info.classes)
 
+# HiCMAE's label orders, the outputs of its fine-tuned heads, by the original's `--data_set`
+# (the `args.data_set` of its checkpoints), with the dataset each is here; the names are ours.
+# From the HiCMAE spec (shared/spec/hicmae.md §7): CREMA-D ANG, DIS, FEA, HAP, NEU, SAD = 0-5
+# (preprocess/creamd_av.py); MAFW's 11 single-label classes = 0-10; RAVDESS emotion code - 1
+# (the names inferred). Each equals the order above today; an official head's order is this one.
+# Other data sets of the original (MSP-IMPROV, DFEW, IEMOCAP, MER2023, AVCAFFE, the regression
+# Werewolf-XL) have no released models and no stated or maedfer label order.
+HICMAE_LABELS: dict[str, tuple[str, tuple[str, ...]]] = {
+    data_set: (name, tuple(order.split()))
+    for data_set, name, order in (
+        ("CREMA-D", "crema-d", "anger disgust fear happy neutral sad"),
+        (
+            "MAFW",
+            "mafw",
+            "anger disgust fear happiness neutral sadness surprise contempt anxiety helplessness disappointment",
+        ),
+        ("RAVDESS", "ravdess", "neutral calm happy sad angry fearful disgust surprised"),
+    )
+}
+
 
 def dataset_info(name: str) -> DatasetInfo:
     key = name.lower()

@@ -8,7 +8,9 @@
 - a released model's name (``dfew``, ``mafw-fold2``, ...: fetched into the cache) or a Hub
   repository (``hf://OWNER/NAME``), resolved to one of the files above.
 
-Pre-training checkpoints are refused: they have no classifier head.
+Pre-training checkpoints are refused: they have no classifier head. So are the audio-visual
+HiCMAE classifiers (their label set: :func:`hicmae_label_set`), whose prediction is not built
+yet, and HiCMAE pre-training files where reconstructions are asked for.
 """
 
 from __future__ import annotations
@@ -21,9 +23,19 @@ from typing import Any
 
 from torch import nn
 
-from ..checkpoint import CheckpointError, load_checkpoint, read_checkpoint, require_classifier, state_dict_of
+from ..checkpoint import (
+    HICMAE_CLASSIFIER,
+    HICMAE_PRETRAINING,
+    CheckpointError,
+    describe_state,
+    load_checkpoint,
+    read_checkpoint,
+    require_classifier,
+    state_dict_of,
+    state_kind,
+)
 from ..config import PRESETS
-from ..data.catalog import LABELLED, dataset_info
+from ..data.catalog import HICMAE_LABELS, LABELLED, dataset_info
 from ..errors import MaedferError
 from ..faces.align import FaceCrop
 from ..registry import create_model
@@ -123,13 +135,16 @@ def _build(source: str, model_name: Any, model_config: Any) -> nn.Module:
         raise CheckpointError(f"{source}: {e}") from None
 
 
-def _classes(dataset: str | None, source: str, num_classes: int) -> tuple[str, ...]:
+def _classes(
+    dataset: str | None, source: str, num_classes: int, classes: tuple[str, ...] | None = None
+) -> tuple[str, ...]:
+    """The class names of ``dataset`` (``classes``, else the catalog's), as many as the head's."""
     if dataset is None:
         raise CheckpointError(
             f"{source}: the checkpoint does not name its labels; pass the dataset it was "
             f"fine-tuned on (--dataset {'|'.join(LABELLED)})"
         )
-    classes = dataset_info(dataset).classes
+    classes = classes or dataset_info(dataset).classes
     if len(classes) != num_classes:
         raise CheckpointError(
             f"{source}: the classifier has {num_classes} classes but {dataset} has "
@@ -146,7 +161,7 @@ def _from_safetensors(path: Path, checkpoint: dict, dataset: str | None) -> tupl
     if dataset is not None:
         spec = replace(spec, classes=_classes(dataset, str(path), len(spec.classes)), dataset=dataset)
     state = state_dict_of(checkpoint, str(path))
-    require_classifier(state, str(path))
+    require_classifier(state, str(path), spec.dataset)
     if state["head.weight"].shape[0] != len(spec.classes):
         raise CheckpointError(
             f"{path}: the classifier has {state['head.weight'].shape[0]} classes but the metadata "
@@ -172,7 +187,7 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
         return model.eval(), spec
     source = str(path)
     state = state_dict_of(checkpoint, source)
-    require_classifier(state, source)
+    require_classifier(state, source, _trained_on(checkpoint))
     num_classes = state["head.weight"].shape[0]
     if checkpoint.get("format") == "maedfer" and checkpoint.get("model_name"):
         run = checkpoint.get("config") or {}
@@ -210,6 +225,37 @@ def load_classifier(path: str | os.PathLike, dataset: str | None = None) -> tupl
     return model.eval(), spec
 
 
+def _trained_on(checkpoint: dict) -> str | None:
+    """The dataset a checkpoint says it was fine-tuned on, as it names it: an official file's
+    ``args.data_set``, a maedfer run's ``config.dataset``."""
+    run = checkpoint.get("config")
+    named = getattr(checkpoint.get("args"), "data_set", None) or (run.get("dataset") if isinstance(run, dict) else None)
+    return named if isinstance(named, str) and named else None
+
+
+def hicmae_label_set(checkpoint: dict, source: str) -> tuple[str, tuple[str, ...]]:
+    """The dataset (maedfer's name) and class names, in the order of its head's outputs, of a
+    HiCMAE classifier checkpoint: an official file's from its ``args.data_set`` in HiCMAE's
+    label order (:data:`maedfer.data.catalog.HICMAE_LABELS`), a maedfer run's from its config.
+    A data set of unknown labels, or a head of another class count, is a CheckpointError."""
+    state = state_dict_of(checkpoint, source)
+    if state_kind(state) != HICMAE_CLASSIFIER:
+        raise CheckpointError(f"{source}: not a HiCMAE classifier: {describe_state(state)}")
+    num_classes = state["head.weight"].shape[0]
+    named = _trained_on(checkpoint)
+    known = {k.lower(): k for k in HICMAE_LABELS}
+    if checkpoint.get("format") == "maedfer" and named and named.lower() in LABELLED:
+        dataset, classes = named.lower(), None
+    elif named and named.lower() in known:
+        dataset, classes = HICMAE_LABELS[known[named.lower()]]
+    else:
+        raise CheckpointError(
+            f"{source}: a HiCMAE classifier fine-tuned on {named or 'a data set it does not name'}, whose label "
+            f"order is not known here (known: {', '.join(HICMAE_LABELS)})"
+        )
+    return dataset, _classes(dataset, source, num_classes, classes)
+
+
 def load_pretraining_model(path: str | os.PathLike) -> tuple[nn.Module, int]:
     """A pre-trained MAE-DFER (encoder + decoder, eval mode) and the frame stride it was
     pre-trained with, from a maedfer or an official pre-training checkpoint. The official
@@ -220,6 +266,10 @@ def load_pretraining_model(path: str | os.PathLike) -> tuple[nn.Module, int]:
     path = resolve_checkpoint(path)[0]
     checkpoint = read_checkpoint(path)
     state = state_dict_of(checkpoint, str(path))
+    if state_kind(state) == HICMAE_PRETRAINING:
+        raise CheckpointError(
+            f"{path}: {describe_state(state)}; reconstructions of audio-visual models are not available in this version"
+        )
     if not any(k.startswith("decoder.") for k in state):
         raise CheckpointError(
             f"{path}: no decoder weights; reconstructions need a pre-training checkpoint "

@@ -187,6 +187,46 @@ register_model(
     **_hicmae_classifier(128, 4, 4),
 )
 
+# HiCMAE with MAE-DFER's LGI-Former as its video encoder (ours: no official form has it), at
+# HiCMAE's sizes (depth 10) with MAE-DFER's regions and part-window mask.
+_LGI_VIDEO = dict(video_encoder="lgi_former", region_size=(2, 5, 10))
+register_model(
+    "hicmae_lgi_base",
+    HiCMAE,
+    "HiCMAE-B pre-training with an LGI-Former video encoder 512x10 (regions 2x5x10, part-window mask 0.9); ours",
+    **_BASE_INPUT,
+    **_HICMAE_AUDIO_BASE,
+    **_hicmae(512, 8, 384, 6, 10, (3, 6, 9)),
+    **_LGI_VIDEO,
+)
+register_model(
+    "hicmae_lgi_tiny",
+    HiCMAE,
+    "hicmae_lgi_base for CPU work and tests: 16x80x80 video, 128x64 audio, encoders 128x4, decoders 96x4",
+    **_TINY_INPUT,
+    **_HICMAE_AUDIO_TINY,
+    **_hicmae(128, 4, 96, 3, 4, (1, 2, 3)),
+    **_LGI_VIDEO,
+)
+register_model(
+    "hicmae_lgi_classifier_base",
+    HiCMAEClassifier,
+    "HiCMAE-B classifier with an LGI-Former video encoder (fine-tunes hicmae_lgi_base); ours",
+    **_BASE_INPUT,
+    **_HICMAE_AUDIO_BASE,
+    **_hicmae_classifier(512, 8, 10),
+    **_LGI_VIDEO,
+)
+register_model(
+    "hicmae_lgi_classifier_tiny",
+    HiCMAEClassifier,
+    "hicmae_lgi_classifier_base for CPU work and tests: fine-tunes hicmae_lgi_tiny (128x4)",
+    **_TINY_INPUT,
+    **_HICMAE_AUDIO_TINY,
+    **_hicmae_classifier(128, 4, 4),
+    **_LGI_VIDEO,
+)
+
 __all__ = [
     "HiCMAE",
     "HiCMAEClassifier",

@@ -9,6 +9,10 @@ A 2-layer bidirectional cross-attention encoder fuses the streams before decodin
 classifier reads a softmax-weighted mean over all encoder layers of each stream plus the
 fused streams (:mod:`.hicmae_classifier`). Parameter names and order are the official ones
 (``tests/data/hicmae_official_keys.json``).
+
+``video_encoder="lgi_former"`` (ours: the original has no such form) puts MAE-DFER's
+LGI-Former in place of the video ViT, with MAE-DFER's part-window mask; everything else
+(audio, fusion, decoders, targets, losses) stays the same.
 """
 
 from __future__ import annotations
@@ -29,8 +33,9 @@ from .layers import (
     init_weights,
     sinusoid_table,
 )
-from .mae_dfer import MAEDFER, TARGETS, MAEDecoder
-from .masking import TubeMasking
+from .lgi_former import LGIEncoder
+from .mae_dfer import ENCODERS, MAEDFER, TARGETS, MAEDecoder
+from .masking import TubeMasking, make_masking
 from .vit import ViTEncoder
 
 
@@ -90,6 +95,26 @@ def run_encoder(
     return encoder.norm(tokens), [kept[i] for i in layers]
 
 
+def encode_layers(
+    encoder: nn.Module, x: torch.Tensor, layers: tuple[int, ...], mask: torch.Tensor | None = None
+) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor | None]:
+    """Any HiCMAE encoder (video ViT or LGI-Former, audio ViT) on an input batch: the output,
+    the features at ``layers`` (as :func:`run_encoder`) and the raster index of each returned
+    token (B, M), or None where the tokens come in raster order (the ViTs). LGI-Former returns
+    its local tokens region-major and leaves its region tokens out."""
+    if isinstance(encoder, LGIEncoder):
+        return encoder.forward_layers(x, mask, layers)
+    return *run_encoder(encoder, encoder.embed(x), layers, mask), None
+
+
+def video_encoder_module(kind: str, region_size: tuple[int, int, int], **shape) -> LGIEncoder | ViTEncoder:
+    """HiCMAE's video encoder: the ViT (``"vit"``, the original) or LGI-Former with
+    ``region_size`` regions (``"lgi_former"``); ``shape``: their common settings."""
+    if kind not in ENCODERS:
+        raise ValueError(f"unknown video_encoder {kind!r}; expected one of {', '.join(ENCODERS)}")
+    return LGIEncoder(**shape, region_size=region_size) if kind == "lgi_former" else ViTEncoder(**shape)
+
+
 class CrossModalFusion(nn.Module):
     """Bidirectional cross-attention encoder: per layer the video tokens attend to the audio
     tokens and the audio tokens to the video tokens, both from the previous layer's outputs
@@ -142,6 +167,19 @@ class HiCMAE(nn.Module):
     of the per-layer contrastive losses (official ``--loss_weight`` 0.0025). Video targets are
     MAE-DFER's (``target``: ``"pixel_motion"``, official ``--use_frame_diff_as_target``, or
     ``"pixel"``); audio targets are per-patch normalised spectrogram patches.
+
+    ``video_encoder``: ``"vit"`` (the original) or ``"lgi_former"`` (ours, the names of
+    :class:`~.mae_dfer.MAEDFER`'s ``encoder``): MAE-DFER's LGI-Former with ``region_size``
+    regions (ignored with ``"vit"``), whose normed local tokens are the output and the
+    intermediate features. Its video mask is then MAE-DFER's part-window mask instead of the
+    tube mask, because LGI-Former batches its regions and needs the same visible count in
+    each: at ``mask_ratio`` 0.9 both hide 90 of the 100 positions of a token frame and
+    repeat that frame mask over all 8 temporal slices (720 of 800 hidden, the same 80 visible
+    positions in every slice, so a hidden tubelet cannot be copied from its neighbour in
+    time). The tube mask draws the 10 visible positions anywhere in the frame, so a
+    (2, 5, 10) region can keep 3 and the other 7; part-window draws 5 in each 5x10 window
+    (a region's rows), so every region keeps exactly 2 x 5 = 10. The only loss is some
+    randomness: no half of the face is ever almost wholly hidden.
     """
 
     def __init__(
@@ -174,6 +212,8 @@ class HiCMAE(nn.Module):
         target: str = "pixel_motion",
         mask_ratio: float = 0.9,
         audio_mask_ratio: float = 0.8,
+        video_encoder: str = "vit",
+        region_size: tuple[int, int, int] = (2, 5, 10),
         norm_mean: tuple[float, float, float] = IMAGENET_MEAN,
         norm_std: tuple[float, float, float] = IMAGENET_STD,
     ) -> None:
@@ -198,7 +238,9 @@ class HiCMAE(nn.Module):
         self.target, self.temperature, self.contrastive_weight = target, temperature, contrastive_weight
         self.mask_token = nn.Parameter(torch.zeros(1, 1, decoder_embed_dim))
         self.mask_token_audio = nn.Parameter(torch.zeros(1, 1, audio_decoder_embed_dim))
-        self.encoder = ViTEncoder(
+        self.encoder = video_encoder_module(
+            video_encoder,
+            region_size,
             img_size=img_size,
             num_frames=num_frames,
             tubelet_size=tubelet_size,
@@ -225,7 +267,8 @@ class HiCMAE(nn.Module):
             encoder_embed_dim, audio_encoder_embed_dim, fusion_depth, fusion_num_heads, mlp_ratio, 0.0
         )
         self.input_shape, self.audio_shape = self.encoder.input_shape, self.encoder_audio.input_shape
-        self.masking = TubeMasking(self.encoder.grid, mask_ratio)
+        mask_type = "part_window" if video_encoder == "lgi_former" else "tube"
+        self.masking = make_masking(mask_type, self.encoder.grid, mask_ratio, window=tuple(region_size[1:]))
         # Uniform masking of the spectrogram patches: a tube mask over a single "frame".
         self.audio_masking = TubeMasking((1, *self.encoder_audio.grid), audio_mask_ratio)
         for name, enc, dim in (
@@ -238,9 +281,11 @@ class HiCMAE(nn.Module):
 
         for part in (self.encoder, self.decoder, self.encoder_audio, self.decoder_audio, self.encoder_fusion):
             init_weights(part, "pretrain")
-        # encoder_to_decoder(_audio) keep PyTorch's default init, as in the original.
-        for token in (self.mask_token, self.mask_token_audio):
-            nn.init.trunc_normal_(token, std=0.02, a=-0.02, b=0.02)
+        # encoder_to_decoder(_audio) keep PyTorch's default init, as in the original; region
+        # tokens start as MAE-DFER's pre-training starts them.
+        for token in (self.mask_token, self.mask_token_audio, getattr(self.encoder, "lg_region_tokens", None)):
+            if token is not None:
+                nn.init.trunc_normal_(token, std=0.02, a=-0.02, b=0.02)
 
     def forward(
         self, video: torch.Tensor, mask: torch.Tensor, audio: torch.Tensor, audio_mask: torch.Tensor
@@ -248,11 +293,15 @@ class HiCMAE(nn.Module):
         """Reconstructions of the masked tokens of both streams and the contrastive logits.
         Masks are bool, True = hidden, the same count in every sample."""
         layers = self.intermediate_layers
-        v, v_inter = run_encoder(self.encoder, self.encoder.embed(video), layers, mask)
-        a, a_inter = run_encoder(self.encoder_audio, self.encoder_audio.embed(audio), layers, audio_mask)
+        v, v_inter, order = encode_layers(self.encoder, video, layers, mask)
+        a, a_inter, _ = encode_layers(self.encoder_audio, audio, layers, audio_mask)
+        # With LGI-Former the features are its local tokens only: the region tokens have no
+        # place on the token grid, hence no decoder position, and MAE-DFER's decoder does
+        # not read them either; the contrast then pools the visible tokens, as the ViT form.
         logits = tuple(self.contrastive_logits(fv, fa) for fv, fa in zip(v_inter, a_inter))
         v, a = self.encoder_fusion(v, a)
-        return HiCMAEOutput(self._decode("", v, v_inter, mask), self._decode("_audio", a, a_inter, audio_mask), logits)
+        video_out = self._decode("", v, v_inter, mask, order)
+        return HiCMAEOutput(video_out, self._decode("_audio", a, a_inter, audio_mask), logits)
 
     def contrastive_logits(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         """(B, B) cosine similarities of the token-mean features over the temperature
@@ -261,15 +310,26 @@ class HiCMAE(nn.Module):
         v, a = v / v.norm(dim=1, keepdim=True), a / a.norm(dim=1, keepdim=True)
         return v @ a.t() / self.temperature
 
-    def _decode(self, stream: str, x: torch.Tensor, skips: list[torch.Tensor], mask: torch.Tensor) -> torch.Tensor:
+    def _decode(
+        self,
+        stream: str,
+        x: torch.Tensor,
+        skips: list[torch.Tensor],
+        mask: torch.Tensor,
+        order: torch.Tensor | None = None,
+    ) -> torch.Tensor:
         """Decoder of one stream ("" video, "_audio"): the encoded visible tokens and a mask
-        token at every hidden position, each with its decoder position, visible first, both
-        in raster order; skip features get the visible tokens' positions."""
+        token at every hidden position, each with its decoder position, visible first, then
+        hidden in raster order; skip features get the visible tokens' positions. ``order``:
+        the raster index of each encoded token (LGI-Former's are region-major: the positions
+        must follow them, where the MAE-DFER original took them in raster order); None:
+        raster order."""
         to_decoder, pos = getattr(self, f"encoder_to_decoder{stream}"), getattr(self, f"decoder_pos{stream}")
         x = to_decoder(x)
         raster = torch.argsort(mask.to(torch.uint8), dim=1, stable=True)  # visible, then hidden
         pos = pos.to(x.dtype)
-        visible_pos, hidden_pos = pos[raster[:, : x.shape[1]]], pos[raster[:, x.shape[1] :]]
+        visible = raster[:, : x.shape[1]] if order is None else order
+        visible_pos, hidden_pos = pos[visible], pos[raster[:, x.shape[1] :]]
         hidden = getattr(self, f"mask_token{stream}").to(x.dtype) + hidden_pos
         tokens = torch.cat([x + visible_pos, hidden], dim=1)
         skips = [to_decoder(s) + visible_pos for s in skips]

@@ -6,16 +6,20 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from .hicmae import AudioEncoder, CrossModalFusion, run_encoder
+from .hicmae import AudioEncoder, CrossModalFusion, encode_layers, video_encoder_module
 from .layers import classifier_head, init_weights
-from .vit import ViTEncoder
 
 
 class HiCMAEClassifier(nn.Module):
     """HiCMAE fine-tuning model (the official ``AudioVisionTransformer``): per stream a
     softmax-weighted mean over all encoder layers of the token-mean LayerNorm'd features,
     the fusion encoder on the last layers, cat[video, audio, fused video, fused audio] ->
-    LayerNorm -> head. The head keeps PyTorch's default init, as in the original."""
+    LayerNorm -> head. The head keeps PyTorch's default init, as in the original.
+
+    ``video_encoder="lgi_former"`` (ours; see :class:`~.hicmae.HiCMAE`): the video stream is
+    LGI-Former on all 800 tokens, read the same way (its local tokens, every layer; the
+    region tokens are not pooled), so that :class:`~.hicmae.HiCMAE`'s LGI form initialises it.
+    """
 
     def __init__(
         self,
@@ -38,12 +42,16 @@ class HiCMAEClassifier(nn.Module):
         mlp_ratio: float = 4.0,
         num_classes: int = 6,
         drop_path_rate: float = 0.1,
+        video_encoder: str = "vit",
+        region_size: tuple[int, int, int] = (2, 5, 10),
     ) -> None:
         super().__init__()
         self.num_classes = num_classes
         self.video_layer_weights = nn.Parameter(torch.ones(depth) / depth)
         self.audio_layer_weights = nn.Parameter(torch.ones(audio_depth) / audio_depth)
-        self.encoder = ViTEncoder(
+        self.encoder = video_encoder_module(
+            video_encoder,
+            region_size,
             img_size=img_size,
             num_frames=num_frames,
             tubelet_size=tubelet_size,
@@ -67,6 +75,8 @@ class HiCMAEClassifier(nn.Module):
         init_weights(self.encoder, "finetune")
         init_weights(self.encoder_audio, "finetune")
         init_weights(self.encoder_fusion, "pretrain")
+        if video_encoder == "lgi_former":  # as LGI-Former's fine-tuning starts them
+            nn.init.trunc_normal_(self.encoder.lg_region_tokens, std=0.02)
 
     def forward_features(self, video: torch.Tensor, audio: torch.Tensor) -> torch.Tensor:
         pooled, last = [], []
@@ -74,7 +84,7 @@ class HiCMAEClassifier(nn.Module):
             (self.encoder, video, self.video_layer_weights),
             (self.encoder_audio, audio, self.audio_layer_weights),
         ):
-            _, layers = run_encoder(enc, enc.embed(x), tuple(range(len(enc.blocks))))
+            _, layers, _ = encode_layers(enc, x, tuple(range(len(enc.blocks))))
             means = torch.stack([h.mean(dim=1) for h in layers], dim=1)  # (B, layers, C)
             pooled.append((means * weights.softmax(dim=0).view(1, -1, 1)).sum(dim=1))
             last.append(layers[-1])

@@ -139,6 +139,18 @@ class LGIBackbone(nn.Module):
         if not ``with_local``: the last block then skips work only local tokens need) and
         ``order`` (B, M): the raster index of each local token.
         """
+        h, order = self.embed_regions(x, mask)
+        b = x.shape[0]
+        last = len(self.blocks) - 1
+        for i, blk in enumerate(self.blocks):
+            h = blk(h, b, with_local=with_local or i < last)
+        h = h.view(b, -1, h.shape[1], h.shape[2])
+        return h[:, :, 0], self.local_tokens(h, b) if with_local else None, order
+
+    def embed_regions(self, x: torch.Tensor, mask: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+        """The blocks' input: embedded tokens (all, or the unmasked ones) grouped by region,
+        each region's token first, (B*R, 1 + K, C); and ``order`` (B, R*K), the raster index
+        of each local token."""
         self.check_input(x)
         b = x.shape[0]
         tokens = self.patch_embed(x) + self.pos_embed.to(x.dtype)
@@ -146,13 +158,13 @@ class LGIBackbone(nn.Module):
         local = self.regions.gather(tokens, order)  # (B, R, K, C)
         r, k = local.shape[1], local.shape[2]
         region = self.lg_region_tokens.to(local.dtype).expand(b, -1, -1).unsqueeze(2)
-        h = torch.cat([region, local], dim=2).reshape(b * r, k + 1, -1)
-        last = len(self.blocks) - 1
-        for i, blk in enumerate(self.blocks):
-            h = blk(h, b, with_local=with_local or i < last)
-        h = h.view(b, r, h.shape[1], -1)
-        local = h[:, :, 1:].reshape(b, r * k, -1) if with_local else None
-        return h[:, :, 0], local, order
+        return torch.cat([region, local], dim=2).reshape(b * r, k + 1, -1), order
+
+    @staticmethod
+    def local_tokens(h: torch.Tensor, batch_size: int) -> torch.Tensor:
+        """The local tokens (B, R*K, C), region-major, of a blocks' state (B*R, 1 + K, C)
+        or (B, R, 1 + K, C)."""
+        return h.reshape(batch_size, -1, h.shape[-2], h.shape[-1])[:, :, 1:].flatten(1, 2)
 
 
 class LGIFormer(LGIBackbone):
@@ -197,3 +209,18 @@ class LGIEncoder(LGIBackbone):
         """Encoded visible tokens (B, M, C) in region-major order and their raster indices (B, M)."""
         _, local, order = self.forward_tokens(x, mask)
         return self.norm(local), order
+
+    def forward_layers(
+        self, x: torch.Tensor, mask: torch.Tensor | None, layers: tuple[int, ...]
+    ) -> tuple[torch.Tensor, list[torch.Tensor], torch.Tensor]:
+        """:meth:`forward` (all tokens without ``mask``) that also returns the local tokens
+        after the blocks at the 0-based ``layers``, each through the final ``norm``, in the
+        order asked for (HiCMAE's intermediate features). Region tokens are left out, as in
+        the output. Returns (output (B, M, C), [(B, M, C) per layer], order (B, M))."""
+        h, order = self.embed_regions(x, mask)
+        b, kept = x.shape[0], {}
+        for i, blk in enumerate(self.blocks):
+            h = blk(h, b)
+            if i in layers:
+                kept[i] = self.norm(self.local_tokens(h, b))
+        return self.norm(self.local_tokens(h, b)), [kept[i] for i in layers], order
