@@ -11,8 +11,9 @@ script adds to it:
 2. the evaluation noise, from a bootstrap over the test clips (one run's difference, and the
    mean over the demo's seeds: how much of it the seeds share because they share the clips);
 3. the cost of each part: the demo's own minutes per pre-training, fine-tuning pair and probe,
-   and, timed here, one more test clip (rendering and writing it, and testing it with every
-   fine-tuned model and probe).
+   scaled by how fast this run's fine-tuning pairs ran against the demo's (the same work: a
+   demo run that shared the machine is slower throughout), and, timed here, one more test clip
+   (rendering and writing it, and testing it with every fine-tuned model and probe).
 
 Then every design (P pre-training seeds, F fine-tuning seeds on each, N test clips) that fits
 the budget gets its predicted 95 % interval for claim 1, Student's t over the P pre-trainings
@@ -149,23 +150,34 @@ def main() -> None:
     runs = [result["seeds"][s] for s in sorted(result["seeds"], key=int)]
     diffs = [r["finetune"]["pretrained"]["uar"] - r["finetune"]["scratch"]["uar"] for r in runs]
     init = demo / "seed0" / "pretrain" / "checkpoint-last.pth"
-    extra = []
+    extra, pair_minutes = [], []
+    timings = out / "pair_minutes.json"  # kept, so that a resumed run still knows what the pairs cost
+    saved = json.loads(timings.read_text()) if timings.is_file() else {}
     for seed in args.extra_seeds:
+        t = time.perf_counter()
         arms = {
             name: finetune_stage(out / f"seed0-finetune{seed}-{name}", data, seed, plan.finetune, start, dist, workers)
             for name, start in (("pretrained", init), ("scratch", None))
         }
+        saved.setdefault(str(seed), (time.perf_counter() - t) / 60)
+        timings.write_text(json.dumps(saved))
+        pair_minutes.append(saved[str(seed)])
         extra.append(arms["pretrained"]["uar"] - arms["scratch"]["uar"])
         print(f"fine-tuning seed {seed} on seed 0's pre-training: difference {extra[-1]:+.1f}", flush=True)
     b1, bmean = bootstrap_variances(runs)
     model = noise_model(diffs, [diffs[0], *extra], b1, bmean)
 
+    # The demo's own minutes per stage, scaled to this run's pace: the fine-tuning pairs timed
+    # here against the demo's (a demo run beside other work is slower throughout).
     minutes = [r["minutes"] for r in runs]
+    demo_pair = float(np.mean([m["finetune_pretrained"] + m["finetune_scratch"] for m in minutes]))
+    pace = float(np.mean(pair_minutes)) / demo_pair
     costs = {
-        "data": result["minutes"]["data"],
-        "pretrain": float(np.mean([m["pretrain"] for m in minutes])),
-        "finetune_pair": float(np.mean([m["finetune_pretrained"] + m["finetune_scratch"] for m in minutes])),
-        "probe": float(np.mean([m["probe"] for m in minutes])),
+        "pace": pace,
+        "data": result["minutes"]["data"] * pace,
+        "pretrain": float(np.mean([m["pretrain"] for m in minutes])) * pace,
+        "finetune_pair": demo_pair * pace,
+        "probe": float(np.mean([m["probe"] for m in minutes])) * pace,
         **timed_clip_costs(demo, data, plan, dist, workers, clips=14),
     }
     base = len(runs[0]["test_labels"])
@@ -182,6 +194,17 @@ def main() -> None:
                     "half_width": predicted_half_width(model, p, f, n, base),
                 }  # fmt: skip
             )
+    # What one more unit of each buys, from the demo's design (3 x 1, its test clips), in or out of budget.
+    levers = [
+        {"lever": lever, "pretrainings": p, "finetunings": f, "test_clips": n,
+         "minutes": design_minutes(costs, p, f, n, base), "half_width": predicted_half_width(model, p, f, n, base)}
+        for lever, p, f, n in (
+            ("the demo's", 3, 1, base),
+            ("twice the test clips", 3, 1, 2 * base),
+            ("a second fine-tuning seed on each pre-training", 3, 2, base),
+            ("a fourth pre-training seed", 4, 1, base),
+        )
+    ]  # fmt: skip
     valid = [d for d in designs if not math.isnan(d["half_width"])]
     best = min(valid, key=lambda d: (d["half_width"], d["minutes"])) if valid else None
     report = {
@@ -194,6 +217,7 @@ def main() -> None:
         "costs_minutes": costs,
         "budget_minutes": args.budget,
         "designs": sorted(designs, key=lambda d: (math.isnan(d["half_width"]), d["half_width"])),
+        "levers": levers,
         "chosen": best,
         "demo_interval": result["summary"]["claims"][CLAIM]["interval"],
         "minutes": (time.perf_counter() - started) / 60,
@@ -210,9 +234,14 @@ def table(report: dict) -> str:
         f"fine-tuning {m['finetuning']:.1f} (differences on seed 0's pre-training: "
         + " / ".join(f"{v:+.1f}" for v in [report["demo_differences"][0], *report["extra_differences"]])
         + f"), evaluation {m['evaluation']:.1f} ({m['shared']:.0%} of it shared by runs on the same clips)",
-        f"Costs (min): data {c['data']:.2f}, pre-training {c['pretrain']:.2f}, fine-tuning pair "
+        f"Costs (min, the demo's at this run's pace: {c['pace']:.2f} of its time): data {c['data']:.2f}, "
+        f"pre-training {c['pretrain']:.2f}, fine-tuning pair "
         f"{c['finetune_pair']:.2f}, probes {c['probe']:.2f}; per extra test clip: making it "
         f"{c['clip_data'] * 60:.2f} s, testing it {c['clip_finetune_pair'] * 60:.2f} s a pair",
+        "",
+        "| from the demo's design | minutes | predicted 95 % half-width |",
+        "|---|---|---|",
+        *(f"| {v['lever']} | {v['minutes']:.1f} | ±{v['half_width']:.1f} |" for v in report["levers"]),
         "",
         f"| pre-trainings | fine-tunings each | test clips | minutes | predicted 95 % half-width (of ≤ "
         f"{report['budget_minutes']:.0f} min) |",
