@@ -54,7 +54,7 @@ def test_models_lists_the_registry(capsys):
 @pytest.mark.parametrize(
     "argv,message",
     [
-        (["info", "resnet"], "maedfer: error: unknown model 'resnet'; known models: lgi_former_base,"),
+        (["info", "resnet"], "maedfer: error: unknown model 'resnet'; known models: hicmae_base, "),
         (
             ["info", "lgi_former_tiny", "--set", "region_size=(2,3,10)"],
             "maedfer: error: model lgi_former_tiny: token grid 8x10x10 (t, h, w) does not divide into "
