@@ -40,7 +40,7 @@ import torch
 from maedfer.data.synth import CLASSES, labelled_clip
 from maedfer.data.writers import write_frames
 from maedfer.engine import intervals
-from maedfer.engine.demo import FULL, QUICK, finetune_stage, with_precision
+from maedfer.engine.demo import CLAIMS, FULL, QUICK, finetune_stage, measured, with_precision
 from maedfer.engine.distributed import Dist
 from maedfer.engine.evaluate import evaluate_checkpoint, evaluation_config
 
@@ -51,15 +51,9 @@ def bootstrap_variances(runs: list[dict]) -> tuple[float, float]:
     """The evaluation noise of claim 1: the mean over ``runs`` of each run's bootstrap variance
     of its own difference (b1²), and the bootstrap variance of the mean over the runs (their
     shared clips make it larger than b1² / runs)."""
-    figures = [
-        intervals.uar_difference(
-            r["test_labels"], r["finetune"]["pretrained"]["predictions"], r["finetune"]["scratch"]["predictions"], 7
-        )
-        for r in runs
-    ]
-    clips = len(runs[0]["test_labels"])
-    one = np.mean([intervals.bootstrap([f], clips)["sd_of_mean"] ** 2 for f in figures])
-    return float(one), intervals.bootstrap(figures, clips)["sd_of_mean"] ** 2
+    arms = CLAIMS[CLAIM]
+    one = np.mean([measured([r], *arms)["evaluation_sd"] ** 2 for r in runs])
+    return float(one), measured(runs, *arms)["evaluation_sd"] ** 2
 
 
 def noise_model(demo_diffs: list[float], shared_pretraining_diffs: list[float], b1: float, bmean: float) -> dict:
